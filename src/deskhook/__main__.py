@@ -1,0 +1,5 @@
+import sys
+
+from deskhook.cli import main
+
+sys.exit(main())

@@ -1,0 +1,166 @@
+"""Settings: command-line flags over `DESKHOOK_*` environment over an optional TOML file over
+defaults that run out of the box on one machine."""
+
+import os
+import tomllib
+from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "DESKHOOK_"
+CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed or inconsistent; the message names it and its source."""
+
+
+def parse_host_port(value: str) -> tuple[str, int]:
+    """Split `host:port` or `[v6-host]:port`; port 0 asks the system for a free one."""
+    host, separator, port_text = value.rpartition(":")
+    if not separator or not host or not port_text.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    port = int(port_text)
+    if port > 65535:
+        raise ValueError(f"port {port} is out of range 0-65535")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"write an IPv6 address in brackets, e.g. [::1]:{port}")
+    return host, port
+
+
+def _split_commas(value: object) -> object:
+    """The environment spells a list as `a,b`; TOML and repeated flags give a list already."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+class Settings(BaseModel):
+    """Everything the server reads at start-up. Field names are the TOML keys; the environment
+    variable is the name in upper case behind `DESKHOOK_`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    listen: str = "127.0.0.1:50051"
+    database: str = "./deskhook.db"
+    metrics_listen: str = "127.0.0.1:9464"
+    admin_tokens: tuple[str, ...] = ()
+    ingest_tokens: tuple[str, ...] = ()
+    allow_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+    allow_http: bool = False
+    ca_bundle: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("listen", "metrics_listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        parse_host_port(value)
+        return value
+
+    @field_validator("database")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("admin_tokens", "ingest_tokens", mode="before")
+    @classmethod
+    def _tokens(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("allow_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        # One clear message ("host bits set") instead of one per member of the IPv4/IPv6 union.
+        value = _split_commas(value)
+        if isinstance(value, tuple | list):
+            return tuple(ip_network(item) if isinstance(item, str) else item for item in value)
+        return value
+
+    @field_validator("ca_bundle", "tls_cert", "tls_key")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> "Settings":
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key must be given together")
+        return self
+
+
+def _flag_name(field: str) -> str:
+    # Repeatable flags are singular: --admin-token A --admin-token B.
+    flag = field.removesuffix("s") if field.endswith(("_tokens", "_networks")) else field
+    return "--" + flag.replace("_", "-")
+
+
+def describe_setting(field: str) -> str:
+    """How an operator spells the setting: its flag, variable and TOML key."""
+    return f"{_flag_name(field)} / {ENV_PREFIX}{field.upper()} / '{field}' in the config file"
+
+
+def _read_config_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as file:
+            return tomllib.load(file)
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+
+
+def load_settings(
+    flags: Mapping[str, object], environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Merge the sources, highest precedence first: `flags` (only those given), the
+    environment, the TOML file named by `config` in either of them, then the defaults."""
+    environ = os.environ if environ is None else environ
+    flags = dict(flags)
+    config_path = flags.pop("config", None) or environ.get(CONFIG_ENV)
+    file_values = _read_config_file(str(config_path)) if config_path else {}
+    env_values = {
+        name: environ[f"{ENV_PREFIX}{name.upper()}"]
+        for name in Settings.model_fields
+        if f"{ENV_PREFIX}{name.upper()}" in environ
+    }
+    merged = {**file_values, **env_values, **flags}
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as error:
+        raise ConfigError(_explain(error, flags, env_values, config_path)) from None
+
+
+def _explain(
+    error: ValidationError,
+    flags: Mapping[str, object],
+    env_values: Mapping[str, str],
+    config_path: object,
+) -> str:
+    lines = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        message = problem["msg"].removeprefix("Value error, ")
+        if field not in Settings.model_fields:
+            where = f"'{field}' in config file {config_path}" if field else "settings"
+            lines.append(f"{where}: {message}")
+            continue
+        if field in flags:
+            source = f"flag {_flag_name(field)}"
+        elif field in env_values:
+            source = f"environment variable {ENV_PREFIX}{field.upper()}"
+        else:
+            source = f"'{field}' in config file {config_path}"
+        lines.append(f"invalid setting {field} (from {source}): {message}")
+    return "\n".join(lines)

@@ -1,0 +1,124 @@
+"""The deskhook process: the gRPC services, health and reflection over one open store."""
+
+import asyncio
+import signal
+from typing import Final
+
+import grpc
+import structlog
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from deskhook.config import Settings
+from deskhook.store.base import Store
+from deskhook.store.open import open_store
+from deskhook.v1 import (
+    channel_admin_pb2,
+    channel_admin_pb2_grpc,
+    event_ingest_pb2,
+    event_ingest_pb2_grpc,
+)
+
+log = structlog.get_logger("deskhook.server")
+
+SERVICE_NAMES: Final = (
+    channel_admin_pb2.DESCRIPTOR.services_by_name["ChannelAdmin"].full_name,
+    event_ingest_pb2.DESCRIPTOR.services_by_name["EventIngest"].full_name,
+)
+# In-flight RPCs get this long to finish on shutdown before they are cancelled.
+SHUTDOWN_GRACE_SECONDS: Final = 10.0
+
+
+class StartupError(Exception):
+    """The server cannot start as configured (e.g. its port is taken)."""
+
+
+class DeskhookServer:
+    """Start with `start()`, stop with `stop()`; `port` is the bound gRPC port (useful with
+    port 0)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        # so_reuseport off: a second server on a busy port must fail, not share it silently.
+        self._grpc = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        self._health = HealthServicer()
+        self._store: Store | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        store = self._store = await open_store(self.settings.database)
+        try:
+            await self._start_serving(store)
+        except BaseException:
+            await self.stop(grace=0)
+            raise
+
+    async def _start_serving(self, store: Store) -> None:
+        # Not built yet: the generated base classes answer UNIMPLEMENTED.
+        channel_admin_pb2_grpc.add_ChannelAdminServicer_to_server(
+            channel_admin_pb2_grpc.ChannelAdminServicer(), self._grpc
+        )
+        event_ingest_pb2_grpc.add_EventIngestServicer_to_server(
+            event_ingest_pb2_grpc.EventIngestServicer(), self._grpc
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
+        reflection.enable_server_reflection(
+            (
+                *SERVICE_NAMES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            self._grpc,
+        )
+        self.port = self._bind()
+        await self._grpc.start()
+        for service in ("", *SERVICE_NAMES):
+            await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "listening",
+            address=self.settings.listen,
+            port=self.port,
+            tls=self.settings.tls_cert is not None,
+            database=self.settings.database,
+            schema_version=await store.schema_version(),
+        )
+
+    def _bind(self) -> int:
+        address = self.settings.listen
+        try:
+            if self.settings.tls_cert is None or self.settings.tls_key is None:
+                return self._grpc.add_insecure_port(address)
+            credentials = grpc.ssl_server_credentials(
+                [(self.settings.tls_key.read_bytes(), self.settings.tls_cert.read_bytes())]
+            )
+            return self._grpc.add_secure_port(address, credentials)
+        except RuntimeError as error:
+            # grpc says only "Failed to bind"; the usual causes are worth naming.
+            raise StartupError(
+                f"cannot listen on {address}: the port is in use or the address is not local"
+            ) from error
+
+    async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        # Health first, so load balancers stop sending before the port closes.
+        await self._health.enter_graceful_shutdown()
+        await self._grpc.stop(grace)
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+            log.info("stopped")
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    server = DeskhookServer(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await server.start()
+    try:
+        await stopping.wait()
+        log.info("shutting down")
+    finally:
+        await server.stop()
