@@ -1,23 +1,62 @@
-"""Fixtures shared by the suite: a real server on port 0 over a real SQLite file."""
+"""Fixtures shared by the suite: a real server on port 0 over a real SQLite file, a real HTTPS
+receiver it may deliver to, and channels that carry the right token."""
 
+import socket
 from collections.abc import AsyncIterator
+from ipaddress import ip_network
 from pathlib import Path
+from typing import TypeAlias
 
 import grpc
 import pytest
 
+from deskhook.client import open_channel
 from deskhook.config import Settings
+from deskhook.delivery.http_client import HttpLimits
 from deskhook.server import DeskhookServer
+from deskhook.v1 import channel_admin_pb2_grpc
+from tests.receiver import Receiver
+
+# The async stub type exists only in the generated .pyi stubs.
+AdminStub: TypeAlias = "channel_admin_pb2_grpc.ChannelAdminAsyncStub"
+
+ADMIN_TOKEN = "admin-token-for-tests"
+INGEST_TOKEN = "ingest-token-for-tests"
+# Short enough that a hanging receiver costs a test well under a second.
+TEST_LIMITS = HttpLimits(connect_timeout=0.5, total_timeout=0.5)
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(listen="127.0.0.1:0", database=str(tmp_path / "deskhook.db"))
+async def receiver() -> AsyncIterator[Receiver]:
+    async with Receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def settings(tmp_path: Path, receiver: Receiver) -> Settings:
+    """Tokens set, loopback allowed (the receiver is there) and the receiver's CA trusted."""
+    return Settings(
+        listen="127.0.0.1:0",
+        database=str(tmp_path / "deskhook.db"),
+        admin_tokens=(ADMIN_TOKEN,),
+        ingest_tokens=(INGEST_TOKEN,),
+        allow_networks=(ip_network("127.0.0.0/8"),),
+        ca_bundle=receiver.write_ca(tmp_path / "receiver-ca.pem"),
+    )
 
 
 @pytest.fixture
 async def server(settings: Settings) -> AsyncIterator[DeskhookServer]:
-    running = DeskhookServer(settings)
+    running = DeskhookServer(settings, TEST_LIMITS)
     await running.start()
     yield running
     await running.stop(grace=0)
@@ -25,5 +64,12 @@ async def server(settings: Settings) -> AsyncIterator[DeskhookServer]:
 
 @pytest.fixture
 async def channel(server: DeskhookServer) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as open_channel:
-        yield open_channel
+    """A channel without a token: for health, reflection and auth failures."""
+    async with open_channel(f"127.0.0.1:{server.port}") as open_:
+        yield open_
+
+
+@pytest.fixture
+async def admin(server: DeskhookServer) -> AsyncIterator[AdminStub]:
+    async with open_channel(f"127.0.0.1:{server.port}", ADMIN_TOKEN) as open_:
+        yield channel_admin_pb2_grpc.ChannelAdminStub(open_)

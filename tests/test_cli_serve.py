@@ -77,3 +77,21 @@ def test_unusable_database_is_reported_without_traceback(tmp_path: Path) -> None
     assert result.returncode == 1
     assert f"cannot open SQLite database {not_a_directory / 'x.db'}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_unreadable_ca_bundle_is_reported_without_traceback(tmp_path: Path) -> None:
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate")
+    result = run_serve(
+        [
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            str(tmp_path / "x.db"),
+            "--ca-bundle",
+            str(not_pem),
+        ]
+    )
+    assert result.returncode == 1
+    assert f"cannot load CA bundle {not_pem}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,7 +1,10 @@
 """The deskhook process: the gRPC services, health and reflection over one open store."""
 
 import asyncio
+import secrets
 import signal
+import ssl
+from datetime import UTC, datetime
 from typing import Final
 
 import grpc
@@ -10,7 +13,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from deskhook.api.auth import TokenRules, is_loopback_address
+from deskhook.api.channel_admin import ChannelAdminServicer
+from deskhook.api.interceptors import AuthInterceptor, GuardInterceptor
 from deskhook.config import Settings
+from deskhook.core.channels import ChannelService
+from deskhook.delivery.http_client import HttpLimits, WebhookClient
+from deskhook.domain.url_policy import UrlPolicy
 from deskhook.store.base import Store
 from deskhook.store.open import open_store
 from deskhook.v1 import (
@@ -38,15 +47,27 @@ class DeskhookServer:
     """Start with `start()`, stop with `stop()`; `port` is the bound gRPC port (useful with
     port 0)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, http_limits: HttpLimits | None = None) -> None:
         self.settings = settings
-        # so_reuseport off: a second server on a busy port must fail, not share it silently.
-        self._grpc = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        self._tokens = TokenRules(settings.admin_tokens, settings.ingest_tokens)
+        self._grpc = grpc.aio.server(
+            interceptors=[AuthInterceptor(self._tokens), GuardInterceptor()],
+            # so_reuseport off: a second server on a busy port must fail, not share it.
+            options=[("grpc.so_reuseport", 0)],
+        )
         self._health = HealthServicer()
+        self._policy = UrlPolicy(settings.allow_http, settings.allow_networks)
+        try:
+            self._client = WebhookClient(
+                self._policy, http_limits or HttpLimits(), ca_bundle=settings.ca_bundle
+            )
+        except ssl.SSLError as error:
+            raise StartupError(f"cannot load CA bundle {settings.ca_bundle}: {error}") from error
         self._store: Store | None = None
         self.port = 0
 
     async def start(self) -> None:
+        self._check_exposure()
         store = self._store = await open_store(self.settings.database)
         try:
             await self._start_serving(store)
@@ -54,11 +75,32 @@ class DeskhookServer:
             await self.stop(grace=0)
             raise
 
+    def _check_exposure(self) -> None:
+        """A service without tokens is open to anyone who can reach the port: allow that only
+        on loopback, for local use."""
+        open_services = self._tokens.open_services()
+        if not open_services:
+            return
+        if not is_loopback_address(self.settings.listen):
+            raise StartupError(
+                f"no tokens are configured for {', '.join(open_services)}, so the server "
+                f"listens on loopback only, not {self.settings.listen}; set --admin-token and "
+                "--ingest-token (DESKHOOK_ADMIN_TOKENS, DESKHOOK_INGEST_TOKENS) to listen there"
+            )
+        log.warning("open without tokens, on loopback only", services=open_services)
+
     async def _start_serving(self, store: Store) -> None:
-        # Not built yet: the generated base classes answer UNIMPLEMENTED.
-        channel_admin_pb2_grpc.add_ChannelAdminServicer_to_server(
-            channel_admin_pb2_grpc.ChannelAdminServicer(), self._grpc
+        channels = ChannelService(
+            store,
+            self._client,
+            self._policy,
+            now=lambda: datetime.now(UTC),
+            random_bytes=secrets.token_bytes,
         )
+        channel_admin_pb2_grpc.add_ChannelAdminServicer_to_server(
+            ChannelAdminServicer(channels), self._grpc
+        )
+        # Not built yet: the generated base class answers UNIMPLEMENTED.
         event_ingest_pb2_grpc.add_EventIngestServicer_to_server(
             event_ingest_pb2_grpc.EventIngestServicer(), self._grpc
         )
@@ -103,6 +145,7 @@ class DeskhookServer:
         # Health first, so load balancers stop sending before the port closes.
         await self._health.enter_graceful_shutdown()
         await self._grpc.stop(grace)
+        await self._client.close()
         if self._store is not None:
             await self._store.close()
             self._store = None

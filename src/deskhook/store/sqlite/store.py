@@ -1,51 +1,213 @@
-"""The SQLite store: one file, WAL, foreign keys on."""
+"""The SQLite store: one file, WAL, foreign keys on.
 
+Two connections: writes go through one, serialised by a lock so that coroutines never
+interleave statements inside each other's transactions; reads use the other and, thanks to
+WAL, see only committed data without waiting for writers."""
+
+import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Self
 
 import aiosqlite
 
-from deskhook.store.base import StoreOpenError
+from deskhook.domain.channels import Channel, ConnectionStatus
+from deskhook.store.base import (
+    ChannelFilter,
+    CreatedChannel,
+    CreateRequest,
+    DuplicateCreateRequest,
+    StoreOpenError,
+)
 from deskhook.store.sqlite.migrations import migrate
+from deskhook.store.sqlite.rows import (
+    CHANNEL_COLUMNS,
+    channel_from_row,
+    channel_values,
+    status_values,
+    to_micros,
+)
 
-# A writer waits this long for another connection's lock before failing.
+# A writer waits this long for another process's lock before failing.
 BUSY_TIMEOUT_MS = 5000
+PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    # FULL: a commit that was acked survives a power loss, not only a crash.
+    "PRAGMA synchronous = FULL",
+    "PRAGMA foreign_keys = ON",
+    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+)
+
+
+async def _connect(path: str) -> aiosqlite.Connection:
+    connection = await aiosqlite.connect(path, isolation_level=None)
+    connection.row_factory = sqlite3.Row
+    try:
+        for pragma in PRAGMAS:
+            await connection.execute(pragma)
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
 
 
 class SqliteStore:
-    def __init__(self, connection: aiosqlite.Connection, version: int) -> None:
-        self._db = connection
+    def __init__(
+        self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, version: int
+    ) -> None:
+        self._writer = writer
+        self._reader = reader
         self._version = version
+        self._write_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: str) -> Self:
         try:
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            connection = await aiosqlite.connect(path, isolation_level=None)
+            writer = await _connect(path)
         except (OSError, sqlite3.Error) as error:
             raise StoreOpenError(f"cannot open SQLite database {path}: {error}") from error
         try:
-            for pragma in (
-                "PRAGMA journal_mode = WAL",
-                # FULL: a commit that was acked survives a power loss, not only a crash.
-                "PRAGMA synchronous = FULL",
-                "PRAGMA foreign_keys = ON",
-                f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
-            ):
-                await connection.execute(pragma)
-            version = await migrate(connection)
+            version = await migrate(writer)
+            reader = await _connect(path)
         except sqlite3.Error as error:
-            await connection.close()
+            await writer.close()
             raise StoreOpenError(f"cannot prepare SQLite database {path}: {error}") from error
         except BaseException:
-            await connection.close()
+            await writer.close()
             raise
-        return cls(connection, version)
+        return cls(writer, reader, version)
 
     async def close(self) -> None:
-        await self._db.close()
+        await self._reader.close()
+        await self._writer.close()
 
     async def schema_version(self) -> int:
         return self._version
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    async def _write(self, sql: str, parameters: dict[str, object]) -> int:
+        """Run one statement in its own transaction; the number of rows it changed."""
+        async with self._transaction() as db, db.execute(sql, parameters) as cursor:
+            return cursor.rowcount
+
+    async def insert_channel(
+        self, channel: Channel, signing_secret: str, request: CreateRequest | None
+    ) -> None:
+        values = channel_values(channel)
+        values["create_request_id"] = request.request_id if request else None
+        values["create_request_hash"] = request.request_hash if request else None
+        columns = f"{CHANNEL_COLUMNS}, create_request_id, create_request_hash"
+        placeholders = ", ".join(f":{name.strip()}" for name in columns.split(","))
+        try:
+            async with self._transaction() as db:
+                await db.execute(
+                    f"INSERT INTO channels ({columns}) VALUES ({placeholders})", values
+                )
+                await db.execute(
+                    "INSERT INTO signing_secrets (channel_id, secret, create_time)"
+                    " VALUES (?, ?, ?)",
+                    (channel.id, signing_secret, values["create_time"]),
+                )
+        except sqlite3.IntegrityError as error:
+            if request is not None and "create_request_id" in str(error):
+                raise DuplicateCreateRequest(request.request_id) from error
+            raise
+
+    async def find_created_channel(self, request_id: str) -> CreatedChannel | None:
+        async with self._reader.execute(
+            f"SELECT {CHANNEL_COLUMNS}, create_request_hash,"
+            " (SELECT secret FROM signing_secrets WHERE channel_id = channels.id"
+            "  ORDER BY id LIMIT 1) AS first_secret"
+            " FROM channels WHERE create_request_id = ?",
+            (request_id,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return CreatedChannel(
+            channel_from_row(row), row["create_request_hash"], row["first_secret"]
+        )
+
+    async def get_channel(self, channel_id: str) -> Channel | None:
+        async with self._reader.execute(
+            f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = ?", (channel_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return channel_from_row(row) if row else None
+
+    async def list_channels(
+        self, channel_filter: ChannelFilter, after: int, limit: int
+    ) -> list[tuple[int, Channel]]:
+        async with self._reader.execute(
+            f"SELECT seq, {CHANNEL_COLUMNS} FROM channels"
+            " WHERE seq > :after"
+            " AND (:department_id IS NULL OR department_id = :department_id)"
+            " AND (:enabled IS NULL OR enabled = :enabled)"
+            " ORDER BY seq LIMIT :limit",
+            {
+                "after": after,
+                "department_id": channel_filter.department_id,
+                "enabled": channel_filter.enabled,
+                "limit": limit,
+            },
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [(row["seq"], channel_from_row(row)) for row in rows]
+
+    async def update_channel(self, channel: Channel) -> bool:
+        values = channel_values(channel)
+        assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
+        return await self._write(f"UPDATE channels SET {assignments} WHERE id = :id", values) > 0
+
+    async def set_connection_status(self, channel_id: str, status: ConnectionStatus) -> bool:
+        values = {**status_values(status), "id": channel_id}
+        assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
+        return await self._write(f"UPDATE channels SET {assignments} WHERE id = :id", values) > 0
+
+    async def delete_channel(self, channel_id: str) -> bool:
+        return await self._write("DELETE FROM channels WHERE id = :id", {"id": channel_id}) > 0
+
+    async def active_secrets(self, channel_id: str, now: datetime) -> list[str]:
+        async with self._reader.execute(
+            "SELECT secret FROM signing_secrets WHERE channel_id = ?"
+            " AND (expire_time IS NULL OR expire_time > ?) ORDER BY id DESC",
+            (channel_id, to_micros(now)),
+        ) as cursor:
+            return [row["secret"] for row in await cursor.fetchall()]
+
+    async def rotate_secret(
+        self, channel_id: str, new_secret: str, now: datetime, previous_expire_time: datetime
+    ) -> bool:
+        async with self._transaction() as db:
+            async with db.execute("SELECT 1 FROM channels WHERE id = ?", (channel_id,)) as cursor:
+                if await cursor.fetchone() is None:
+                    return False
+            await db.execute(
+                "DELETE FROM signing_secrets WHERE channel_id = ? AND expire_time <= ?",
+                (channel_id, to_micros(now)),
+            )
+            await db.execute(
+                "UPDATE signing_secrets SET expire_time = ?"
+                " WHERE channel_id = ? AND expire_time IS NULL",
+                (to_micros(previous_expire_time), channel_id),
+            )
+            await db.execute(
+                "INSERT INTO signing_secrets (channel_id, secret, create_time) VALUES (?, ?, ?)",
+                (channel_id, new_secret, to_micros(now)),
+            )
+        return True

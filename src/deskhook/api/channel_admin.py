@@ -1,0 +1,95 @@
+"""ChannelAdmin: converts requests, calls the channel service, converts back."""
+
+from typing import Any
+
+import grpc
+
+from deskhook.api.convert import (
+    channel_to_proto,
+    connection_status_to_proto,
+    populated_paths,
+    spec_from_proto,
+    timestamp,
+)
+from deskhook.core.channels import ChannelService, require_id
+from deskhook.domain.channels import resolve_update_paths
+from deskhook.domain.errors import InvalidArgument
+from deskhook.store.base import ChannelFilter
+from deskhook.v1 import channel_admin_pb2 as pb
+from deskhook.v1 import channel_admin_pb2_grpc
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
+    def __init__(self, channels: ChannelService) -> None:
+        self._channels = channels
+
+    async def CreateChannel(
+        self, request: pb.CreateChannelRequest, context: Context
+    ) -> pb.CreateChannelResponse:
+        channel, secret = await self._channels.create(
+            spec_from_proto(request.channel), request.request_id
+        )
+        return pb.CreateChannelResponse(channel=channel_to_proto(channel), signing_secret=secret)
+
+    async def GetChannel(
+        self, request: pb.GetChannelRequest, context: Context
+    ) -> pb.GetChannelResponse:
+        return pb.GetChannelResponse(channel=channel_to_proto(await self._channels.get(request.id)))
+
+    async def ListChannels(
+        self, request: pb.ListChannelsRequest, context: Context
+    ) -> pb.ListChannelsResponse:
+        channel_filter = ChannelFilter(
+            department_id=request.department_id if request.HasField("department_id") else None,
+            enabled=request.enabled if request.HasField("enabled") else None,
+        )
+        page = await self._channels.list_channels(
+            channel_filter, request.page_size, request.page_token
+        )
+        return pb.ListChannelsResponse(
+            channels=[channel_to_proto(channel) for channel in page.channels],
+            next_page_token=page.next_page_token,
+        )
+
+    async def UpdateChannel(
+        self, request: pb.UpdateChannelRequest, context: Context
+    ) -> pb.UpdateChannelResponse:
+        require_id(request.channel.id, "channel.id")
+        paths = (
+            list(request.update_mask.paths)
+            if request.HasField("update_mask")
+            else populated_paths(request.channel)
+        )
+        channel = await self._channels.update(
+            request.channel.id, spec_from_proto(request.channel), resolve_update_paths(paths)
+        )
+        return pb.UpdateChannelResponse(channel=channel_to_proto(channel))
+
+    async def DeleteChannel(
+        self, request: pb.DeleteChannelRequest, context: Context
+    ) -> pb.DeleteChannelResponse:
+        await self._channels.delete(request.id)
+        return pb.DeleteChannelResponse()
+
+    async def TestConnection(
+        self, request: pb.TestConnectionRequest, context: Context
+    ) -> pb.TestConnectionResponse:
+        target = request.WhichOneof("target")
+        if target == "channel_id":
+            status = await self._channels.test_saved(request.channel_id)
+        elif target == "url":
+            status = await self._channels.test_url(request.url)
+        else:
+            raise InvalidArgument.field("target", "set channel_id or url")
+        return pb.TestConnectionResponse(connection_status=connection_status_to_proto(status))
+
+    async def RotateSigningSecret(
+        self, request: pb.RotateSigningSecretRequest, context: Context
+    ) -> pb.RotateSigningSecretResponse:
+        grace = request.grace_period.ToTimedelta() if request.HasField("grace_period") else None
+        secret, previous_expire_time = await self._channels.rotate_secret(request.id, grace)
+        return pb.RotateSigningSecretResponse(
+            signing_secret=secret, previous_secret_expire_time=timestamp(previous_expire_time)
+        )

@@ -1,0 +1,149 @@
+"""Conversions between the deskhook.v1 messages and the domain objects.
+
+Enum values map by name: the proto's `EVENT_TYPE_TICKET_ANSWER` is the domain's
+`ticket_answer`, so neither side keeps a table that could drift from the other."""
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TypeVar
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from deskhook.domain.channels import (
+    OUTPUT_ONLY_PATHS,
+    Channel,
+    ChannelSpec,
+    ConnectionState,
+    ConnectionStatus,
+    Ordering,
+)
+from deskhook.domain.errors import InvalidArgument
+from deskhook.domain.events import EventType
+from deskhook.domain.outcomes import FailureReason
+from deskhook.v1 import channel_pb2, event_pb2
+
+
+def _proto_name(prefix: str, value: StrEnum) -> str:
+    return f"{prefix}_{value.value.upper()}"
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _domain_value(enum: type[E], prefix: str, name: str) -> E | None:
+    """The domain member for a proto enum value name, or None (UNSPECIFIED or unknown)."""
+    try:
+        return enum(name.removeprefix(f"{prefix}_").lower())
+    except ValueError:
+        return None
+
+
+def event_type_from_proto(number: int, field: str) -> EventType:
+    known = number in event_pb2.EventType.values()
+    name = event_pb2.EventType.Name(event_pb2.EventType.ValueType(number)) if known else ""
+    value = _domain_value(EventType, "EVENT_TYPE", name)
+    if value is None:
+        raise InvalidArgument.field(field, f"{name or number} is not an event type")
+    return value
+
+
+def event_type_to_proto(value: EventType) -> event_pb2.EventType.ValueType:
+    return event_pb2.EventType.Value(_proto_name("EVENT_TYPE", value))
+
+
+def ordering_from_proto(number: int) -> Ordering:
+    if number == channel_pb2.ORDERING_UNSPECIFIED:
+        return Ordering.UNORDERED
+    known = number in channel_pb2.Ordering.values()
+    name = channel_pb2.Ordering.Name(channel_pb2.Ordering.ValueType(number)) if known else ""
+    value = _domain_value(Ordering, "ORDERING", name)
+    if value is None:
+        raise InvalidArgument.field("channel.ordering", f"{number} is not an ordering")
+    return value
+
+
+def timestamp(moment: datetime | None) -> Timestamp | None:
+    if moment is None:
+        return None
+    message = Timestamp()
+    message.FromDatetime(moment)
+    return message
+
+
+def duration(delta: timedelta) -> Duration:
+    message = Duration()
+    message.FromTimedelta(delta)
+    return message
+
+
+def spec_from_proto(message: channel_pb2.Channel) -> ChannelSpec:
+    """Every admin-settable field of `message`, defaults where unset."""
+    return ChannelSpec(
+        name=message.name,
+        url=message.url,
+        department_id=message.department_id,
+        subscriptions=tuple(
+            event_type_from_proto(number, f"channel.subscriptions[{index}]")
+            for index, number in enumerate(message.subscriptions)
+        ),
+        retries_enabled=message.retries_enabled,
+        retry_schedule=tuple(delay.ToTimedelta() for delay in message.retry_schedule),
+        enabled=message.enabled if message.HasField("enabled") else True,
+        ordering=ordering_from_proto(message.ordering),
+        max_concurrency=message.max_concurrency,
+        rate_limit_per_second=message.rate_limit_per_second,
+    )
+
+
+def populated_paths(message: Message) -> list[str]:
+    """AIP-134: without an update mask, the fields that are set are the ones to change.
+    `id` names the channel and output-only fields are ignored (AIP-203)."""
+    return [
+        descriptor.name
+        for descriptor, _ in message.ListFields()
+        if descriptor.name != "id" and descriptor.name not in OUTPUT_ONLY_PATHS
+    ]
+
+
+def failure_to_proto(failure: FailureReason | None) -> channel_pb2.FailureReason.ValueType:
+    if failure is None:
+        return channel_pb2.FAILURE_REASON_UNSPECIFIED
+    return channel_pb2.FailureReason.Value(_proto_name("FAILURE_REASON", failure))
+
+
+def connection_status_to_proto(status: ConnectionStatus) -> channel_pb2.ConnectionStatus:
+    state = (
+        channel_pb2.CONNECTION_STATE_UNSPECIFIED
+        if status.state is ConnectionState.UNTESTED
+        else channel_pb2.ConnectionState.Value(_proto_name("CONNECTION_STATE", status.state))
+    )
+    return channel_pb2.ConnectionStatus(
+        state=state,
+        message=status.message,
+        http_status=status.http_status,
+        checked_at=timestamp(status.checked_at),
+        failure_reason=failure_to_proto(status.failure),
+    )
+
+
+def channel_to_proto(channel: Channel) -> channel_pb2.Channel:
+    spec = channel.spec
+    return channel_pb2.Channel(
+        id=channel.id,
+        name=spec.name,
+        url=spec.url,
+        department_id=spec.department_id,
+        subscriptions=[event_type_to_proto(value) for value in spec.subscriptions],
+        retries_enabled=spec.retries_enabled,
+        retry_schedule=[duration(delay) for delay in spec.retry_schedule],
+        enabled=spec.enabled,
+        connection_status=connection_status_to_proto(channel.connection),
+        ordering=channel_pb2.Ordering.Value(_proto_name("ORDERING", spec.ordering)),
+        max_concurrency=spec.max_concurrency,
+        rate_limit_per_second=spec.rate_limit_per_second,
+        disabled_reason=channel.disabled_reason,
+        create_time=timestamp(channel.create_time),
+        update_time=timestamp(channel.update_time),
+    )

@@ -1,0 +1,151 @@
+"""Server interceptors: bearer-token auth, and the guard that turns errors into statuses and
+logs one line per RPC."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, NoReturn, TypeAlias
+
+import grpc
+import structlog
+
+from deskhook.api.auth import TokenRules, Verdict, status_code
+from deskhook.api.errors import INTERNAL, status_for, status_with_reason
+from deskhook.domain.errors import DomainError
+
+log = structlog.get_logger("deskhook.rpc")
+
+# Strings: these generics exist only in the type stubs, not at run time.
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+Continuation: TypeAlias = Callable[[grpc.HandlerCallDetails], Awaitable["Handler | None"]]
+Behaviour = Callable[..., Any]
+
+_FACTORIES = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
+
+
+def _behaviour(handler: Handler) -> Behaviour:
+    behaviour: Behaviour | None = (
+        handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
+    )
+    if behaviour is None:
+        raise TypeError(f"method handler without a behaviour: {handler!r}")
+    return behaviour
+
+
+def _with_behaviour(handler: Handler, behaviour: Behaviour) -> Handler:
+    factory = _FACTORIES[(handler.request_streaming, handler.response_streaming)]
+    return factory(
+        behaviour,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+async def _abort(context: Context, status: grpc.Status) -> NoReturn:
+    await context.abort(status.code, status.details, status.trailing_metadata)
+    raise AssertionError("context.abort returns only by raising")
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, rules: TokenRules) -> None:
+        self._rules = rules
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        authorization = metadata.get("authorization")
+        verdict = self._rules.verdict(
+            handler_call_details.method, authorization if isinstance(authorization, str) else None
+        )
+        if handler is None or verdict is Verdict.ALLOWED:
+            return handler
+        message = (
+            "this token may not call this service"
+            if verdict is Verdict.PERMISSION_DENIED
+            else "a valid bearer token is required in the authorization metadata"
+        )
+        status = status_with_reason(status_code(verdict), message, verdict.name)
+
+        async def refuse(_request: Any, context: Context) -> None:
+            await _abort(context, status)
+
+        return _with_behaviour(handler, refuse)
+
+
+class GuardInterceptor(grpc.aio.ServerInterceptor):
+    """Maps DomainError to its status, any other exception to an opaque INTERNAL (logged with
+    its traceback), and logs one line per RPC with its code and duration."""
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        behaviour = _behaviour(handler)
+        if inspect.isasyncgenfunction(behaviour):
+
+            async def guarded_stream(request: Any, context: Context) -> AsyncIterator[Any]:
+                started = time.perf_counter()
+                try:
+                    async for response in behaviour(request, context):
+                        yield response
+                except BaseException as error:
+                    await _fail(method, context, error, started)
+                _log_done(method, context, started)
+
+            return _with_behaviour(handler, guarded_stream)
+
+        async def guarded(request: Any, context: Context) -> Any:
+            started = time.perf_counter()
+            try:
+                response = await behaviour(request, context)
+            except BaseException as error:
+                await _fail(method, context, error, started)
+            _log_done(method, context, started)
+            return response
+
+        return _with_behaviour(handler, guarded)
+
+
+def _log_done(method: str, context: Context, started: float) -> None:
+    code = context.code() or grpc.StatusCode.OK
+    log.info("rpc", method=method, code=_code_name(code), duration_ms=_ms(started))
+
+
+async def _fail(method: str, context: Context, error: BaseException, started: float) -> NoReturn:
+    if isinstance(error, DomainError):
+        status = status_for(error)
+        log.info(
+            "rpc",
+            method=method,
+            code=status.code.name,
+            reason=error.reason,
+            duration_ms=_ms(started),
+        )
+        await _abort(context, status)
+    if isinstance(error, grpc.aio.AbortError) or not isinstance(error, Exception):
+        # The servicer aborted on its own, or the call was cancelled: nothing to translate.
+        log.info("rpc", method=method, code=_code_name(context.code()), duration_ms=_ms(started))
+        raise error
+    log.exception("rpc failed", method=method, duration_ms=_ms(started), exc_info=error)
+    await _abort(context, INTERNAL)
+
+
+def _code_name(code: object) -> str:
+    return code.name if isinstance(code, grpc.StatusCode) else str(code or "OK")
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)

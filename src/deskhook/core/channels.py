@@ -1,0 +1,212 @@
+"""Channel administration: the use cases behind ChannelAdmin's channel RPCs."""
+
+import base64
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import structlog
+
+from deskhook.delivery.connection_test import run_connection_test
+from deskhook.delivery.http_client import WebhookClient
+from deskhook.domain.channels import (
+    Channel,
+    ChannelSpec,
+    ConnectionStatus,
+    apply_update,
+    validate_spec,
+)
+from deskhook.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from deskhook.domain.paging import decode_page_token, encode_page_token, page_size
+from deskhook.domain.signing import SECRET_BYTES, new_secret
+from deskhook.domain.url_policy import UrlPolicy, UrlRefused, check_url
+from deskhook.store.base import ChannelFilter, CreateRequest, DuplicateCreateRequest, Store
+
+log = structlog.get_logger("deskhook.channels")
+
+MAX_REQUEST_ID_LENGTH = 128
+DEFAULT_GRACE_PERIOD = timedelta(hours=24)
+MAX_GRACE_PERIOD = timedelta(days=7)
+ID_BYTES = 15
+
+
+@dataclass(frozen=True)
+class ChannelPage:
+    channels: list[Channel]
+    next_page_token: str
+
+
+def _random_id(prefix: str, random_bytes: bytes) -> str:
+    return prefix + base64.b32encode(random_bytes).decode("ascii").lower()
+
+
+def request_hash(spec: ChannelSpec) -> str:
+    """Identifies what a CreateChannel asked for, to tell a retry from a reused request id."""
+    return hashlib.sha256(repr(spec).encode()).hexdigest()
+
+
+def channel_not_found(channel_id: str) -> NotFound:
+    return NotFound(f"channel {channel_id!r} does not exist", reason="CHANNEL_NOT_FOUND")
+
+
+def require_id(channel_id: str, field: str = "id") -> None:
+    if not channel_id:
+        raise InvalidArgument.field(field, "is required")
+
+
+class ChannelService:
+    def __init__(
+        self,
+        store: Store,
+        client: WebhookClient,
+        policy: UrlPolicy,
+        *,
+        now: Callable[[], datetime],
+        random_bytes: Callable[[int], bytes],
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._policy = policy
+        self._now = now
+        self._random_bytes = random_bytes
+
+    async def create(self, spec: ChannelSpec, request_id: str = "") -> tuple[Channel, str]:
+        """The saved channel, tested, and its signing secret."""
+        validate_spec(spec, self._policy)
+        if len(request_id) > MAX_REQUEST_ID_LENGTH:
+            raise InvalidArgument.field(
+                "request_id", f"must be at most {MAX_REQUEST_ID_LENGTH} characters"
+            )
+        request = CreateRequest(request_id, request_hash(spec)) if request_id else None
+        if request is not None and (earlier := await self._created_by(request)) is not None:
+            return earlier
+        now = self._now()
+        channel_id = _random_id("ch_", self._random_bytes(ID_BYTES))
+        secret = new_secret(self._random_bytes(SECRET_BYTES))
+        status = await self._test(spec.url, [secret], channel_id)
+        channel = Channel(channel_id, spec, create_time=now, update_time=now, connection=status)
+        try:
+            await self._store.insert_channel(channel, secret, request)
+        except DuplicateCreateRequest:
+            # A concurrent retry won the race; answer as it did.
+            earlier = await self._created_by(request) if request else None
+            if earlier is None:
+                raise
+            return earlier
+        log.info(
+            "channel created",
+            channel_id=channel_id,
+            department_id=spec.department_id,
+            connection=status.state.value,
+        )
+        return channel, secret
+
+    async def _created_by(self, request: CreateRequest) -> tuple[Channel, str] | None:
+        created = await self._store.find_created_channel(request.request_id)
+        if created is None:
+            return None
+        if created.request_hash != request.request_hash:
+            raise AlreadyExists(
+                f"request_id {request.request_id!r} was already used for another channel",
+                reason="REQUEST_ID_REUSED",
+            )
+        return created.channel, created.signing_secret
+
+    async def get(self, channel_id: str) -> Channel:
+        require_id(channel_id)
+        channel = await self._store.get_channel(channel_id)
+        if channel is None:
+            raise channel_not_found(channel_id)
+        return channel
+
+    async def list_channels(
+        self, channel_filter: ChannelFilter, requested_size: int, page_token: str
+    ) -> ChannelPage:
+        size = page_size(requested_size)
+        query = {"department_id": channel_filter.department_id, "enabled": channel_filter.enabled}
+        position = decode_page_token(page_token, query)
+        after = 0
+        if position is not None:
+            if len(position) != 1 or not isinstance(position[0], int):
+                raise InvalidArgument.field(
+                    "page_token", "is not a token from a previous page", reason="INVALID_PAGE_TOKEN"
+                )
+            after = position[0]
+        # One extra row tells whether another page follows without a second query.
+        rows = await self._store.list_channels(channel_filter, after, size + 1)
+        page = rows[:size]
+        next_token = encode_page_token([page[-1][0]], query) if len(rows) > size else ""
+        return ChannelPage([channel for _, channel in page], next_token)
+
+    async def update(self, channel_id: str, patch: ChannelSpec, paths: frozenset[str]) -> Channel:
+        current = await self.get(channel_id)
+        spec = apply_update(current.spec, patch, paths)
+        validate_spec(spec, self._policy)
+        updated = replace(current, spec=spec, update_time=self._now())
+        if spec.enabled and not current.spec.enabled:
+            updated = replace(updated, disabled_reason="")
+        if spec.url != current.spec.url:
+            secrets = await self._store.active_secrets(channel_id, self._now())
+            updated = replace(updated, connection=await self._test(spec.url, secrets, channel_id))
+        if not await self._store.update_channel(updated):
+            raise channel_not_found(channel_id)
+        log.info("channel updated", channel_id=channel_id, fields=sorted(paths))
+        return updated
+
+    async def delete(self, channel_id: str) -> None:
+        require_id(channel_id)
+        if not await self._store.delete_channel(channel_id):
+            raise channel_not_found(channel_id)
+        log.info("channel deleted", channel_id=channel_id)
+
+    async def test_saved(self, channel_id: str) -> ConnectionStatus:
+        channel = await self.get(channel_id)
+        secrets = await self._store.active_secrets(channel_id, self._now())
+        status = await self._test(channel.spec.url, secrets, channel_id)
+        await self._store.set_connection_status(channel_id, status)
+        return status
+
+    async def test_url(self, url: str) -> ConnectionStatus:
+        try:
+            check_url(url, self._policy)
+        except UrlRefused as refused:
+            raise InvalidArgument.field("url", refused.message, reason=refused.reason) from None
+        throwaway = new_secret(self._random_bytes(SECRET_BYTES))
+        return await self._test(url, [throwaway], channel_id="")
+
+    async def rotate_secret(
+        self, channel_id: str, grace_period: timedelta | None
+    ) -> tuple[str, datetime]:
+        """The new secret, and when the previous one stops signing."""
+        require_id(channel_id)
+        grace = DEFAULT_GRACE_PERIOD if grace_period is None else grace_period
+        if not timedelta(0) <= grace <= MAX_GRACE_PERIOD:
+            raise InvalidArgument.field("grace_period", "must be from 0 to 7 days")
+        now = self._now()
+        secret = new_secret(self._random_bytes(SECRET_BYTES))
+        if not await self._store.rotate_secret(channel_id, secret, now, now + grace):
+            raise channel_not_found(channel_id)
+        log.info(
+            "signing secret rotated", channel_id=channel_id, grace_seconds=grace.total_seconds()
+        )
+        return secret, now + grace
+
+    async def _test(self, url: str, secrets: list[str], channel_id: str) -> ConnectionStatus:
+        webhook_id = _random_id("msg_test_", self._random_bytes(ID_BYTES))
+        status = await run_connection_test(
+            self._client,
+            url=url,
+            secrets=secrets,
+            channel_id=channel_id,
+            webhook_id=webhook_id,
+            now=self._now(),
+        )
+        log.info(
+            "connection tested",
+            channel_id=channel_id,
+            state=status.state.value,
+            http_status=status.http_status,
+            message=status.message,
+        )
+        return status

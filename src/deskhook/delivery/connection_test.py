@@ -1,0 +1,41 @@
+"""The connection test: one signed `connection_test` request, judged like a delivery."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from deskhook.delivery.http_client import WebhookClient
+from deskhook.delivery.payload import CONNECTION_TEST_EVENT_TYPE, connection_test_body
+from deskhook.domain.channels import CONNECTION_ESTABLISHED, ConnectionState, ConnectionStatus
+from deskhook.domain.outcomes import HttpOutcome
+from deskhook.domain.signing import secret_key, webhook_headers
+
+
+def connection_status(outcome: HttpOutcome, checked_at: datetime) -> ConnectionStatus:
+    if outcome.succeeded:
+        return ConnectionStatus(
+            ConnectionState.ESTABLISHED, CONNECTION_ESTABLISHED, outcome.http_status, checked_at
+        )
+    return ConnectionStatus(
+        ConnectionState.FAILED, outcome.error, outcome.http_status, checked_at, outcome.failure
+    )
+
+
+async def run_connection_test(
+    client: WebhookClient,
+    *,
+    url: str,
+    secrets: Sequence[str],
+    channel_id: str,
+    webhook_id: str,
+    now: datetime,
+) -> ConnectionStatus:
+    body = connection_test_body(channel_id, webhook_id, now)
+    headers = webhook_headers(
+        keys=[secret_key(secret) for secret in secrets],
+        webhook_id=webhook_id,
+        timestamp=int(now.timestamp()),
+        body=body,
+        event_type=CONNECTION_TEST_EVENT_TYPE,
+        attempt=1,
+    )
+    return connection_status(await client.post(url, body, headers), now)

@@ -1,0 +1,141 @@
+"""The channel model and the pure rules for creating and changing one."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from deskhook.domain.errors import FieldViolation, InvalidArgument
+from deskhook.domain.events import EventType
+from deskhook.domain.outcomes import FailureReason
+from deskhook.domain.url_policy import UrlPolicy, UrlRefused, check_url
+
+MAX_NAME_LENGTH = 200
+MAX_RETRY_DELAYS = 20
+MIN_RETRY_DELAY = timedelta(seconds=1)
+MAX_RETRY_DELAY = timedelta(hours=24)
+MAX_CONCURRENCY = 100
+MAX_RATE_LIMIT_PER_SECOND = 10_000
+CONNECTION_ESTABLISHED = "Connection established successfully!"
+
+
+class Ordering(StrEnum):
+    UNORDERED = "unordered"
+    PER_TICKET = "per_ticket"
+
+
+class ConnectionState(StrEnum):
+    UNTESTED = "untested"
+    ESTABLISHED = "established"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ConnectionStatus:
+    state: ConnectionState = ConnectionState.UNTESTED
+    message: str = ""
+    http_status: int = 0
+    checked_at: datetime | None = None
+    failure: FailureReason | None = None
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """What an admin sets. Field names are the API's field-mask paths."""
+
+    name: str
+    url: str
+    department_id: int
+    subscriptions: tuple[EventType, ...]
+    retries_enabled: bool = False
+    # Empty: the default schedule.
+    retry_schedule: tuple[timedelta, ...] = ()
+    enabled: bool = True
+    ordering: Ordering = Ordering.UNORDERED
+    # 0: the server's default.
+    max_concurrency: int = 0
+    # 0: no limit.
+    rate_limit_per_second: int = 0
+
+
+MUTABLE_PATHS = frozenset(f.name for f in fields(ChannelSpec))
+OUTPUT_ONLY_PATHS = frozenset(
+    {"id", "connection_status", "disabled_reason", "health", "create_time", "update_time"}
+)
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: str
+    spec: ChannelSpec
+    create_time: datetime
+    update_time: datetime
+    connection: ConnectionStatus = field(default_factory=ConnectionStatus)
+    # Why the server disabled it; empty when enabled or disabled by an admin.
+    disabled_reason: str = ""
+
+
+def validate_spec(spec: ChannelSpec, policy: UrlPolicy, prefix: str = "channel") -> None:
+    """Raise InvalidArgument listing every field of `spec` that is wrong."""
+    violations = list(_spec_violations(spec, policy))
+    if violations:
+        raise InvalidArgument(
+            *(FieldViolation(f"{prefix}.{v.field}", v.description) for v in violations)
+        )
+
+
+def _spec_violations(spec: ChannelSpec, policy: UrlPolicy) -> Iterable[FieldViolation]:
+    if not spec.name.strip():
+        yield FieldViolation("name", "is required")
+    elif len(spec.name) > MAX_NAME_LENGTH:
+        yield FieldViolation("name", f"must be at most {MAX_NAME_LENGTH} characters")
+    if not spec.url:
+        yield FieldViolation("url", "is required")
+    else:
+        try:
+            check_url(spec.url, policy)
+        except UrlRefused as refused:
+            yield FieldViolation("url", refused.message)
+    if spec.department_id <= 0:
+        yield FieldViolation("department_id", "is required and must be positive")
+    if not spec.subscriptions:
+        yield FieldViolation("subscriptions", "must name at least one event type")
+    elif len(set(spec.subscriptions)) != len(spec.subscriptions):
+        yield FieldViolation("subscriptions", "must name each event type at most once")
+    if len(spec.retry_schedule) > MAX_RETRY_DELAYS:
+        yield FieldViolation("retry_schedule", f"must have at most {MAX_RETRY_DELAYS} delays")
+    for index, delay in enumerate(spec.retry_schedule):
+        if not MIN_RETRY_DELAY <= delay <= MAX_RETRY_DELAY:
+            yield FieldViolation(f"retry_schedule[{index}]", "must be from 1 second to 24 hours")
+    if not 0 <= spec.max_concurrency <= MAX_CONCURRENCY:
+        yield FieldViolation("max_concurrency", f"must be from 0 to {MAX_CONCURRENCY}")
+    if not 0 <= spec.rate_limit_per_second <= MAX_RATE_LIMIT_PER_SECOND:
+        yield FieldViolation(
+            "rate_limit_per_second", f"must be from 0 to {MAX_RATE_LIMIT_PER_SECOND}"
+        )
+
+
+def resolve_update_paths(paths: Sequence[str], field_name: str = "update_mask") -> frozenset[str]:
+    """The mutable fields an update mask names (AIP-134); `*` names them all."""
+    if not paths:
+        raise InvalidArgument.field(field_name, "names no field to change")
+    if "*" in paths:
+        if len(paths) > 1:
+            raise InvalidArgument.field(field_name, "'*' cannot be combined with other paths")
+        return MUTABLE_PATHS
+    violations = [
+        FieldViolation(
+            field_name,
+            f"'{path}' is output only" if path in OUTPUT_ONLY_PATHS else f"unknown field '{path}'",
+        )
+        for path in paths
+        if path not in MUTABLE_PATHS
+    ]
+    if violations:
+        raise InvalidArgument(*violations)
+    return frozenset(paths)
+
+
+def apply_update(current: ChannelSpec, patch: ChannelSpec, paths: frozenset[str]) -> ChannelSpec:
+    """`current` with the fields named by `paths` taken from `patch`."""
+    return replace(current, **{path: getattr(patch, path) for path in paths})

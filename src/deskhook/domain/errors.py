@@ -1,0 +1,44 @@
+"""Errors the core raises; the API layer maps each to one gRPC status code in one place."""
+
+from dataclasses import dataclass
+
+
+class DomainError(Exception):
+    """Base of the errors a caller caused; `reason` is a stable UPPER_SNAKE code for clients."""
+
+    reason = "DOMAIN_ERROR"
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One invalid field: `field` is its path in the request, e.g. `channel.url`."""
+
+    field: str
+    description: str
+
+
+class InvalidArgument(DomainError):
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(self, *violations: FieldViolation, reason: str | None = None) -> None:
+        message = "; ".join(f"{v.field}: {v.description}" for v in violations)
+        super().__init__(message, reason)
+        self.violations = violations
+
+    @classmethod
+    def field(cls, field: str, description: str, reason: str | None = None) -> "InvalidArgument":
+        return cls(FieldViolation(field, description), reason=reason)
+
+
+class NotFound(DomainError):
+    reason = "NOT_FOUND"
+
+
+class AlreadyExists(DomainError):
+    reason = "ALREADY_EXISTS"

@@ -1,0 +1,34 @@
+"""What one delivery attempt came to: the receiver's answer, or why there was none."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class FailureReason(StrEnum):
+    """Why an attempt failed; the values are stored in the log and shown to admins."""
+
+    DNS = "dns"
+    ADDRESS_REFUSED = "address_refused"
+    CONNECT = "connect"
+    TLS = "tls"
+    TIMEOUT = "timeout"
+    NETWORK = "network"
+    HTTP_STATUS = "http_status"
+
+
+@dataclass(frozen=True)
+class HttpOutcome:
+    """One attempt. `http_status` is 0 when the receiver did not answer; `response_body` is the
+    first 4 KiB of the answer; `error` is a sentence for a person, "" on success; `duration` is
+    in seconds; `retry_after` is the raw `Retry-After` header of the answer, if any."""
+
+    http_status: int
+    response_body: str
+    failure: FailureReason | None
+    error: str
+    duration: float
+    retry_after: str | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.failure is None

@@ -1,0 +1,102 @@
+"""Conversions between SQLite rows and domain objects. Times are integer microseconds since
+the Unix epoch (UTC): compact, exact and ordered."""
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+from deskhook.domain.channels import (
+    Channel,
+    ChannelSpec,
+    ConnectionState,
+    ConnectionStatus,
+    Ordering,
+)
+from deskhook.domain.events import EventType
+from deskhook.domain.outcomes import FailureReason
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_micros(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+CHANNEL_COLUMNS = (
+    "id, name, url, department_id, subscriptions, retries_enabled, retry_schedule, enabled, "
+    "disabled_reason, ordering, max_concurrency, rate_limit_per_second, connection_state, "
+    "connection_message, connection_http_status, connection_failure_reason, "
+    "connection_checked_at, create_time, update_time"
+)
+
+
+def channel_values(channel: Channel) -> dict[str, object]:
+    """Named parameters for CHANNEL_COLUMNS."""
+    spec = channel.spec
+    return {
+        "id": channel.id,
+        "name": spec.name,
+        "url": spec.url,
+        "department_id": spec.department_id,
+        "subscriptions": json.dumps([event_type.value for event_type in spec.subscriptions]),
+        "retries_enabled": spec.retries_enabled,
+        "retry_schedule": json.dumps([delay.total_seconds() for delay in spec.retry_schedule])
+        if spec.retry_schedule
+        else None,
+        "enabled": spec.enabled,
+        "disabled_reason": channel.disabled_reason,
+        "ordering": spec.ordering.value,
+        "max_concurrency": spec.max_concurrency,
+        "rate_limit_per_second": spec.rate_limit_per_second,
+        **status_values(channel.connection),
+        "create_time": to_micros(channel.create_time),
+        "update_time": to_micros(channel.update_time),
+    }
+
+
+def status_values(status: ConnectionStatus) -> dict[str, object]:
+    return {
+        "connection_state": status.state.value,
+        "connection_message": status.message,
+        "connection_http_status": status.http_status,
+        "connection_failure_reason": status.failure.value if status.failure else "",
+        "connection_checked_at": to_micros(status.checked_at) if status.checked_at else None,
+    }
+
+
+def channel_from_row(row: sqlite3.Row) -> Channel:
+    return Channel(
+        id=row["id"],
+        spec=ChannelSpec(
+            name=row["name"],
+            url=row["url"],
+            department_id=row["department_id"],
+            subscriptions=tuple(EventType(name) for name in json.loads(row["subscriptions"])),
+            retries_enabled=bool(row["retries_enabled"]),
+            retry_schedule=tuple(
+                timedelta(seconds=seconds) for seconds in json.loads(row["retry_schedule"] or "[]")
+            ),
+            enabled=bool(row["enabled"]),
+            ordering=Ordering(row["ordering"]),
+            max_concurrency=row["max_concurrency"],
+            rate_limit_per_second=row["rate_limit_per_second"],
+        ),
+        create_time=from_micros(row["create_time"]),
+        update_time=from_micros(row["update_time"]),
+        connection=ConnectionStatus(
+            state=ConnectionState(row["connection_state"]),
+            message=row["connection_message"],
+            http_status=row["connection_http_status"],
+            checked_at=from_micros(row["connection_checked_at"])
+            if row["connection_checked_at"] is not None
+            else None,
+            failure=FailureReason(row["connection_failure_reason"])
+            if row["connection_failure_reason"]
+            else None,
+        ),
+        disabled_reason=row["disabled_reason"],
+    )
