@@ -15,9 +15,11 @@ from grpc_reflection.v1alpha import reflection
 
 from deskhook.api.auth import TokenRules, is_loopback_address
 from deskhook.api.channel_admin import ChannelAdminServicer
+from deskhook.api.event_ingest import EventIngestServicer
 from deskhook.api.interceptors import AuthInterceptor, GuardInterceptor
 from deskhook.config import Settings
 from deskhook.core.channels import ChannelService
+from deskhook.core.ingest import ChannelDirectory, IngestCommitter
 from deskhook.delivery.http_client import HttpLimits, WebhookClient
 from deskhook.domain.url_policy import UrlPolicy
 from deskhook.store.base import Store
@@ -37,6 +39,10 @@ SERVICE_NAMES: Final = (
 )
 # In-flight RPCs get this long to finish on shutdown before they are cancelled.
 SHUTDOWN_GRACE_SECONDS: Final = 10.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class StartupError(Exception):
@@ -64,6 +70,9 @@ class DeskhookServer:
         except ssl.SSLError as error:
             raise StartupError(f"cannot load CA bundle {settings.ca_bundle}: {error}") from error
         self._store: Store | None = None
+        self._committer: IngestCommitter | None = None
+        # Set by every commit that created deliveries: the delivery scheduler waits on it.
+        self.deliveries_committed = asyncio.Event()
         self.port = 0
 
     async def start(self) -> None:
@@ -90,19 +99,25 @@ class DeskhookServer:
         log.warning("open without tokens, on loopback only", services=open_services)
 
     async def _start_serving(self, store: Store) -> None:
+        directory = ChannelDirectory(store)
+        await directory.refresh()
         channels = ChannelService(
             store,
             self._client,
             self._policy,
-            now=lambda: datetime.now(UTC),
+            now=utc_now,
             random_bytes=secrets.token_bytes,
+            on_change=directory.refresh,
         )
+        self._committer = IngestCommitter(
+            store, directory, now=utc_now, on_commit=self.deliveries_committed.set
+        )
+        self._committer.start()
         channel_admin_pb2_grpc.add_ChannelAdminServicer_to_server(
             ChannelAdminServicer(channels), self._grpc
         )
-        # Not built yet: the generated base class answers UNIMPLEMENTED.
         event_ingest_pb2_grpc.add_EventIngestServicer_to_server(
-            event_ingest_pb2_grpc.EventIngestServicer(), self._grpc
+            EventIngestServicer(self._committer, utc_now), self._grpc
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
         reflection.enable_server_reflection(
@@ -145,6 +160,10 @@ class DeskhookServer:
         # Health first, so load balancers stop sending before the port closes.
         await self._health.enter_graceful_shutdown()
         await self._grpc.stop(grace)
+        # After the port closed: no new events, and every event already received is committed.
+        if self._committer is not None:
+            await self._committer.stop()
+            self._committer = None
         await self._client.close()
         if self._store is not None:
             await self._store.close()

@@ -2,7 +2,7 @@
 
 import base64
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -64,12 +64,16 @@ class ChannelService:
         *,
         now: Callable[[], datetime],
         random_bytes: Callable[[int], bytes],
+        on_change: Callable[[], Awaitable[None]],
     ) -> None:
         self._store = store
         self._client = client
         self._policy = policy
         self._now = now
         self._random_bytes = random_bytes
+        # Called after a channel is created, changed or deleted: matching reads channels from
+        # memory and must see the change.
+        self._on_change = on_change
 
     async def create(self, spec: ChannelSpec, request_id: str = "") -> tuple[Channel, str]:
         """The saved channel, tested, and its signing secret."""
@@ -94,6 +98,7 @@ class ChannelService:
             if earlier is None:
                 raise
             return earlier
+        await self._on_change()
         log.info(
             "channel created",
             channel_id=channel_id,
@@ -151,6 +156,7 @@ class ChannelService:
             updated = replace(updated, connection=await self._test(spec.url, secrets, channel_id))
         if not await self._store.update_channel(updated):
             raise channel_not_found(channel_id)
+        await self._on_change()
         log.info("channel updated", channel_id=channel_id, fields=sorted(paths))
         return updated
 
@@ -158,6 +164,7 @@ class ChannelService:
         require_id(channel_id)
         if not await self._store.delete_channel(channel_id):
             raise channel_not_found(channel_id)
+        await self._on_change()
         log.info("channel deleted", channel_id=channel_id)
 
     async def test_saved(self, channel_id: str) -> ConnectionStatus:

@@ -1,5 +1,7 @@
-"""The twelve ticket event types, named as on the webhook wire."""
+"""Ticket events: the twelve types, named as on the webhook wire, and an event on its way in."""
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -16,3 +18,32 @@ class EventType(StrEnum):
     TICKET_DEPARTMENT_CHANGE = "ticket_department_change"
     TICKET_SLA_REACHED = "ticket_sla_reached"
     TICKET_RATING = "ticket_rating"
+
+
+@dataclass(frozen=True)
+class PublishedEvent:
+    """A validated event, reduced to what storage and matching need; `payload` is the event as
+    published (protobuf binary), kept to render the webhook body from."""
+
+    event_id: str
+    event_type: EventType
+    department_ids: tuple[int, ...]
+    ticket_id: int
+    ticket_number: str
+    occurred_at: datetime
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class MatchedEvent:
+    event: PublishedEvent
+    channel_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """`accepted` is False for a duplicate event id; `matched_channels` is the count of the
+    first acceptance either way."""
+
+    accepted: bool
+    matched_channels: int

@@ -1,11 +1,13 @@
 """The storage interface. Everything outside `deskhook.store` talks to a `Store`; the SQLite
 implementation is the default and a PostgreSQL one can join it behind the same protocol."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from deskhook.domain.channels import Channel, ConnectionStatus
+from deskhook.domain.events import IngestResult, MatchedEvent
 
 
 class StoreOpenError(Exception):
@@ -83,4 +85,14 @@ class Store(Protocol):
     ) -> bool:
         """Make `new_secret` current; the current one signs until `previous_expire_time`.
         Secrets already past their grace period are dropped. False if the channel is gone."""
+        ...
+
+    async def list_all_channels(self) -> list[Channel]:
+        """Every channel, for the in-memory matching index."""
+        ...
+
+    async def ingest(self, events: Sequence[MatchedEvent], now: datetime) -> list[IngestResult]:
+        """Store each event not seen before with a pending delivery per matched channel, all in
+        one transaction; one result per event, in order. An event id seen earlier (or earlier in
+        `events`) is a duplicate: nothing is written for it."""
         ...

@@ -1,0 +1,179 @@
+"""EventIngest: checks each published event, hands the valid ones to the committer, and acks
+them in order once they are stored."""
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import grpc
+
+from deskhook.api.event_validation import published_event
+from deskhook.core.ingest import IngestCommitter
+from deskhook.domain.errors import InvalidArgument
+from deskhook.domain.events import IngestResult, PublishedEvent
+from deskhook.v1 import event_ingest_pb2 as pb
+from deskhook.v1 import event_ingest_pb2_grpc
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+MAX_EVENTS_PER_MESSAGE: Final = 1000
+# Received but not yet committed, per stream: when full, the server stops reading, so gRPC flow
+# control slows the producer instead of memory growing.
+WINDOW_EVENTS: Final = 4096
+WINDOW_BYTES: Final = 16 * 1024 * 1024
+
+ACCEPTED: Final = pb.EVENT_ACK_RESULT_ACCEPTED
+DUPLICATE: Final = pb.EVENT_ACK_RESULT_DUPLICATE
+REJECTED: Final = pb.EVENT_ACK_RESULT_REJECTED
+
+
+def stored_ack(event_id: str, result: IngestResult) -> pb.EventAck:
+    return pb.EventAck(
+        event_id=event_id,
+        result=ACCEPTED if result.accepted else DUPLICATE,
+        matched_channels=result.matched_channels,
+    )
+
+
+def rejected_ack(event_id: str, invalid: InvalidArgument, prefix: str = "") -> pb.EventAck:
+    first = invalid.violations[0]
+    return pb.EventAck(
+        event_id=event_id, result=REJECTED, reason=invalid.message, field=prefix + first.field
+    )
+
+
+class Window:
+    """Counts events and bytes in flight; `acquire` waits while the window is full. A message
+    larger than the whole window still passes once the window is empty."""
+
+    def __init__(self, events: int, size: int) -> None:
+        self._limits = (events, size)
+        self._used = (0, 0)
+        self._changed = asyncio.Condition()
+
+    def _fits(self, events: int, size: int) -> bool:
+        used_events, used_bytes = self._used
+        if used_events == 0:
+            return True
+        return used_events + events <= self._limits[0] and used_bytes + size <= self._limits[1]
+
+    async def acquire(self, events: int, size: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._fits(events, size))
+            self._used = (self._used[0] + events, self._used[1] + size)
+
+    async def release(self, events: int, size: int) -> None:
+        async with self._changed:
+            self._used = (self._used[0] - events, self._used[1] - size)
+            self._changed.notify_all()
+
+
+@dataclass
+class _InFlight:
+    """One request message: its acks, with the stored ones filled in when `stored` is done."""
+
+    acks: list[pb.EventAck | None]
+    stored: asyncio.Future[list[IngestResult]] | None
+    event_ids: list[str]
+    events: int
+    size: int
+
+    def is_stored(self) -> bool:
+        return self.stored is None or self.stored.done()
+
+    def resolved(self) -> list[pb.EventAck]:
+        results = iter(self.stored.result() if self.stored else ())
+        event_ids = iter(self.event_ids)
+        return [ack or stored_ack(next(event_ids), next(results)) for ack in self.acks]
+
+
+class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
+    def __init__(self, committer: IngestCommitter, now: Callable[[], datetime]) -> None:
+        self._committer = committer
+        self._now = now
+
+    async def PublishEvent(
+        self, request: pb.PublishEventRequest, context: Context
+    ) -> pb.PublishEventResponse:
+        if not request.HasField("event"):
+            raise InvalidArgument.field("event", "is required")
+        try:
+            event = published_event(request.event, self._now())
+        except InvalidArgument as invalid:
+            raise InvalidArgument(
+                *(type(v)(f"event.{v.field}", v.description) for v in invalid.violations),
+                reason="INVALID_EVENT",
+            ) from None
+        (result,) = await self._committer.submit([event])
+        return pb.PublishEventResponse(ack=stored_ack(event.event_id, result))
+
+    async def PublishEvents(
+        self, request_iterator: AsyncIterator[pb.PublishEventsRequest], context: Context
+    ) -> AsyncIterator[pb.PublishEventsResponse]:
+        window = Window(WINDOW_EVENTS, WINDOW_BYTES)
+        in_flight: asyncio.Queue[_InFlight | None] = asyncio.Queue()
+        reader = asyncio.create_task(self._read(request_iterator, window, in_flight))
+        # A message taken from the queue but not yet stored waits here for the next response.
+        held: deque[_InFlight | None] = deque()
+        try:
+            while (first := held.popleft() if held else await in_flight.get()) is not None:
+                await self._settle(first, window)
+                batch = [first]
+                # Acks of messages already stored travel together in one response.
+                while not in_flight.empty():
+                    following = in_flight.get_nowait()
+                    if following is None or not following.is_stored():
+                        held.append(following)
+                        break
+                    await self._settle(following, window)
+                    batch.append(following)
+                acks = [ack for message in batch for ack in message.resolved()]
+                if acks:
+                    yield pb.PublishEventsResponse(acks=acks)
+            await reader
+        finally:
+            reader.cancel()
+
+    async def _settle(self, message: _InFlight, window: Window) -> None:
+        try:
+            if message.stored is not None:
+                await message.stored
+        finally:
+            await window.release(message.events, message.size)
+
+    async def _read(
+        self,
+        request_iterator: AsyncIterator[pb.PublishEventsRequest],
+        window: Window,
+        in_flight: asyncio.Queue[_InFlight | None],
+    ) -> None:
+        try:
+            async for request in request_iterator:
+                size = request.ByteSize()
+                await window.acquire(len(request.events), size)
+                in_flight.put_nowait(self._submit(request, size))
+        finally:
+            in_flight.put_nowait(None)
+
+    def _submit(self, request: pb.PublishEventsRequest, size: int) -> _InFlight:
+        now = self._now()
+        acks: list[pb.EventAck | None] = []
+        valid: list[PublishedEvent] = []
+        for index, message in enumerate(request.events):
+            if index >= MAX_EVENTS_PER_MESSAGE:
+                too_many = InvalidArgument.field(
+                    "events", f"a message carries at most {MAX_EVENTS_PER_MESSAGE} events"
+                )
+                acks.append(rejected_ack(message.event_id, too_many))
+                continue
+            try:
+                valid.append(published_event(message, now))
+            except InvalidArgument as invalid:
+                acks.append(rejected_ack(message.event_id, invalid))
+                continue
+            acks.append(None)
+        stored = asyncio.ensure_future(self._committer.submit(valid)) if valid else None
+        return _InFlight(acks, stored, [e.event_id for e in valid], len(request.events), size)
