@@ -1,4 +1,4 @@
-"""generated/ is exactly what scripts/gen-protos makes from protos/; the check says how to fix
+"""generated/ is exactly what scripts/gen_protos.py makes from protos/; the check says how to fix
 drift. The generated modules also import from an installed wheel, not only from the checkout."""
 
 import shutil
@@ -17,13 +17,13 @@ def checkout_copy(tmp_path: Path) -> Path:
     for tree in ("protos", "generated"):
         shutil.copytree(ROOT / tree, tmp_path / tree)
     (tmp_path / "scripts").mkdir()
-    shutil.copy(ROOT / "scripts" / "gen-protos", tmp_path / "scripts" / "gen-protos")
+    shutil.copy(ROOT / "scripts" / "gen_protos.py", tmp_path / "scripts" / "gen_protos.py")
     return tmp_path
 
 
 def check(root: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(root / "scripts" / "gen-protos"), "--check"],
+        [sys.executable, str(root / "scripts" / "gen_protos.py"), "--check"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -43,7 +43,7 @@ def test_deleted_generated_line_fails_with_how_to_regenerate(checkout_copy: Path
     result = check(checkout_copy)
     assert result.returncode != 0
     assert "deskhook/v1/event_pb2.pyi" in result.stderr
-    assert "Regenerate with scripts/gen-protos" in result.stderr
+    assert "Regenerate with scripts/gen_protos.py" in result.stderr
 
 
 def test_proto_edited_without_regenerating_fails(checkout_copy: Path) -> None:
@@ -56,7 +56,7 @@ def test_proto_edited_without_regenerating_fails(checkout_copy: Path) -> None:
     result = check(checkout_copy)
     assert result.returncode != 0
     assert "deskhook/v1/event_pb2.py" in result.stderr
-    assert "Regenerate with scripts/gen-protos" in result.stderr
+    assert "Regenerate with scripts/gen_protos.py" in result.stderr
 
 
 def test_stray_generated_file_fails(checkout_copy: Path) -> None:

@@ -161,9 +161,9 @@ class Person(_message.Message):
     id: _builtins.int
     """The helpdesk's id of the person. Positive."""
     name: _builtins.str
-    """Display name. At most 256 characters."""
+    """Display name."""
     email: _builtins.str
-    """Email address, when known. At most 320 characters."""
+    """Email address, when known."""
     kind: Global___PersonKind.ValueType
     """Whether the person is staff, a client or the system."""
     def __init__(
@@ -205,29 +205,21 @@ class Ticket(_message.Message):
     id: _builtins.int
     """The helpdesk's internal id of the ticket. Required, positive."""
     unique_id: _builtins.str
-    """The ticket number people see and quote, e.g. `HD-10423`. At most 64
-    characters.
-    """
+    """The ticket number people see and quote, e.g. `HD-10423`."""
     title: _builtins.str
-    """The ticket's subject line. At most 1024 characters."""
+    """The ticket's subject line."""
     status: _builtins.str
-    """The ticket's status as the helpdesk names it, e.g. `open`. At most 128
-    characters.
-    """
+    """The ticket's status as the helpdesk names it, e.g. `open`."""
     priority: _builtins.str
-    """The ticket's priority as the helpdesk names it, e.g. `high`. At most 128
-    characters.
-    """
+    """The ticket's priority as the helpdesk names it, e.g. `high`."""
     type: _builtins.str
-    """The ticket's type as the helpdesk names it, e.g. `incident`. At most 128
-    characters.
-    """
+    """The ticket's type as the helpdesk names it, e.g. `incident`."""
     department_id: _builtins.int
     """The department the ticket belongs to. Required, positive. Channels match
     on it.
     """
     department_name: _builtins.str
-    """The department's display name. At most 256 characters."""
+    """The department's display name."""
     @_builtins.property
     def assignee(self) -> Global___Person:
         """The staff member the ticket is assigned to; absent when unassigned."""
@@ -252,7 +244,7 @@ class Ticket(_message.Message):
 
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """The ticket's tags. At most 100 tags of at most 128 characters each."""
+        """The ticket's tags."""
 
     def __init__(
         self,
@@ -291,13 +283,13 @@ class Attachment(_message.Message):
     SIZE_BYTES_FIELD_NUMBER: _builtins.int
     CONTENT_TYPE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """The file name as uploaded. At most 512 characters."""
+    """The file name as uploaded."""
     url: _builtins.str
-    """Where the file can be downloaded. At most 2048 characters."""
+    """Where the file can be downloaded."""
     size_bytes: _builtins.int
     """The file size in bytes."""
     content_type: _builtins.str
-    """The file's media type, e.g. `image/png`. At most 255 characters."""
+    """The file's media type, e.g. `image/png`."""
     def __init__(
         self,
         *,
@@ -328,9 +320,7 @@ class Post(_message.Message):
     id: _builtins.int
     """The helpdesk's id of the post. Positive."""
     text: _builtins.str
-    """The post's text as the helpdesk stores it (may be HTML). At most 131072
-    characters.
-    """
+    """The post's text as the helpdesk stores it (may be HTML)."""
     visibility: Global___PostVisibility.ValueType
     """Who can see the post. Meaningful for comments."""
     @_builtins.property
@@ -339,7 +329,7 @@ class Post(_message.Message):
 
     @_builtins.property
     def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attachment]:
-        """Files attached to the post. At most 100."""
+        """Files attached to the post."""
 
     def __init__(
         self,
@@ -375,19 +365,16 @@ class FieldChange(_message.Message):
     """
     old_value: _builtins.str
     """The value before the change; empty when the field was unset (e.g. no
-    assignee). Ids (assignee, department) are written in decimal. At most 256
-    characters.
+    assignee). Ids (assignee, department) are written in decimal.
     """
     new_value: _builtins.str
     """The value after the change; empty when the field was cleared. Ids are
-    written in decimal. At most 256 characters.
+    written in decimal.
     """
     old_label: _builtins.str
-    """A display label for the old value, e.g. the old department's name. At
-    most 256 characters.
-    """
+    """A display label for the old value, e.g. the old department's name."""
     new_label: _builtins.str
-    """A display label for the new value. At most 256 characters."""
+    """A display label for the new value."""
     def __init__(
         self,
         *,
@@ -416,7 +403,7 @@ class Rating(_message.Message):
     score: _builtins.int
     """The score, from 1 (worst) to 5 (best)."""
     comment: _builtins.str
-    """The client's comment with the rating. At most 8192 characters."""
+    """The client's comment with the rating."""
     def __init__(
         self,
         *,
@@ -440,7 +427,7 @@ class Sla(_message.Message):
     DEADLINE_FIELD_NUMBER: _builtins.int
     POLICY_NAME_FIELD_NUMBER: _builtins.int
     policy_name: _builtins.str
-    """The name of the SLA policy, when it has one. At most 256 characters."""
+    """The name of the SLA policy, when it has one."""
     @_builtins.property
     def deadline(self) -> _timestamp_pb2.Timestamp:
         """The deadline that was reached."""
@@ -463,7 +450,9 @@ Global___Sla: _TypeAlias = Sla  # noqa: Y015
 class Event(_message.Message):
     """One ticket event, as the helpdesk core publishes it.
 
-    The whole event, encoded, is at most 256 KiB.
+    The whole event, encoded, is at most 256 KiB. Within that, the ticket's data
+    reaches receivers as the helpdesk sent it: its strings and tags have no
+    limits of their own.
     """
 
     DESCRIPTOR: _descriptor.Descriptor

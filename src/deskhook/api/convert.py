@@ -40,12 +40,18 @@ def _domain_value(enum: type[E], prefix: str, name: str) -> E | None:
         return None
 
 
+_EVENT_TYPES: dict[int, EventType] = {
+    number: value
+    for number in event_pb2.EventType.values()
+    if (value := _domain_value(EventType, "EVENT_TYPE", event_pb2.EventType.Name(number)))
+}
+
+
 def event_type_from_proto(number: int, field: str) -> EventType:
-    known = number in event_pb2.EventType.values()
-    name = event_pb2.EventType.Name(event_pb2.EventType.ValueType(number)) if known else ""
-    value = _domain_value(EventType, "EVENT_TYPE", name)
+    # A dict lookup: this runs for every ingested event.
+    value = _EVENT_TYPES.get(number)
     if value is None:
-        raise InvalidArgument.field(field, f"{name or number} is not an event type")
+        raise InvalidArgument.field(field, f"{number} is not a known event type")
     return value
 
 

@@ -101,7 +101,7 @@ class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
         if not request.HasField("event"):
             raise InvalidArgument.field("event", "is required")
         try:
-            event = published_event(request.event, self._now())
+            event = published_event(request.event, int(self._now().timestamp()))
         except InvalidArgument as invalid:
             raise InvalidArgument(
                 *(type(v)(f"event.{v.field}", v.description) for v in invalid.violations),
@@ -159,7 +159,7 @@ class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
             in_flight.put_nowait(None)
 
     def _submit(self, request: pb.PublishEventsRequest, size: int) -> _InFlight:
-        now = self._now()
+        now_seconds = int(self._now().timestamp())
         acks: list[pb.EventAck | None] = []
         valid: list[PublishedEvent] = []
         for index, message in enumerate(request.events):
@@ -170,7 +170,7 @@ class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
                 acks.append(rejected_ack(message.event_id, too_many))
                 continue
             try:
-                valid.append(published_event(message, now))
+                valid.append(published_event(message, now_seconds))
             except InvalidArgument as invalid:
                 acks.append(rejected_ack(message.event_id, invalid))
                 continue

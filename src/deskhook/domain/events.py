@@ -1,8 +1,7 @@
 """Ticket events: the twelve types, named as on the webhook wire, and an event on its way in."""
 
-from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class EventType(StrEnum):
@@ -20,28 +19,27 @@ class EventType(StrEnum):
     TICKET_RATING = "ticket_rating"
 
 
-@dataclass(frozen=True)
-class PublishedEvent:
+class PublishedEvent(NamedTuple):
     """A validated event, reduced to what storage and matching need; `payload` is the event as
-    published (protobuf binary), kept to render the webhook body from."""
+    published (protobuf binary), kept to render the webhook body from. Tuples, not frozen
+    dataclasses, for the records made per ingested event: they build several times faster."""
 
     event_id: str
     event_type: EventType
     department_ids: tuple[int, ...]
     ticket_id: int
     ticket_number: str
-    occurred_at: datetime
+    # Microseconds since the Unix epoch: integers all the way from the wire to the store.
+    occurred_at_micros: int
     payload: bytes
 
 
-@dataclass(frozen=True)
-class MatchedEvent:
+class MatchedEvent(NamedTuple):
     event: PublishedEvent
     channel_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class IngestResult:
+class IngestResult(NamedTuple):
     """`accepted` is False for a duplicate event id; `matched_channels` is the count of the
     first acceptance either way."""
 

@@ -239,7 +239,7 @@ class SqliteStore:
                         matched.event.event_type.value,
                         matched.event.ticket_id,
                         matched.event.ticket_number,
-                        to_micros(matched.event.occurred_at),
+                        matched.event.occurred_at_micros,
                         received_at,
                         len(matched.channel_ids),
                         matched.event.payload,

@@ -67,7 +67,10 @@ def main() -> None:
             stale = stale_files(out)
             if stale:
                 print("generated/ does not match protos/:", *stale, sep="\n  ", file=sys.stderr)
-                sys.exit("Regenerate with scripts/gen-protos and commit protos/ and generated/ together.")
+                sys.exit(
+                    "Regenerate with scripts/gen_protos.py and commit protos/ and generated/"
+                    " together."
+                )
             print("generated/ matches protos/")
             return
         if GENERATED.exists():

@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Ingest benchmark: events/s acked durably by deskhook over one PublishEvents stream, next to a
+bare grpc.aio bidirectional stream with the same messages and batched acks, measured in the
+same run; and deskhook's peak RSS as the event count grows.
+
+    .venv/bin/python scripts/bench_ingest.py [--events 200000] [--per-message 50]
+
+Both servers run in their own process on 127.0.0.1, the client in this one.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import uvloop
+
+from deskhook.client import open_channel
+from deskhook.v1 import (
+    channel_admin_pb2,
+    channel_admin_pb2_grpc,
+    channel_pb2,
+    event_ingest_pb2_grpc,
+    event_pb2,
+)
+from deskhook.v1 import event_ingest_pb2 as pb
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for the sample events the tests publish
+from tests.events import make_event  # noqa: E402
+
+TOKEN = "bench-token"
+TARGET_EVENTS_PER_SECOND = 10_000
+TARGET_RATIO = 0.7
+
+
+# --- the baseline: a bare stream that acks each message as it arrives, nothing stored ----------
+
+
+async def bare_server() -> None:
+    async def publish(
+        requests: AsyncIterator[pb.PublishEventsRequest], context: Any
+    ) -> AsyncIterator[pb.PublishEventsResponse]:
+        async for request in requests:
+            yield pb.PublishEventsResponse(
+                acks=[
+                    pb.EventAck(
+                        event_id=event.event_id,
+                        result=pb.EVENT_ACK_RESULT_ACCEPTED,
+                        matched_channels=1,
+                    )
+                    for event in request.events
+                ]
+            )
+
+    server = grpc.aio.server()
+    handler = grpc.stream_stream_rpc_method_handler(
+        publish, pb.PublishEventsRequest.FromString, pb.PublishEventsResponse.SerializeToString
+    )
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                "deskhook.v1.EventIngest", {"PublishEvents": handler}
+            )
+        ]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    print(json.dumps({"event": "listening", "port": port}), file=sys.stderr, flush=True)
+    await server.wait_for_termination()
+
+
+# --- the client ------------------------------------------------------------------------------
+
+
+def messages(count: int, per_message: int, prefix: str) -> list[pb.PublishEventsRequest]:
+    template = make_event("template")
+    result = []
+    for start in range(0, count, per_message):
+        request = pb.PublishEventsRequest()
+        for n in range(start, min(start + per_message, count)):
+            event = request.events.add()
+            event.CopyFrom(template)
+            event.event_id = f"{prefix}-{n}"
+        result.append(request)
+    return result
+
+
+async def stream(target: str, requests: list[pb.PublishEventsRequest]) -> tuple[int, float]:
+    """Acked events and seconds taken, streaming every request over one call."""
+    async with open_channel(target, TOKEN) as channel:
+        started = time.perf_counter()
+        acked = 0
+        call = event_ingest_pb2_grpc.EventIngestStub(channel).PublishEvents(iter(requests))
+        async for response in call:
+            acked += sum(ack.result != pb.EVENT_ACK_RESULT_REJECTED for ack in response.acks)
+        return acked, time.perf_counter() - started
+
+
+def start_process(args: list[str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a server whose log goes to `log` (a pipe left unread would stall it)."""
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            args,
+            stderr=sink,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "DESKHOOK_LOG_FORMAT": "json"},
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        for line in log.read_text().splitlines():
+            if '"listening"' in line:
+                return process, int(json.loads(line)["port"])
+        time.sleep(0.05)
+    process.kill()
+    raise SystemExit(f"server did not start: {args}\n{log.read_text()}")
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def prepare_channel(target: str) -> None:
+    async with open_channel(target, TOKEN) as channel:
+        await channel_admin_pb2_grpc.ChannelAdminStub(channel).CreateChannel(
+            channel_admin_pb2.CreateChannelRequest(
+                channel=channel_pb2.Channel(
+                    name="bench",
+                    url="https://localhost:9/hook",
+                    department_id=7,
+                    subscriptions=[event_pb2.EVENT_TYPE_TICKET_CREATE],
+                )
+            )
+        )
+
+
+async def run(events: int, per_message: int) -> None:
+    warm = messages(min(5000, events), per_message, "warm")
+    print(f"{events} events over one stream, {per_message} events per message", flush=True)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        bare, bare_port = start_process(
+            [sys.executable, __file__, "--bare-server"], Path(scratch) / "bare.log"
+        )
+        try:
+            await stream(f"127.0.0.1:{bare_port}", warm)
+            acked, seconds = await stream(
+                f"127.0.0.1:{bare_port}", messages(events, per_message, "b")
+            )
+        finally:
+            bare.kill()
+        bare_rate = acked / seconds
+        print(f"  bare grpc.aio stream       {bare_rate:10,.0f} events/s", flush=True)
+
+        deskhook, port = start_process(
+            [
+                sys.executable, "-m", "deskhook", "serve",
+                "--listen", "127.0.0.1:0",
+                "--database", str(Path(scratch) / "bench.db"),
+                "--admin-token", TOKEN, "--ingest-token", TOKEN,
+                "--allow-network", "127.0.0.0/8",
+            ],
+            Path(scratch) / "deskhook.log",
+        )  # fmt: skip
+        target = f"127.0.0.1:{port}"
+        try:
+            await prepare_channel(target)
+            await stream(target, warm)
+            rss: list[tuple[int, float]] = []
+            sent = len(warm) * per_message
+            acked = 0
+            seconds = 0.0
+            # The same number of events in four rounds: peak RSS must not grow with the count.
+            for round_ in range(4):
+                round_acked, round_seconds = await stream(
+                    target, messages(events // 4, per_message, f"d{round_}")
+                )
+                acked, seconds, sent = (
+                    acked + round_acked,
+                    seconds + round_seconds,
+                    sent + events // 4,
+                )
+                rss.append((sent, peak_rss_mib(deskhook.pid)))
+        finally:
+            deskhook.terminate()
+            deskhook.wait(timeout=30)
+    rate = acked / seconds
+    verdict = "meets" if rate >= TARGET_EVENTS_PER_SECOND else "MISSES"
+    print(f"  deskhook, durable, 1 match {rate:10,.0f} events/s", flush=True)
+    print(f"  ratio deskhook / bare      {rate / bare_rate:10.0%}   (target >= {TARGET_RATIO:.0%})")
+    print(f"  deskhook absolute          {verdict} the {TARGET_EVENTS_PER_SECOND:,}/s target")
+    peaks = ", ".join(f"{mib:.0f} MiB after {count:,}" for count, mib in rss)
+    print(f"  server peak RSS            {peaks}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--per-message", type=int, default=50)
+    parser.add_argument("--bare-server", action="store_true", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.bare_server:
+        uvloop.run(bare_server())
+    else:
+        uvloop.run(run(options.events, options.per_message))
+
+
+if __name__ == "__main__":
+    main()
