@@ -13,12 +13,15 @@ import pytest
 from deskhook.client import open_channel
 from deskhook.config import Settings
 from deskhook.delivery.http_client import HttpLimits
-from deskhook.server import DeskhookServer
-from deskhook.v1 import channel_admin_pb2_grpc
+from deskhook.delivery.scheduler import DeliveryScheduler
+from deskhook.server import DeskhookServer, Tuning
+from deskhook.v1 import channel_admin_pb2_grpc, event_ingest_pb2_grpc
+from tests.clock import FakeClock
 from tests.receiver import Receiver
 
 # The async stub type exists only in the generated .pyi stubs.
 AdminStub: TypeAlias = "channel_admin_pb2_grpc.ChannelAdminAsyncStub"
+IngestStub: TypeAlias = "event_ingest_pb2_grpc.EventIngestAsyncStub"
 
 ADMIN_TOKEN = "admin-token-for-tests"
 INGEST_TOKEN = "ingest-token-for-tests"
@@ -55,8 +58,19 @@ def settings(tmp_path: Path, receiver: Receiver) -> Settings:
 
 
 @pytest.fixture
-async def server(settings: Settings) -> AsyncIterator[DeskhookServer]:
-    running = DeskhookServer(settings, TEST_LIMITS)
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def tuning(clock: FakeClock) -> Tuning:
+    """Short HTTP limits, a clock the test moves, and no jitter (retry times are exact)."""
+    return Tuning(http_limits=TEST_LIMITS, clock=clock, jitter=lambda: 0.5)
+
+
+@pytest.fixture
+async def server(settings: Settings, tuning: Tuning) -> AsyncIterator[DeskhookServer]:
+    running = DeskhookServer(settings, tuning)
     await running.start()
     yield running
     await running.stop(grace=0)
@@ -73,3 +87,16 @@ async def channel(server: DeskhookServer) -> AsyncIterator[grpc.aio.Channel]:
 async def admin(server: DeskhookServer) -> AsyncIterator[AdminStub]:
     async with open_channel(f"127.0.0.1:{server.port}", ADMIN_TOKEN) as open_:
         yield channel_admin_pb2_grpc.ChannelAdminStub(open_)
+
+
+@pytest.fixture
+async def ingest(server: DeskhookServer) -> AsyncIterator[IngestStub]:
+    async with open_channel(f"127.0.0.1:{server.port}", INGEST_TOKEN) as open_:
+        yield event_ingest_pb2_grpc.EventIngestStub(open_)
+
+
+@pytest.fixture
+def scheduler(server: DeskhookServer) -> DeliveryScheduler:
+    """The running server's scheduler; `await scheduler.drain()` waits until nothing is due."""
+    assert server.scheduler is not None
+    return server.scheduler

@@ -60,6 +60,7 @@ class Receiver:
         self.port = 0
         self._certificate = self.ca.issue_cert(*hostnames, not_after=not_after)
         self._default = Answer()
+        self._by_path: dict[str, Answer] = {}
         self._queued: deque[Answer] = deque()
         self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -75,6 +76,11 @@ class Receiver:
     def respond(self, answer: Answer) -> None:
         """Answers with `answer` from now on, once the queued answers are used up."""
         self._default = answer
+
+    def respond_at(self, path: str, answer: Answer) -> None:
+        """Answers every request to `path` with `answer`, before queued and default answers:
+        one receiver can then play a healthy and a failing endpoint."""
+        self._by_path[path] = answer
 
     def queue(self, *answers: Answer) -> None:
         """Answers the next requests with `answers`, one each, in order."""
@@ -120,7 +126,9 @@ class Receiver:
         await self.stop()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        answer = self._queued.popleft() if self._queued else self._default
+        answer = self._by_path.get(request.path) or (
+            self._queued.popleft() if self._queued else self._default
+        )
         transport = request.transport
         assert transport is not None
         self.requests.append(

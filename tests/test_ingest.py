@@ -5,7 +5,6 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import TypeAlias
 
 import grpc
 import pytest
@@ -16,22 +15,14 @@ from deskhook.server import DeskhookServer
 from deskhook.v1 import channel_admin_pb2 as admin_pb
 from deskhook.v1 import channel_pb2, event_ingest_pb2_grpc, event_pb2
 from deskhook.v1 import event_ingest_pb2 as pb
-from tests.conftest import INGEST_TOKEN, AdminStub
+from tests.conftest import INGEST_TOKEN, AdminStub, IngestStub
 from tests.events import make_event
 from tests.receiver import Receiver
 from tests.rpc_errors import rpc_failure
 
-IngestStub: TypeAlias = "event_ingest_pb2_grpc.EventIngestAsyncStub"
-
 ACCEPTED = pb.EVENT_ACK_RESULT_ACCEPTED
 DUPLICATE = pb.EVENT_ACK_RESULT_DUPLICATE
 REJECTED = pb.EVENT_ACK_RESULT_REJECTED
-
-
-@pytest.fixture
-async def ingest(server: DeskhookServer) -> AsyncIterator[IngestStub]:
-    async with open_channel(f"127.0.0.1:{server.port}", INGEST_TOKEN) as channel:
-        yield event_ingest_pb2_grpc.EventIngestStub(channel)
 
 
 async def add_channel(

@@ -1,9 +1,12 @@
 """The deskhook process: the gRPC services, health and reflection over one open store."""
 
 import asyncio
+import random
 import secrets
 import signal
 import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
@@ -19,8 +22,12 @@ from deskhook.api.event_ingest import EventIngestServicer
 from deskhook.api.interceptors import AuthInterceptor, GuardInterceptor
 from deskhook.config import Settings
 from deskhook.core.channels import ChannelService
-from deskhook.core.ingest import ChannelDirectory, IngestCommitter
+from deskhook.core.delivery_log import DeliveryLog
+from deskhook.core.directory import ChannelDirectory
+from deskhook.core.ingest import IngestCommitter
 from deskhook.delivery.http_client import HttpLimits, WebhookClient
+from deskhook.delivery.scheduler import DeliveryScheduler, SchedulerLimits
+from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy
 from deskhook.domain.url_policy import UrlPolicy
 from deskhook.store.base import Store
 from deskhook.store.open import open_store
@@ -49,12 +56,24 @@ class StartupError(Exception):
     """The server cannot start as configured (e.g. its port is taken)."""
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """Internals that are not settings: tests shorten the limits and drive the clock."""
+
+    http_limits: HttpLimits = field(default_factory=HttpLimits)
+    scheduler_limits: SchedulerLimits = field(default_factory=SchedulerLimits)
+    breaker: BreakerPolicy = DEFAULT_POLICY
+    clock: Callable[[], datetime] = utc_now
+    jitter: Callable[[], float] = random.random
+
+
 class DeskhookServer:
     """Start with `start()`, stop with `stop()`; `port` is the bound gRPC port (useful with
     port 0)."""
 
-    def __init__(self, settings: Settings, http_limits: HttpLimits | None = None) -> None:
+    def __init__(self, settings: Settings, tuning: Tuning = Tuning()) -> None:
         self.settings = settings
+        self.tuning = tuning
         self._tokens = TokenRules(settings.admin_tokens, settings.ingest_tokens)
         self._grpc = grpc.aio.server(
             interceptors=[AuthInterceptor(self._tokens), GuardInterceptor()],
@@ -65,14 +84,13 @@ class DeskhookServer:
         self._policy = UrlPolicy(settings.allow_http, settings.allow_networks)
         try:
             self._client = WebhookClient(
-                self._policy, http_limits or HttpLimits(), ca_bundle=settings.ca_bundle
+                self._policy, tuning.http_limits, ca_bundle=settings.ca_bundle
             )
         except ssl.SSLError as error:
             raise StartupError(f"cannot load CA bundle {settings.ca_bundle}: {error}") from error
         self._store: Store | None = None
         self._committer: IngestCommitter | None = None
-        # Set by every commit that created deliveries: the delivery scheduler waits on it.
-        self.deliveries_committed = asyncio.Event()
+        self.scheduler: DeliveryScheduler | None = None
         self.port = 0
 
     async def start(self) -> None:
@@ -99,25 +117,41 @@ class DeskhookServer:
         log.warning("open without tokens, on loopback only", services=open_services)
 
     async def _start_serving(self, store: Store) -> None:
+        clock = self.tuning.clock
         directory = ChannelDirectory(store)
         await directory.refresh()
+        delivery_log = DeliveryLog(store)
         channels = ChannelService(
             store,
             self._client,
             self._policy,
-            now=utc_now,
+            now=clock,
             random_bytes=secrets.token_bytes,
             on_change=directory.refresh,
         )
+        # Set by every commit that created deliveries; the scheduler wakes on it.
+        deliveries_committed = asyncio.Event()
         self._committer = IngestCommitter(
-            store, directory, now=utc_now, on_commit=self.deliveries_committed.set
+            store, directory, now=clock, on_commit=deliveries_committed.set
         )
         self._committer.start()
+        self.scheduler = DeliveryScheduler(
+            store,
+            directory,
+            self._client,
+            now=clock,
+            jitter=self.tuning.jitter,
+            wake=deliveries_committed,
+            limits=self.tuning.scheduler_limits,
+            breaker=self.tuning.breaker,
+            on_attempt=delivery_log.publish,
+        )
+        await self.scheduler.start()
         channel_admin_pb2_grpc.add_ChannelAdminServicer_to_server(
-            ChannelAdminServicer(channels), self._grpc
+            ChannelAdminServicer(channels, delivery_log), self._grpc
         )
         event_ingest_pb2_grpc.add_EventIngestServicer_to_server(
-            EventIngestServicer(self._committer, utc_now), self._grpc
+            EventIngestServicer(self._committer, clock), self._grpc
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
         reflection.enable_server_reflection(
@@ -164,6 +198,9 @@ class DeskhookServer:
         if self._committer is not None:
             await self._committer.stop()
             self._committer = None
+        if self.scheduler is not None:
+            await self.scheduler.stop(grace)
+            self.scheduler = None
         await self._client.close()
         if self._store is not None:
             await self._store.close()

@@ -1,5 +1,7 @@
 """ChannelAdmin: converts requests, calls the channel service, converts back."""
 
+from collections.abc import AsyncIterator
+from datetime import UTC
 from typing import Any
 
 import grpc
@@ -7,14 +9,18 @@ import grpc
 from deskhook.api.convert import (
     channel_to_proto,
     connection_status_to_proto,
+    event_type_from_proto,
+    log_entry_to_proto,
+    outcome_from_proto,
     populated_paths,
     spec_from_proto,
     timestamp,
 )
 from deskhook.core.channels import ChannelService, require_id
+from deskhook.core.delivery_log import DeliveryLog
 from deskhook.domain.channels import resolve_update_paths
 from deskhook.domain.errors import InvalidArgument
-from deskhook.store.base import ChannelFilter
+from deskhook.store.base import ChannelFilter, LogFilter
 from deskhook.v1 import channel_admin_pb2 as pb
 from deskhook.v1 import channel_admin_pb2_grpc
 
@@ -22,8 +28,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
-    def __init__(self, channels: ChannelService) -> None:
+    def __init__(self, channels: ChannelService, delivery_log: DeliveryLog) -> None:
         self._channels = channels
+        self._log = delivery_log
 
     async def CreateChannel(
         self, request: pb.CreateChannelRequest, context: Context
@@ -93,3 +100,33 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
         return pb.RotateSigningSecretResponse(
             signing_secret=secret, previous_secret_expire_time=timestamp(previous_expire_time)
         )
+
+    async def ListDeliveryLog(
+        self, request: pb.ListDeliveryLogRequest, context: Context
+    ) -> pb.ListDeliveryLogResponse:
+        log_filter = LogFilter(
+            channel_id=request.channel_id,
+            ticket_id=request.ticket_id if request.HasField("ticket_id") else None,
+            event_type=event_type_from_proto(request.event_type, "event_type")
+            if request.event_type
+            else None,
+            outcome=outcome_from_proto(request.outcome),
+            start_time=request.start_time.ToDatetime(UTC)
+            if request.HasField("start_time")
+            else None,
+            end_time=request.end_time.ToDatetime(UTC) if request.HasField("end_time") else None,
+            event_id=request.event_id,
+        )
+        page = await self._log.list_entries(log_filter, request.page_size, request.page_token)
+        return pb.ListDeliveryLogResponse(
+            entries=[log_entry_to_proto(entry) for entry in page.entries],
+            next_page_token=page.next_page_token,
+        )
+
+    async def WatchDeliveryLog(
+        self, request: pb.WatchDeliveryLogRequest, context: Context
+    ) -> AsyncIterator[pb.WatchDeliveryLogResponse]:
+        async for entry, skipped in self._log.follow(request.channel_id):
+            yield pb.WatchDeliveryLogResponse(
+                entry=log_entry_to_proto(entry), skipped_entries=skipped
+            )

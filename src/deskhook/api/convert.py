@@ -5,7 +5,7 @@ Enum values map by name: the proto's `EVENT_TYPE_TICKET_ANSWER` is the domain's
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
@@ -19,6 +19,7 @@ from deskhook.domain.channels import (
     ConnectionStatus,
     Ordering,
 )
+from deskhook.domain.delivery import AttemptOutcome, AttemptRecord
 from deskhook.domain.errors import InvalidArgument
 from deskhook.domain.events import EventType
 from deskhook.domain.outcomes import FailureReason
@@ -32,6 +33,12 @@ def _proto_name(prefix: str, value: StrEnum) -> str:
 E = TypeVar("E", bound=StrEnum)
 
 
+def _from_proto(wrapper: Any, enum: type[E], prefix: str, number: int) -> E | None:
+    """The domain member for a proto enum number, or None (UNSPECIFIED or unknown)."""
+    known = number in wrapper.values()
+    return _domain_value(enum, prefix, wrapper.Name(number)) if known else None
+
+
 def _domain_value(enum: type[E], prefix: str, name: str) -> E | None:
     """The domain member for a proto enum value name, or None (UNSPECIFIED or unknown)."""
     try:
@@ -43,7 +50,7 @@ def _domain_value(enum: type[E], prefix: str, name: str) -> E | None:
 _EVENT_TYPES: dict[int, EventType] = {
     number: value
     for number in event_pb2.EventType.values()
-    if (value := _domain_value(EventType, "EVENT_TYPE", event_pb2.EventType.Name(number)))
+    if (value := _from_proto(event_pb2.EventType, EventType, "EVENT_TYPE", number))
 }
 
 
@@ -62,9 +69,7 @@ def event_type_to_proto(value: EventType) -> event_pb2.EventType.ValueType:
 def ordering_from_proto(number: int) -> Ordering:
     if number == channel_pb2.ORDERING_UNSPECIFIED:
         return Ordering.UNORDERED
-    known = number in channel_pb2.Ordering.values()
-    name = channel_pb2.Ordering.Name(channel_pb2.Ordering.ValueType(number)) if known else ""
-    value = _domain_value(Ordering, "ORDERING", name)
+    value = _from_proto(channel_pb2.Ordering, Ordering, "ORDERING", number)
     if value is None:
         raise InvalidArgument.field("channel.ordering", f"{number} is not an ordering")
     return value
@@ -152,4 +157,39 @@ def channel_to_proto(channel: Channel) -> channel_pb2.Channel:
         disabled_reason=channel.disabled_reason,
         create_time=timestamp(channel.create_time),
         update_time=timestamp(channel.update_time),
+    )
+
+
+def outcome_to_proto(outcome: AttemptOutcome) -> channel_pb2.DeliveryOutcome.ValueType:
+    return channel_pb2.DeliveryOutcome.Value(_proto_name("DELIVERY_OUTCOME", outcome))
+
+
+def outcome_from_proto(number: int) -> AttemptOutcome | None:
+    """None for DELIVERY_OUTCOME_UNSPECIFIED (no filter)."""
+    if number == channel_pb2.DELIVERY_OUTCOME_UNSPECIFIED:
+        return None
+    value = _from_proto(channel_pb2.DeliveryOutcome, AttemptOutcome, "DELIVERY_OUTCOME", number)
+    if value is None:
+        raise InvalidArgument.field("outcome", f"{number} is not a delivery outcome")
+    return value
+
+
+def log_entry_to_proto(record: AttemptRecord) -> channel_pb2.DeliveryLogEntry:
+    return channel_pb2.DeliveryLogEntry(
+        id=str(record.id),
+        channel_id=record.channel_id,
+        event_id=record.event_id,
+        event_type=event_type_to_proto(record.event_type),
+        ticket_id=record.ticket_id,
+        ticket_number=record.ticket_number,
+        attempt=record.attempt,
+        http_status=record.http_status,
+        response_body=record.response_body,
+        outcome=outcome_to_proto(record.outcome),
+        attempted_at=timestamp(record.attempted_at),
+        duration=duration(record.duration),
+        error=record.error,
+        failure_reason=failure_to_proto(record.failure),
+        webhook_id=record.webhook_id,
+        next_attempt_at=timestamp(record.next_attempt_at),
     )

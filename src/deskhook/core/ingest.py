@@ -8,31 +8,14 @@ from datetime import datetime
 
 import structlog
 
+from deskhook.core.directory import ChannelDirectory
 from deskhook.domain.events import IngestResult, MatchedEvent, PublishedEvent
-from deskhook.domain.matching import ChannelIndex, build_index, match
 from deskhook.store.base import Store
 
 log = structlog.get_logger("deskhook.ingest")
 
 # Events committed in one transaction at most; what arrives meanwhile waits for the next one.
 MAX_BATCH_EVENTS = 2000
-
-
-class ChannelDirectory:
-    """The matching index, kept in memory and rebuilt whenever a channel changes, so that
-    matching an event costs no query."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._index: ChannelIndex = {}
-        self._lock = asyncio.Lock()
-
-    async def refresh(self) -> None:
-        async with self._lock:
-            self._index = build_index(await self._store.list_all_channels())
-
-    def match(self, event: PublishedEvent) -> tuple[str, ...]:
-        return match(self._index, event)
 
 
 @dataclass

@@ -1,13 +1,14 @@
 """The storage interface. Everything outside `deskhook.store` talks to a `Store`; the SQLite
 implementation is the default and a PostgreSQL one can join it behind the same protocol."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from deskhook.domain.channels import Channel, ConnectionStatus
-from deskhook.domain.events import IngestResult, MatchedEvent
+from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
+from deskhook.domain.events import EventType, IngestResult, MatchedEvent
 
 
 class StoreOpenError(Exception):
@@ -39,6 +40,35 @@ class CreatedChannel:
 class ChannelFilter:
     department_id: int | None = None
     enabled: bool | None = None
+
+
+@dataclass(frozen=True)
+class ClaimRules:
+    """Which due deliveries the scheduler may take now: at most `slots[channel]` for each
+    channel listed, and for `per_ticket` channels only a ticket's earliest pending delivery."""
+
+    slots: Mapping[str, int]
+    per_ticket: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class HealthUpdate:
+    """The parts of a channel's delivery health that must survive a restart."""
+
+    consecutive_failures: int
+    failing_since: datetime | None
+    last_success_time: datetime | None
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    channel_id: str = ""
+    ticket_id: int | None = None
+    event_type: EventType | None = None
+    outcome: AttemptOutcome | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    event_id: str = ""
 
 
 class Store(Protocol):
@@ -95,4 +125,33 @@ class Store(Protocol):
         """Store each event not seen before with a pending delivery per matched channel, all in
         one transaction; one result per event, in order. An event id seen earlier (or earlier in
         `events`) is a duplicate: nothing is written for it."""
+        ...
+
+    async def release_claims(self) -> None:
+        """Make every claimed delivery claimable again (on start: no attempt is in flight)."""
+        ...
+
+    async def claim_due(
+        self, now: datetime, claim_until: datetime, rules: ClaimRules, limit: int
+    ) -> list[DueDelivery]:
+        """Claim up to `limit` pending deliveries due at `now`, earliest first, within `rules`;
+        a claimed delivery is not claimed again before `claim_until`."""
+        ...
+
+    async def next_due_at(self, channel_ids: Sequence[str]) -> datetime | None:
+        """When the earliest pending delivery to one of `channel_ids` falls due."""
+        ...
+
+    async def finish_attempt(self, record: AttemptRecord, health: HealthUpdate) -> None:
+        """Log the attempt and settle its delivery (delivered, given up, or due again at
+        `record.next_attempt_at`), with the channel's health, in one transaction."""
+        ...
+
+    async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None: ...
+
+    async def list_attempts(
+        self, log_filter: LogFilter, before: tuple[int, int] | None, limit: int
+    ) -> list[AttemptRecord]:
+        """Log entries matching `log_filter`, newest first, older than the (attempted_at
+        micros, id) position `before` when given."""
         ...

@@ -1,9 +1,9 @@
-"""Conversions between SQLite rows and domain objects. Times are integer microseconds since
-the Unix epoch (UTC): compact, exact and ordered."""
+"""Conversions between SQLite rows and domain objects. Times are stored as integer
+microseconds since the Unix epoch (`deskhook.domain.times`)."""
 
 import json
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from deskhook.domain.channels import (
     Channel,
@@ -12,19 +12,10 @@ from deskhook.domain.channels import (
     ConnectionStatus,
     Ordering,
 )
+from deskhook.domain.delivery import AttemptOutcome, AttemptRecord
 from deskhook.domain.events import EventType
 from deskhook.domain.outcomes import FailureReason
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_micros(moment: datetime) -> int:
-    return (moment - EPOCH) // timedelta(microseconds=1)
-
-
-def from_micros(micros: int) -> datetime:
-    return EPOCH + timedelta(microseconds=micros)
-
+from deskhook.domain.times import from_micros, to_micros
 
 CHANNEL_COLUMNS = (
     "id, name, url, department_id, subscriptions, retries_enabled, retry_schedule, enabled, "
@@ -99,4 +90,57 @@ def channel_from_row(row: sqlite3.Row) -> Channel:
             else None,
         ),
         disabled_reason=row["disabled_reason"],
+    )
+
+
+ATTEMPT_COLUMNS = (
+    "delivery_id, channel_id, event_id, event_type, ticket_id, ticket_number, attempt,"
+    " http_status, response_body, outcome, attempted_at, duration_us, error, failure_reason,"
+    " webhook_id, next_attempt_at"
+)
+
+
+def attempt_values(record: AttemptRecord) -> tuple[object, ...]:
+    """Parameters for ATTEMPT_COLUMNS, in order."""
+    return (
+        record.delivery_id,
+        record.channel_id,
+        record.event_id,
+        record.event_type.value,
+        record.ticket_id,
+        record.ticket_number,
+        record.attempt,
+        record.http_status,
+        record.response_body,
+        record.outcome.value,
+        to_micros(record.attempted_at),
+        record.duration // timedelta(microseconds=1),
+        record.error,
+        record.failure.value if record.failure else "",
+        record.webhook_id,
+        to_micros(record.next_attempt_at) if record.next_attempt_at else None,
+    )
+
+
+def attempt_from_row(row: sqlite3.Row) -> AttemptRecord:
+    return AttemptRecord(
+        id=row["id"],
+        delivery_id=row["delivery_id"],
+        channel_id=row["channel_id"],
+        event_id=row["event_id"],
+        event_type=EventType(row["event_type"]),
+        ticket_id=row["ticket_id"],
+        ticket_number=row["ticket_number"],
+        attempt=row["attempt"],
+        http_status=row["http_status"],
+        response_body=row["response_body"],
+        outcome=AttemptOutcome(row["outcome"]),
+        attempted_at=from_micros(row["attempted_at"]),
+        duration=timedelta(microseconds=row["duration_us"]),
+        error=row["error"],
+        failure=FailureReason(row["failure_reason"]) if row["failure_reason"] else None,
+        webhook_id=row["webhook_id"],
+        next_attempt_at=from_micros(row["next_attempt_at"])
+        if row["next_attempt_at"] is not None
+        else None,
     )

@@ -5,6 +5,7 @@ interleave statements inside each other's transactions; reads use the other and,
 WAL, see only committed data without waiting for writers."""
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -15,21 +16,28 @@ from typing import Self
 import aiosqlite
 
 from deskhook.domain.channels import Channel, ConnectionStatus
-from deskhook.domain.events import IngestResult, MatchedEvent
+from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
+from deskhook.domain.events import EventType, IngestResult, MatchedEvent
+from deskhook.domain.times import from_micros, to_micros
 from deskhook.store.base import (
     ChannelFilter,
+    ClaimRules,
     CreatedChannel,
     CreateRequest,
     DuplicateCreateRequest,
+    HealthUpdate,
+    LogFilter,
     StoreOpenError,
 )
 from deskhook.store.sqlite.migrations import migrate
 from deskhook.store.sqlite.rows import (
+    ATTEMPT_COLUMNS,
     CHANNEL_COLUMNS,
+    attempt_from_row,
+    attempt_values,
     channel_from_row,
     channel_values,
     status_values,
-    to_micros,
 )
 
 # SQLite's limit on bound parameters is far higher; this keeps each IN (...) list modest.
@@ -296,3 +304,146 @@ class SqliteStore:
                 async for row in cursor:
                     found[row[0]] = (row[1], row[2])
         return found
+
+    async def release_claims(self) -> None:
+        await self._write(
+            "UPDATE deliveries SET claimed_until = NULL WHERE claimed_until IS NOT NULL", {}
+        )
+
+    async def claim_due(
+        self, now: datetime, claim_until: datetime, rules: ClaimRules, limit: int
+    ) -> list[DueDelivery]:
+        if not rules.slots or limit <= 0:
+            return []
+        now_micros = to_micros(now)
+        async with self._transaction() as db:
+            # The earliest due deliveries of the channels that may send; a per-ticket channel
+            # offers only the earliest pending delivery of each ticket.
+            async with db.execute(
+                "SELECT d.id, d.channel_id FROM deliveries d"
+                " WHERE d.state = 'pending' AND d.due_at <= :now"
+                " AND (d.claimed_until IS NULL OR d.claimed_until <= :now)"
+                " AND d.channel_id IN (SELECT value FROM json_each(:channels))"
+                " AND (d.channel_id NOT IN (SELECT value FROM json_each(:per_ticket))"
+                "  OR NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.channel_id = d.channel_id"
+                "   AND p.ticket_id = d.ticket_id AND p.state = 'pending' AND p.id < d.id))"
+                " ORDER BY d.due_at, d.id LIMIT :scan",
+                {
+                    "now": now_micros,
+                    "channels": json.dumps(list(rules.slots)),
+                    "per_ticket": json.dumps(sorted(rules.per_ticket)),
+                    "scan": limit * 4,
+                },
+            ) as cursor:
+                candidates = await cursor.fetchall()
+            free = dict(rules.slots)
+            chosen: list[int] = []
+            for delivery_id, channel_id in candidates:
+                if free[channel_id] > 0 and len(chosen) < limit:
+                    free[channel_id] -= 1
+                    chosen.append(delivery_id)
+            if not chosen:
+                return []
+            ids = json.dumps(chosen)
+            await db.execute(
+                "UPDATE deliveries SET claimed_until = ?"
+                " WHERE id IN (SELECT value FROM json_each(?))",
+                (to_micros(claim_until), ids),
+            )
+            async with db.execute(
+                "SELECT d.id, d.channel_id, e.event_id, e.event_type, d.ticket_id,"
+                " e.ticket_number, d.attempts, e.payload"
+                " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+                " WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.due_at, d.id",
+                (ids,),
+            ) as cursor:
+                rows = await cursor.fetchall()
+        return [
+            DueDelivery(row[0], row[1], row[2], EventType(row[3]), row[4], row[5], row[6], row[7])
+            for row in rows
+        ]
+
+    async def next_due_at(self, channel_ids: Sequence[str]) -> datetime | None:
+        async with self._reader.execute(
+            "SELECT MIN(due_at) FROM deliveries WHERE state = 'pending'"
+            " AND channel_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(channel_ids)),),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return from_micros(row[0]) if row and row[0] is not None else None
+
+    async def finish_attempt(self, record: AttemptRecord, health: HealthUpdate) -> None:
+        finished = record.outcome is not AttemptOutcome.RETRY_SCHEDULED
+        placeholders = ", ".join("?" * len(ATTEMPT_COLUMNS.split(",")))
+        async with self._transaction() as db:
+            await db.execute(
+                f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES ({placeholders})",
+                attempt_values(record),
+            )
+            await db.execute(
+                "UPDATE deliveries SET attempts = ?, state = ?, due_at = ?, claimed_until = NULL,"
+                " finished_at = ? WHERE id = ?",
+                (
+                    record.attempt,
+                    {
+                        AttemptOutcome.DELIVERED: "delivered",
+                        AttemptOutcome.GIVEN_UP: "given_up",
+                        AttemptOutcome.RETRY_SCHEDULED: "pending",
+                    }[record.outcome],
+                    to_micros(record.next_attempt_at) if record.next_attempt_at else None,
+                    to_micros(record.attempted_at) if finished else None,
+                    record.delivery_id,
+                ),
+            )
+            await db.execute(
+                "UPDATE channels SET consecutive_failures = ?, failing_since = ?,"
+                " last_success_time = ? WHERE id = ?",
+                (
+                    health.consecutive_failures,
+                    to_micros(health.failing_since) if health.failing_since else None,
+                    to_micros(health.last_success_time) if health.last_success_time else None,
+                    record.channel_id,
+                ),
+            )
+
+    async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None:
+        await self._write(
+            "UPDATE channels SET enabled = 0, disabled_reason = :reason, update_time = :now"
+            " WHERE id = :id",
+            {"reason": reason, "now": to_micros(now), "id": channel_id},
+        )
+
+    async def list_attempts(
+        self, log_filter: LogFilter, before: tuple[int, int] | None, limit: int
+    ) -> list[AttemptRecord]:
+        conditions, values = _log_conditions(log_filter)
+        if before is not None:
+            conditions.append("(attempted_at, id) < (?, ?)")
+            values.extend(before)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        async with self._reader.execute(
+            f"SELECT id, {ATTEMPT_COLUMNS} FROM attempts{where}"
+            " ORDER BY attempted_at DESC, id DESC LIMIT ?",
+            (*values, limit),
+        ) as cursor:
+            return [attempt_from_row(row) for row in await cursor.fetchall()]
+
+
+def _log_conditions(log_filter: LogFilter) -> tuple[list[str], list[object]]:
+    """SQL conditions and their values for the filters that are set."""
+    checks: list[tuple[str, object]] = []
+    if log_filter.channel_id:
+        checks.append(("channel_id = ?", log_filter.channel_id))
+    if log_filter.ticket_id is not None:
+        checks.append(("ticket_id = ?", log_filter.ticket_id))
+    if log_filter.event_type is not None:
+        checks.append(("event_type = ?", log_filter.event_type.value))
+    if log_filter.outcome is not None:
+        checks.append(("outcome = ?", log_filter.outcome.value))
+    if log_filter.start_time is not None:
+        checks.append(("attempted_at >= ?", to_micros(log_filter.start_time)))
+    if log_filter.end_time is not None:
+        checks.append(("attempted_at < ?", to_micros(log_filter.end_time)))
+    if log_filter.event_id:
+        checks.append(("event_id = ?", log_filter.event_id))
+    return [condition for condition, _ in checks], [value for _, value in checks]

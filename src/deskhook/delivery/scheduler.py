@@ -1,0 +1,285 @@
+"""The delivery scheduler: claims due deliveries from the store, sends them, and records each
+attempt in the webhook log, within a global window and per-channel limits.
+
+It is woken at once by new commits (no polling delay on the hot path), by a freed slot, and by
+its own timer for retries and circuit-breaker probes. Only a bounded window of deliveries is in
+memory, whatever the backlog. Time and randomness are injected, so tests drive retries by
+moving a clock and calling `drain`, never by sleeping."""
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import structlog
+
+from deskhook.core.directory import ChannelDirectory
+from deskhook.delivery.http_client import WebhookClient
+from deskhook.delivery.payload import event_body
+from deskhook.domain.breaker import (
+    DEFAULT_POLICY,
+    BreakerPolicy,
+    ChannelHealth,
+    CircuitState,
+    may_send,
+    next_probe_at,
+    record_failure,
+    record_success,
+    should_disable,
+    start_probe,
+)
+from deskhook.domain.channels import Channel, Ordering
+from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery, webhook_id
+from deskhook.domain.retry import Decision, Verdict, decide
+from deskhook.domain.signing import secret_key, webhook_headers
+from deskhook.store.base import ClaimRules, HealthUpdate, Store
+
+log = structlog.get_logger("deskhook.delivery")
+
+_OUTCOMES = {
+    Verdict.DELIVERED: AttemptOutcome.DELIVERED,
+    Verdict.RETRY: AttemptOutcome.RETRY_SCHEDULED,
+    Verdict.GIVE_UP: AttemptOutcome.GIVEN_UP,
+    Verdict.DISABLE_CHANNEL: AttemptOutcome.GIVEN_UP,
+}
+
+
+@dataclass(frozen=True)
+class SchedulerLimits:
+    # Attempts in flight at once, over all channels: the in-memory window.
+    window: int = 256
+    # Attempts in flight to one channel whose max_concurrency is 0.
+    channel_concurrency: int = 10
+    # A claimed delivery is not claimed again for this long: longer than any attempt.
+    claim_lease: timedelta = timedelta(seconds=60)
+    # The timer never sleeps longer than this, so retries due later are still noticed.
+    max_idle: timedelta = timedelta(seconds=1)
+
+
+class DeliveryScheduler:
+    def __init__(
+        self,
+        store: Store,
+        directory: ChannelDirectory,
+        client: WebhookClient,
+        *,
+        now: Callable[[], datetime],
+        jitter: Callable[[], float],
+        wake: asyncio.Event,
+        on_attempt: Callable[[AttemptRecord], None],
+        limits: SchedulerLimits = SchedulerLimits(),
+        breaker: BreakerPolicy = DEFAULT_POLICY,
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._client = client
+        self._now = now
+        self._jitter = jitter
+        self._wake = wake
+        self._on_attempt = on_attempt
+        self._limits = limits
+        self._breaker = breaker
+        self._health: dict[str, ChannelHealth] = {}
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._per_channel: Counter[str] = Counter()
+        self._task: asyncio.Task[None] | None = None
+        # The background loop and drain() both pump: one at a time, so the slots counted for
+        # a claim are still free when it lands.
+        self._pumping = asyncio.Lock()
+
+    def health(self, channel_id: str) -> ChannelHealth:
+        return self._health.get(channel_id, ChannelHealth())
+
+    async def start(self) -> None:
+        # One process per SQLite file: whatever was claimed before a crash is not in flight.
+        await self._store.release_claims()
+        self._task = asyncio.create_task(self._run(), name="delivery-scheduler")
+
+    async def stop(self, grace: float) -> None:
+        """Stop claiming; give attempts in flight `grace` seconds, then cancel them. A
+        cancelled attempt stays pending and is sent again after a restart."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._in_flight:
+            _, unfinished = await asyncio.wait(set(self._in_flight), timeout=grace)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Return once nothing is due now and no attempt is in flight."""
+        while True:
+            claimed = await self.pump()
+            if self._in_flight:
+                await asyncio.wait(set(self._in_flight))
+            elif not claimed:
+                return
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            if await self.pump():
+                continue
+            idle = await self._idle_seconds()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), idle)
+
+    async def _idle_seconds(self) -> float:
+        now = self._now()
+        wake_at = now + self._limits.max_idle
+        due = await self._store.next_due_at(list(self._claim_rules(now).slots))
+        probes = [next_probe_at(health, self._breaker) for health in self._health.values()]
+        for moment in (due, *probes):
+            if moment is not None:
+                wake_at = min(wake_at, moment)
+        return max((wake_at - now).total_seconds(), 0.0)
+
+    def _claim_rules(self, now: datetime) -> ClaimRules:
+        slots: dict[str, int] = {}
+        per_ticket: set[str] = set()
+        for channel in self._directory.channels():
+            if not channel.spec.enabled:
+                continue
+            health = self.health(channel.id)
+            if not may_send(health, now, self._breaker):
+                continue
+            # An open circuit is probed with one request at a time.
+            limit = (
+                1
+                if health.state is CircuitState.OPEN
+                else channel.spec.max_concurrency or self._limits.channel_concurrency
+            )
+            free = limit - self._per_channel[channel.id]
+            if free > 0:
+                slots[channel.id] = free
+                if channel.spec.ordering is Ordering.PER_TICKET:
+                    per_ticket.add(channel.id)
+        return ClaimRules(slots, frozenset(per_ticket))
+
+    async def pump(self) -> int:
+        """Claim what is due and may be sent now, and start its attempts; how many."""
+        async with self._pumping:
+            return await self._pump()
+
+    async def _pump(self) -> int:
+        room = self._limits.window - len(self._in_flight)
+        if room <= 0:
+            return 0
+        now = self._now()
+        rules = self._claim_rules(now)
+        claimed = await self._store.claim_due(now, now + self._limits.claim_lease, rules, room)
+        for delivery in claimed:
+            health = self.health(delivery.channel_id)
+            if health.state is CircuitState.OPEN:
+                self._health[delivery.channel_id] = start_probe(health, now, self._breaker)
+            self._per_channel[delivery.channel_id] += 1
+            task = asyncio.create_task(self._attempt(delivery))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        return len(claimed)
+
+    async def _attempt(self, delivery: DueDelivery) -> None:
+        try:
+            channel = self._directory.channel(delivery.channel_id)
+            if channel is not None:
+                await self._send(channel, delivery)
+        except Exception:
+            # The claim lapses and the delivery is tried again; nothing is lost.
+            log.exception(
+                "delivery attempt failed",
+                channel_id=delivery.channel_id,
+                event_id=delivery.event_id,
+            )
+        finally:
+            self._per_channel[delivery.channel_id] -= 1
+            self._wake.set()
+
+    async def _send(self, channel: Channel, delivery: DueDelivery) -> None:
+        started = self._now()
+        attempt = delivery.attempts + 1
+        secrets = await self._store.active_secrets(channel.id, started)
+        body = event_body(delivery.payload, delivery.event_type, channel.id)
+        message_id = webhook_id(channel.id, delivery.event_id)
+        headers = webhook_headers(
+            keys=[secret_key(secret) for secret in secrets],
+            webhook_id=message_id,
+            timestamp=int(started.timestamp()),
+            body=body,
+            event_type=delivery.event_type.value,
+            attempt=attempt,
+        )
+        outcome = await self._client.post(channel.spec.url, body, headers)
+        finished = self._now()
+        decision = decide(
+            outcome,
+            attempt=attempt,
+            retries_enabled=channel.spec.retries_enabled,
+            schedule=channel.spec.retry_schedule,
+            now=finished,
+            jitter=self._jitter(),
+        )
+        health = self._record_health(channel.id, outcome.succeeded, finished)
+        record = AttemptRecord(
+            delivery_id=delivery.delivery_id,
+            channel_id=channel.id,
+            event_id=delivery.event_id,
+            event_type=delivery.event_type,
+            ticket_id=delivery.ticket_id,
+            ticket_number=delivery.ticket_number,
+            attempt=attempt,
+            http_status=outcome.http_status,
+            response_body=outcome.response_body,
+            outcome=_OUTCOMES[decision.verdict],
+            attempted_at=started,
+            duration=timedelta(seconds=outcome.duration),
+            error=outcome.error,
+            failure=outcome.failure,
+            webhook_id=message_id,
+            next_attempt_at=decision.next_attempt_at,
+        )
+        await self._store.finish_attempt(
+            record,
+            HealthUpdate(
+                health.consecutive_failures, health.failing_since, health.last_success_time
+            ),
+        )
+        log.info(
+            "attempt",
+            channel_id=channel.id,
+            event_id=delivery.event_id,
+            ticket_id=delivery.ticket_id,
+            attempt=attempt,
+            http_status=outcome.http_status,
+            outcome=record.outcome.value,
+            error=outcome.error,
+            duration_ms=round(outcome.duration * 1000, 1),
+        )
+        self._on_attempt(record)
+        await self._disable_if_due(channel, decision, health, finished)
+
+    def _record_health(self, channel_id: str, succeeded: bool, now: datetime) -> ChannelHealth:
+        health = self.health(channel_id)
+        health = (
+            record_success(health, now) if succeeded else record_failure(health, now, self._breaker)
+        )
+        self._health[channel_id] = health
+        return health
+
+    async def _disable_if_due(
+        self, channel: Channel, decision: Decision, health: ChannelHealth, now: datetime
+    ) -> None:
+        if decision.verdict is Verdict.DISABLE_CHANNEL:
+            reason = decision.reason
+        elif should_disable(health, now, self._breaker):
+            days = self._breaker.disable_after / timedelta(days=1)
+            reason = f"no successful delivery for {days:g} days"
+        else:
+            return
+        await self._store.disable_channel(channel.id, reason, now)
+        self._health[channel.id] = replace(health, probe_in_flight=False)
+        await self._directory.refresh()
+        log.warning("channel disabled", channel_id=channel.id, reason=reason)

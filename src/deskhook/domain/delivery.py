@@ -1,0 +1,62 @@
+"""Deliveries and the webhook log: what one attempt to deliver one event to one channel is."""
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import NamedTuple
+
+from deskhook.domain.events import EventType
+from deskhook.domain.outcomes import FailureReason
+
+
+class AttemptOutcome(StrEnum):
+    DELIVERED = "delivered"
+    RETRY_SCHEDULED = "retry_scheduled"
+    GIVEN_UP = "given_up"
+
+
+class DueDelivery(NamedTuple):
+    """A pending delivery claimed for an attempt, with the event it carries."""
+
+    delivery_id: int
+    channel_id: str
+    event_id: str
+    event_type: EventType
+    ticket_id: int
+    ticket_number: str
+    # Attempts made before this one.
+    attempts: int
+    # The deskhook.v1.Event as published.
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One line of the webhook log. `id` is assigned by the store."""
+
+    delivery_id: int
+    channel_id: str
+    event_id: str
+    event_type: EventType
+    ticket_id: int
+    ticket_number: str
+    attempt: int
+    http_status: int
+    response_body: str
+    outcome: AttemptOutcome
+    attempted_at: datetime
+    duration: timedelta
+    error: str
+    failure: FailureReason | None
+    webhook_id: str
+    next_attempt_at: datetime | None
+    id: int = 0
+
+
+def webhook_id(channel_id: str, event_id: str) -> str:
+    """The `webhook-id` header: the same for every attempt of one event on one channel, and
+    different across channels, so receivers can deduplicate on it."""
+    digest = hashlib.sha256(f"{channel_id}\0{event_id}".encode()).digest()[:15]
+    return "msg_" + base64.b32encode(digest).decode("ascii").lower()

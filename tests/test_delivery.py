@@ -1,0 +1,350 @@
+"""The delivery engine against a real HTTPS receiver whose answers the test controls. Time is a
+FakeClock moved by the test; `scheduler.drain()` waits until nothing is due."""
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+
+from google.protobuf import json_format
+from google.protobuf.duration_pb2 import Duration
+from standardwebhooks import Webhook
+
+from deskhook.client import open_channel
+from deskhook.config import Settings
+from deskhook.delivery.scheduler import DeliveryScheduler
+from deskhook.server import DeskhookServer, Tuning
+from deskhook.v1 import channel_admin_pb2 as admin_pb
+from deskhook.v1 import channel_admin_pb2_grpc, channel_pb2, event_ingest_pb2_grpc, event_pb2
+from deskhook.v1 import event_ingest_pb2 as ingest_pb
+from tests.clock import FakeClock
+from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, AdminStub, IngestStub
+from tests.events import make_event
+from tests.receiver import Answer, ReceivedRequest, Receiver
+
+DELIVERED = channel_pb2.DELIVERY_OUTCOME_DELIVERED
+RETRY = channel_pb2.DELIVERY_OUTCOME_RETRY_SCHEDULED
+GIVEN_UP = channel_pb2.DELIVERY_OUTCOME_GIVEN_UP
+
+
+async def add_channel(
+    admin: AdminStub, receiver: Receiver, path: str = "/hook", **fields: object
+) -> tuple[str, str]:
+    """A channel for department 7 and ticket_create; its id and signing secret."""
+    spec: dict[str, object] = {
+        "name": "crm",
+        "url": receiver.url(path),
+        "department_id": 7,
+        "subscriptions": [event_pb2.EVENT_TYPE_TICKET_CREATE],
+        "retries_enabled": True,
+    }
+    spec.update(fields)
+    created = await admin.CreateChannel(
+        admin_pb.CreateChannelRequest(channel=channel_pb2.Channel(**spec))  # type: ignore[arg-type]
+    )
+    return created.channel.id, created.signing_secret
+
+
+def deliveries(receiver: Receiver, path: str = "/hook") -> list[ReceivedRequest]:
+    """Requests that carried an event (not a connection test) to `path`."""
+    return [
+        request
+        for request in receiver.requests
+        if request.path == path and request.headers["x-deskhook-event-type"] != "connection_test"
+    ]
+
+
+def event_ids(requests: Sequence[ReceivedRequest]) -> list[str]:
+    return [json.loads(request.body)["event_id"] for request in requests]
+
+
+async def log_of(admin: AdminStub, **filters: object) -> list[channel_pb2.DeliveryLogEntry]:
+    response = await admin.ListDeliveryLog(admin_pb.ListDeliveryLogRequest(**filters))  # type: ignore[arg-type]
+    return list(response.entries)
+
+
+async def publish(ingest: IngestStub, *events: event_pb2.Event) -> None:
+    for event in events:
+        ack = await ingest.PublishEvent(ingest_pb.PublishEventRequest(event=event))
+        assert ack.ack.result == ingest_pb.EVENT_ACK_RESULT_ACCEPTED
+
+
+async def test_delivered_event_is_signed_and_parses_back(
+    admin: AdminStub, ingest: IngestStub, receiver: Receiver, scheduler: DeliveryScheduler
+) -> None:
+    channel_id, secret = await add_channel(admin, receiver)
+    event = make_event("evt-1", event_pb2.EVENT_TYPE_TICKET_CREATE)
+    await publish(ingest, event)
+    await scheduler.drain()
+
+    (request,) = deliveries(receiver)
+    Webhook(secret).verify(request.body, dict(request.headers))
+    payload = json_format.Parse(request.body.decode(), event_pb2.WebhookPayload())
+    assert payload.event_id == "evt-1"
+    assert payload.event_type == "ticket_create"
+    assert payload.channel_id == channel_id
+    assert payload.ticket == event.ticket
+    assert payload.occurred_at == event.occurred_at
+    assert request.headers["x-deskhook-attempt"] == "1"
+    assert request.headers["content-type"] == "application/json"
+
+    (entry,) = await log_of(admin, channel_id=channel_id)
+    assert (entry.outcome, entry.http_status, entry.attempt) == (DELIVERED, 200, 1)
+    assert (entry.event_id, entry.ticket_id, entry.ticket_number) == ("evt-1", 1001, "HD-1001")
+    assert entry.webhook_id == request.headers["webhook-id"]
+
+
+async def test_retry_after_500_then_success(
+    admin: AdminStub,
+    ingest: IngestStub,
+    receiver: Receiver,
+    scheduler: DeliveryScheduler,
+    clock: FakeClock,
+) -> None:
+    channel_id, _ = await add_channel(admin, receiver)
+    receiver.queue(Answer(status=500, body=b"try later"))
+    started = clock()
+    await publish(ingest, make_event("evt-r"))
+    await scheduler.drain()
+    (failed,) = await log_of(admin, channel_id=channel_id)
+    assert (failed.outcome, failed.http_status, failed.response_body) == (RETRY, 500, "try later")
+    assert failed.next_attempt_at.ToDatetime(started.tzinfo) == started + timedelta(seconds=5)
+
+    clock.advance(timedelta(seconds=4))
+    await scheduler.drain()
+    assert len(deliveries(receiver)) == 1  # not due yet
+
+    clock.advance(timedelta(seconds=1))
+    await scheduler.drain()
+    first, second = deliveries(receiver)
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert second.headers["x-deskhook-attempt"] == "2"
+    newest, oldest = await log_of(admin, channel_id=channel_id)
+    assert (newest.outcome, newest.attempt, oldest.attempt) == (DELIVERED, 2, 1)
+
+
+async def test_retries_off_means_one_attempt(
+    admin: AdminStub,
+    ingest: IngestStub,
+    receiver: Receiver,
+    scheduler: DeliveryScheduler,
+    clock: FakeClock,
+) -> None:
+    channel_id, _ = await add_channel(admin, receiver, retries_enabled=False)
+    await receiver.wait_for_requests(1)
+    receiver.respond(Answer(status=500))
+    await publish(ingest, make_event("once"))
+    await scheduler.drain()
+    clock.advance(timedelta(days=2))
+    await scheduler.drain()
+    assert len(deliveries(receiver)) == 1
+    (entry,) = await log_of(admin, channel_id=channel_id)
+    assert entry.outcome == GIVEN_UP
+
+
+async def test_retry_after_is_honoured(
+    admin: AdminStub,
+    ingest: IngestStub,
+    receiver: Receiver,
+    scheduler: DeliveryScheduler,
+    clock: FakeClock,
+) -> None:
+    await add_channel(admin, receiver)
+    receiver.queue(Answer(status=503, headers={"Retry-After": "120"}))
+    await publish(ingest, make_event("slow-down"))
+    await scheduler.drain()
+    clock.advance(timedelta(seconds=60))
+    await scheduler.drain()
+    assert len(deliveries(receiver)) == 1
+    clock.advance(timedelta(seconds=60))
+    await scheduler.drain()
+    assert len(deliveries(receiver)) == 2
+
+
+async def test_410_gone_disables_the_channel(
+    admin: AdminStub, ingest: IngestStub, receiver: Receiver, scheduler: DeliveryScheduler
+) -> None:
+    channel_id, _ = await add_channel(admin, receiver)
+    receiver.queue(Answer(status=410))
+    await publish(ingest, make_event("gone"))
+    await scheduler.drain()
+    channel = (await admin.GetChannel(admin_pb.GetChannelRequest(id=channel_id))).channel
+    assert channel.enabled is False
+    assert "410" in channel.disabled_reason
+    (entry,) = await log_of(admin, channel_id=channel_id)
+    assert entry.outcome == GIVEN_UP
+    ack = await ingest.PublishEvent(ingest_pb.PublishEventRequest(event=make_event("after")))
+    assert ack.ack.matched_channels == 0
+
+
+async def test_redirect_is_not_followed(
+    admin: AdminStub, ingest: IngestStub, receiver: Receiver, scheduler: DeliveryScheduler
+) -> None:
+    channel_id, _ = await add_channel(admin, receiver)
+    receiver.queue(Answer(status=302, headers={"Location": receiver.url("/elsewhere")}))
+    await publish(ingest, make_event("moved"))
+    await scheduler.drain()
+    assert not [request for request in receiver.requests if request.path == "/elsewhere"]
+    (entry,) = await log_of(admin, channel_id=channel_id)
+    assert (entry.http_status, entry.outcome) == (302, RETRY)
+    assert entry.failure_reason == channel_pb2.FAILURE_REASON_HTTP_STATUS
+    assert "redirects are not followed" in entry.error
+
+
+async def test_timeout_is_a_failed_attempt(
+    admin: AdminStub, ingest: IngestStub, receiver: Receiver, scheduler: DeliveryScheduler
+) -> None:
+    channel_id, _ = await add_channel(admin, receiver)
+    receiver.queue(Answer(delay=5))
+    await publish(ingest, make_event("hang"))
+    await scheduler.drain()
+    (entry,) = await log_of(admin, channel_id=channel_id)
+    assert (entry.failure_reason, entry.http_status) == (channel_pb2.FAILURE_REASON_TIMEOUT, 0)
+    assert entry.error == "no complete answer within 0.5 s"
+
+
+async def test_gives_up_after_the_last_attempt(
+    admin: AdminStub,
+    ingest: IngestStub,
+    receiver: Receiver,
+    scheduler: DeliveryScheduler,
+    clock: FakeClock,
+) -> None:
+    schedule = [Duration(seconds=1), Duration(seconds=2)]
+    channel_id, _ = await add_channel(admin, receiver, "/down", retry_schedule=schedule)
+    receiver.respond_at("/down", Answer(status=500))
+    await publish(ingest, make_event("doomed"))
+    for _ in range(5):
+        await scheduler.drain()
+        clock.advance(timedelta(seconds=2))
+    assert len(deliveries(receiver, "/down")) == 3
+    outcomes = [entry.outcome for entry in await log_of(admin, channel_id=channel_id)]
+    assert outcomes == [GIVEN_UP, RETRY, RETRY]
+
+
+async def test_breaker_holds_a_dead_channel_while_a_healthy_one_keeps_its_pace(
+    admin: AdminStub,
+    ingest: IngestStub,
+    receiver: Receiver,
+    scheduler: DeliveryScheduler,
+    clock: FakeClock,
+) -> None:
+    await add_channel(admin, receiver, "/dead", department_id=1, max_concurrency=1)
+    await add_channel(admin, receiver, "/alive", department_id=2)
+    receiver.respond_at("/dead", Answer(status=500))
+    events = [make_event(f"d-{n}", department_id=1, ticket_id=n + 1) for n in range(20)]
+    events += [make_event(f"a-{n}", department_id=2, ticket_id=n + 1) for n in range(20)]
+    await publish(ingest, *events)
+    # 5 failures open the circuit; the retries falling due in the next 24 s are held.
+    for _ in range(5):
+        await scheduler.drain()
+        clock.advance(timedelta(seconds=6))
+    assert len(deliveries(receiver, "/alive")) == 20
+    assert len(deliveries(receiver, "/dead")) == 5
+
+    clock.advance(timedelta(seconds=6))  # 30 s after the circuit opened
+    await scheduler.drain()
+    assert len(deliveries(receiver, "/dead")) == 6  # one probe, which fails
+
+    receiver.respond_at("/dead", Answer(status=200))
+    clock.advance(timedelta(seconds=30))
+    await scheduler.drain()
+    clock.advance(timedelta(minutes=6))
+    await scheduler.drain()
+    delivered = {json.loads(r.body)["event_id"] for r in deliveries(receiver, "/dead")}
+    assert delivered == {f"d-{n}" for n in range(20)}
+
+
+async def test_per_ticket_order_holds_under_failures(
+    admin: AdminStub,
+    ingest: IngestStub,
+    receiver: Receiver,
+    scheduler: DeliveryScheduler,
+    clock: FakeClock,
+) -> None:
+    await add_channel(admin, receiver, ordering=channel_pb2.ORDERING_PER_TICKET)
+    await receiver.wait_for_requests(1)
+    receiver.queue(Answer(status=500))
+    await publish(ingest, *(make_event(f"t-{n}", ticket_id=42) for n in range(4)))
+    await publish(ingest, make_event("other-ticket", ticket_id=43))
+    await scheduler.drain()
+    assert event_ids(deliveries(receiver)) in (
+        ["t-0", "other-ticket"],
+        ["other-ticket", "t-0"],
+    )
+    clock.advance(timedelta(seconds=5))
+    await scheduler.drain()
+    ticket_42 = [e for e in event_ids(deliveries(receiver)) if e.startswith("t-")]
+    assert ticket_42 == ["t-0", "t-0", "t-1", "t-2", "t-3"]
+
+
+async def test_log_filters_and_paging(
+    admin: AdminStub,
+    ingest: IngestStub,
+    receiver: Receiver,
+    scheduler: DeliveryScheduler,
+) -> None:
+    closing = event_pb2.EVENT_TYPE_TICKET_CLOSE
+    creating = event_pb2.EVENT_TYPE_TICKET_CREATE
+    first, _ = await add_channel(admin, receiver, subscriptions=[creating, closing])
+    second, _ = await add_channel(admin, receiver, "/second", subscriptions=[creating])
+    receiver.respond_at("/second", Answer(status=500))
+    await publish(
+        ingest,
+        make_event("c-1", creating, ticket_id=1),
+        make_event("c-2", creating, ticket_id=2),
+        make_event("x-1", closing, ticket_id=1),
+    )
+    await scheduler.drain()
+
+    assert len(await log_of(admin)) == 5
+    assert {e.event_id for e in await log_of(admin, channel_id=first)} == {"c-1", "c-2", "x-1"}
+    assert {e.event_id for e in await log_of(admin, ticket_id=1)} == {"c-1", "x-1"}
+    assert {e.event_id for e in await log_of(admin, event_type=closing)} == {"x-1"}
+    assert {e.channel_id for e in await log_of(admin, outcome=RETRY)} == {second}
+    assert [e.event_id for e in await log_of(admin, event_id="c-2")] == ["c-2", "c-2"]
+
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await admin.ListDeliveryLog(
+            admin_pb.ListDeliveryLogRequest(page_size=2, page_token=token)
+        )
+        seen.extend(entry.id for entry in page.entries)
+        token = page.next_page_token
+        if not token:
+            break
+    every = await log_of(admin)
+    assert seen == [entry.id for entry in every]
+    times = [entry.attempted_at.ToDatetime() for entry in every]
+    assert times == sorted(times, reverse=True)
+
+
+async def test_a_host_resolving_to_loopback_is_refused_unless_allowed(
+    settings: Settings, tuning: Tuning, receiver: Receiver
+) -> None:
+    async def run(server_settings: Settings, *, create: bool) -> list[channel_pb2.DeliveryLogEntry]:
+        server = DeskhookServer(server_settings, tuning)
+        await server.start()
+        try:
+            target = f"127.0.0.1:{server.port}"
+            async with open_channel(target, ADMIN_TOKEN) as admin_channel:
+                admin = channel_admin_pb2_grpc.ChannelAdminStub(admin_channel)
+                if create:
+                    await add_channel(admin, receiver)
+                    return []
+                async with open_channel(target, INGEST_TOKEN) as ingest_channel:
+                    await publish(
+                        event_ingest_pb2_grpc.EventIngestStub(ingest_channel), make_event("ssrf")
+                    )
+                assert server.scheduler is not None
+                await server.scheduler.drain()
+                return await log_of(admin)
+        finally:
+            await server.stop(grace=0)
+
+    # The channel is saved while loopback is allowed, then the policy is tightened.
+    await run(settings, create=True)
+    (entry,) = await run(settings.model_copy(update={"allow_networks": ()}), create=False)
+    assert entry.failure_reason == channel_pb2.FAILURE_REASON_ADDRESS_REFUSED
+    assert "loopback" in entry.error
+    assert not deliveries(receiver)
