@@ -2,6 +2,7 @@
 FakeClock moved by the test; `scheduler.drain()` waits until nothing is due."""
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -348,3 +349,62 @@ async def test_a_host_resolving_to_loopback_is_refused_unless_allowed(
     assert entry.failure_reason == channel_pb2.FAILURE_REASON_ADDRESS_REFUSED
     assert "loopback" in entry.error
     assert not deliveries(receiver)
+
+
+async def test_five_days_without_success_disables_the_channel_across_a_restart(
+    settings: Settings, tuning: Tuning, receiver: Receiver, clock: FakeClock
+) -> None:
+    hourly = [Duration(seconds=3600)] * 20
+
+    async def attempt_once(*, create: bool) -> None:
+        server = DeskhookServer(settings, tuning)
+        await server.start()
+        try:
+            target = f"127.0.0.1:{server.port}"
+            if create:
+                async with open_channel(target, ADMIN_TOKEN) as admin_channel:
+                    admin = channel_admin_pb2_grpc.ChannelAdminStub(admin_channel)
+                    await add_channel(admin, receiver, "/down", retry_schedule=hourly)
+                async with open_channel(target, INGEST_TOKEN) as ingest_channel:
+                    stub = event_ingest_pb2_grpc.EventIngestStub(ingest_channel)
+                    await publish(stub, make_event("never"))
+            assert server.scheduler is not None
+            await server.scheduler.drain()
+        finally:
+            await server.stop(grace=0)
+
+    receiver.respond_at("/down", Answer(status=500))
+    await attempt_once(create=True)
+    clock.advance(timedelta(days=4))
+    await attempt_once(create=False)
+
+    def channel_state() -> tuple[bool, str]:
+        # Read from the file: a server started only to look would also deliver what is due.
+        with sqlite3.connect(settings.database) as db:
+            enabled, reason = db.execute("SELECT enabled, disabled_reason FROM channels").fetchone()
+        return bool(enabled), reason
+
+    assert channel_state() == (True, "")
+    clock.advance(timedelta(days=1, minutes=1))
+    await attempt_once(create=False)
+    assert channel_state() == (False, "no successful delivery for 5 days")
+    assert len(deliveries(receiver, "/down")) == 3
+
+
+async def test_rate_limit_spaces_attempts(
+    admin: AdminStub,
+    ingest: IngestStub,
+    receiver: Receiver,
+    scheduler: DeliveryScheduler,
+    clock: FakeClock,
+) -> None:
+    await add_channel(admin, receiver, rate_limit_per_second=2)
+    await publish(ingest, *(make_event(f"rate-{n}", ticket_id=n + 1) for n in range(5)))
+    await scheduler.drain()
+    assert len(deliveries(receiver)) == 2
+    clock.advance(timedelta(seconds=1))
+    await scheduler.drain()
+    assert len(deliveries(receiver)) == 4
+    clock.advance(timedelta(seconds=1))
+    await scheduler.drain()
+    assert len(deliveries(receiver)) == 5

@@ -8,7 +8,14 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_PREFIX = "DESKHOOK_"
 CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
@@ -56,6 +63,8 @@ class Settings(BaseModel):
     ca_bundle: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # Days the webhook log and delivered events are kept.
+    retention_days: int = Field(default=30, ge=1, le=3650)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 

@@ -7,7 +7,7 @@ import signal
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import grpc
@@ -25,6 +25,7 @@ from deskhook.core.channels import ChannelService
 from deskhook.core.delivery_log import DeliveryLog
 from deskhook.core.directory import ChannelDirectory
 from deskhook.core.ingest import IngestCommitter
+from deskhook.core.pruner import Pruner
 from deskhook.delivery.http_client import HttpLimits, WebhookClient
 from deskhook.delivery.scheduler import DeliveryScheduler, SchedulerLimits
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy
@@ -91,6 +92,7 @@ class DeskhookServer:
         self._store: Store | None = None
         self._committer: IngestCommitter | None = None
         self.scheduler: DeliveryScheduler | None = None
+        self.pruner: Pruner | None = None
         self.port = 0
 
     async def start(self) -> None:
@@ -147,6 +149,8 @@ class DeskhookServer:
             on_attempt=delivery_log.publish,
         )
         await self.scheduler.start()
+        self.pruner = Pruner(store, timedelta(days=self.settings.retention_days), now=clock)
+        self.pruner.start()
         channel_admin_pb2_grpc.add_ChannelAdminServicer_to_server(
             ChannelAdminServicer(channels, delivery_log), self._grpc
         )
@@ -201,6 +205,9 @@ class DeskhookServer:
         if self.scheduler is not None:
             await self.scheduler.stop(grace)
             self.scheduler = None
+        if self.pruner is not None:
+            await self.pruner.stop()
+            self.pruner = None
         await self._client.close()
         if self._store is not None:
             await self._store.close()

@@ -32,6 +32,7 @@ from deskhook.domain.breaker import (
 )
 from deskhook.domain.channels import Channel, Ordering
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery, webhook_id
+from deskhook.domain.rate import TokenBucket, refilled, taken
 from deskhook.domain.retry import Decision, Verdict, decide
 from deskhook.domain.signing import secret_key, webhook_headers
 from deskhook.store.base import ClaimRules, HealthUpdate, Store
@@ -82,6 +83,7 @@ class DeliveryScheduler:
         self._limits = limits
         self._breaker = breaker
         self._health: dict[str, ChannelHealth] = {}
+        self._buckets: dict[str, TokenBucket] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
         self._per_channel: Counter[str] = Counter()
         self._task: asyncio.Task[None] | None = None
@@ -95,6 +97,15 @@ class DeliveryScheduler:
     async def start(self) -> None:
         # One process per SQLite file: whatever was claimed before a crash is not in flight.
         await self._store.release_claims()
+        # The circuit starts closed, but the count of failures and the five-day clock go on.
+        self._health = {
+            channel_id: ChannelHealth(
+                consecutive_failures=stored.consecutive_failures,
+                failing_since=stored.failing_since,
+                last_success_time=stored.last_success_time,
+            )
+            for channel_id, stored in (await self._store.channel_health()).items()
+        }
         self._task = asyncio.create_task(self._run(), name="delivery-scheduler")
 
     async def stop(self, grace: float) -> None:
@@ -154,6 +165,11 @@ class DeliveryScheduler:
                 else channel.spec.max_concurrency or self._limits.channel_concurrency
             )
             free = limit - self._per_channel[channel.id]
+            if rate := channel.spec.rate_limit_per_second:
+                bucket = self._buckets[channel.id] = refilled(
+                    self._buckets.get(channel.id), rate, now
+                )
+                free = min(free, int(bucket.tokens))
             if free > 0:
                 slots[channel.id] = free
                 if channel.spec.ordering is Ordering.PER_TICKET:
@@ -173,6 +189,8 @@ class DeliveryScheduler:
         rules = self._claim_rules(now)
         claimed = await self._store.claim_due(now, now + self._limits.claim_lease, rules, room)
         for delivery in claimed:
+            if delivery.channel_id in self._buckets:
+                self._buckets[delivery.channel_id] = taken(self._buckets[delivery.channel_id], 1)
             health = self.health(delivery.channel_id)
             if health.state is CircuitState.OPEN:
                 self._health[delivery.channel_id] = start_probe(health, now, self._breaker)

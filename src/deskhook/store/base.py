@@ -127,6 +127,10 @@ class Store(Protocol):
         `events`) is a duplicate: nothing is written for it."""
         ...
 
+    async def channel_health(self) -> dict[str, HealthUpdate]:
+        """The stored health of every channel, to resume after a restart."""
+        ...
+
     async def release_claims(self) -> None:
         """Make every claimed delivery claimable again (on start: no attempt is in flight)."""
         ...
@@ -154,4 +158,9 @@ class Store(Protocol):
     ) -> list[AttemptRecord]:
         """Log entries matching `log_filter`, newest first, older than the (attempted_at
         micros, id) position `before` when given."""
+        ...
+
+    async def prune(self, before: datetime, batch: int) -> int:
+        """Delete up to `batch` rows of history older than `before`: log entries, finished
+        deliveries, and events left without deliveries. How many rows went; 0 when done."""
         ...

@@ -305,6 +305,20 @@ class SqliteStore:
                     found[row[0]] = (row[1], row[2])
         return found
 
+    async def channel_health(self) -> dict[str, HealthUpdate]:
+        async with self._reader.execute(
+            "SELECT id, consecutive_failures, failing_since, last_success_time FROM channels"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return {
+            row[0]: HealthUpdate(
+                row[1],
+                from_micros(row[2]) if row[2] is not None else None,
+                from_micros(row[3]) if row[3] is not None else None,
+            )
+            for row in rows
+        }
+
     async def release_claims(self) -> None:
         await self._write(
             "UPDATE deliveries SET claimed_until = NULL WHERE claimed_until IS NOT NULL", {}
@@ -427,6 +441,22 @@ class SqliteStore:
             (*values, limit),
         ) as cursor:
             return [attempt_from_row(row) for row in await cursor.fetchall()]
+
+    async def prune(self, before: datetime, batch: int) -> int:
+        cutoff: dict[str, object] = {"before": to_micros(before), "batch": batch}
+        removed = 0
+        # Small batches, each its own transaction, so ingest never waits long for the lock.
+        for statement in (
+            "DELETE FROM attempts WHERE id IN (SELECT id FROM attempts"
+            " WHERE attempted_at < :before LIMIT :batch)",
+            "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries"
+            " WHERE state != 'pending' AND finished_at < :before LIMIT :batch)",
+            "DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE received_at < :before"
+            " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq)"
+            " LIMIT :batch)",
+        ):
+            removed += await self._write(statement, cutoff)
+        return removed
 
 
 def _log_conditions(log_filter: LogFilter) -> tuple[list[str], list[object]]:
