@@ -4,10 +4,12 @@ FakeClock moved by the test; `scheduler.drain()` waits until nothing is due."""
 import json
 import sqlite3
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import grpc
 from google.protobuf import json_format
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 from standardwebhooks import Webhook
 
 from deskhook.client import open_channel
@@ -21,6 +23,7 @@ from tests.clock import FakeClock
 from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, AdminStub, IngestStub
 from tests.events import make_event
 from tests.receiver import Answer, ReceivedRequest, Receiver
+from tests.rpc_errors import rpc_failure
 
 DELIVERED = channel_pb2.DELIVERY_OUTCOME_DELIVERED
 RETRY = channel_pb2.DELIVERY_OUTCOME_RETRY_SCHEDULED
@@ -52,6 +55,12 @@ def deliveries(receiver: Receiver, path: str = "/hook") -> list[ReceivedRequest]
         for request in receiver.requests
         if request.path == path and request.headers["x-deskhook-event-type"] != "connection_test"
     ]
+
+
+def timestamp_of(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
 
 
 def event_ids(requests: Sequence[ReceivedRequest]) -> list[str]:
@@ -408,3 +417,64 @@ async def test_rate_limit_spaces_attempts(
     clock.advance(timedelta(seconds=1))
     await scheduler.drain()
     assert len(deliveries(receiver)) == 5
+
+
+async def test_redeliver_one_event_or_every_failure_since(
+    admin: AdminStub,
+    ingest: IngestStub,
+    receiver: Receiver,
+    scheduler: DeliveryScheduler,
+    clock: FakeClock,
+) -> None:
+    channel_id, _ = await add_channel(admin, receiver, retries_enabled=False)
+    await receiver.wait_for_requests(1)
+    receiver.queue(Answer(status=500), Answer(status=500))
+    await publish(ingest, make_event("r-1", ticket_id=1), make_event("r-2", ticket_id=2))
+    await scheduler.drain()
+    await publish(ingest, make_event("r-3", ticket_id=3))
+    await scheduler.drain()
+    assert {e.event_id for e in await log_of(admin, outcome=GIVEN_UP)} == {"r-1", "r-2"}
+
+    one = await admin.Redeliver(admin_pb.RedeliverRequest(channel_id=channel_id, event_id="r-3"))
+    assert one.scheduled_deliveries == 1
+    await scheduler.drain()
+    assert event_ids(deliveries(receiver))[-1] == "r-3"
+
+    since = await admin.Redeliver(
+        admin_pb.RedeliverRequest(
+            channel_id=channel_id, failed_since=timestamp_of(clock() - timedelta(minutes=1))
+        )
+    )
+    assert since.scheduled_deliveries == 2
+    await scheduler.drain()
+    resent = deliveries(receiver)[-2:]
+    assert sorted(event_ids(resent)) == ["r-1", "r-2"]
+    first_try = {json.loads(r.body)["event_id"]: r for r in deliveries(receiver)[:2]}
+    for request in resent:
+        original = first_try[json.loads(request.body)["event_id"]]
+        assert request.headers["webhook-id"] == original.headers["webhook-id"]
+
+    missing = await rpc_failure(
+        admin.Redeliver(admin_pb.RedeliverRequest(channel_id=channel_id, event_id="nope"))
+    )
+    assert (missing.code, missing.reason) == (grpc.StatusCode.NOT_FOUND, "DELIVERY_NOT_FOUND")
+
+
+async def test_watch_delivery_log_streams_attempts_live(
+    admin: AdminStub, ingest: IngestStub, receiver: Receiver, scheduler: DeliveryScheduler
+) -> None:
+    channel_id, _ = await add_channel(admin, receiver)
+    watch = admin.WatchDeliveryLog(admin_pb.WatchDeliveryLogRequest(channel_id=channel_id))
+    # Initial metadata arrives once the server has registered the watcher.
+    await watch.initial_metadata()
+    await publish(ingest, make_event("live-1"), make_event("live-2", ticket_id=2))
+    await scheduler.drain()
+    seen = []
+    for _ in range(2):
+        item = await watch.read()
+        assert isinstance(item, admin_pb.WatchDeliveryLogResponse)
+        seen.append(item)
+    watch.cancel()
+    assert sorted(item.entry.event_id for item in seen) == ["live-1", "live-2"]
+    assert all(item.skipped_entries == 0 for item in seen)
+    assert all(item.entry.outcome == DELIVERED for item in seen)

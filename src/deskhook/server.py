@@ -25,6 +25,7 @@ from deskhook.core.channels import ChannelService
 from deskhook.core.delivery_log import DeliveryLog
 from deskhook.core.directory import ChannelDirectory
 from deskhook.core.ingest import IngestCommitter
+from deskhook.core.log_feed import LogFeed
 from deskhook.core.pruner import Pruner
 from deskhook.delivery.http_client import HttpLimits, WebhookClient
 from deskhook.delivery.scheduler import DeliveryScheduler, SchedulerLimits
@@ -122,7 +123,10 @@ class DeskhookServer:
         clock = self.tuning.clock
         directory = ChannelDirectory(store)
         await directory.refresh()
-        delivery_log = DeliveryLog(store)
+        feed = LogFeed()
+        # Set whenever deliveries become due (ingest commits, redelivery); the scheduler
+        # wakes on it.
+        deliveries_due = asyncio.Event()
         channels = ChannelService(
             store,
             self._client,
@@ -130,12 +134,9 @@ class DeskhookServer:
             now=clock,
             random_bytes=secrets.token_bytes,
             on_change=directory.refresh,
+            on_redeliver=deliveries_due.set,
         )
-        # Set by every commit that created deliveries; the scheduler wakes on it.
-        deliveries_committed = asyncio.Event()
-        self._committer = IngestCommitter(
-            store, directory, now=clock, on_commit=deliveries_committed.set
-        )
+        self._committer = IngestCommitter(store, directory, now=clock, on_commit=deliveries_due.set)
         self._committer.start()
         self.scheduler = DeliveryScheduler(
             store,
@@ -143,16 +144,16 @@ class DeskhookServer:
             self._client,
             now=clock,
             jitter=self.tuning.jitter,
-            wake=deliveries_committed,
+            wake=deliveries_due,
             limits=self.tuning.scheduler_limits,
             breaker=self.tuning.breaker,
-            on_attempt=delivery_log.publish,
+            on_attempt=feed.publish,
         )
         await self.scheduler.start()
         self.pruner = Pruner(store, timedelta(days=self.settings.retention_days), now=clock)
         self.pruner.start()
         channel_admin_pb2_grpc.add_ChannelAdminServicer_to_server(
-            ChannelAdminServicer(channels, delivery_log), self._grpc
+            ChannelAdminServicer(channels, DeliveryLog(store), feed), self._grpc
         )
         event_ingest_pb2_grpc.add_EventIngestServicer_to_server(
             EventIngestServicer(self._committer, clock), self._grpc

@@ -165,8 +165,9 @@ class ChannelAdminServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchDeliveryLog(self, request, context):
-        """Streams webhook log entries live, as attempts happen. A watcher that
-        reads too slowly skips ahead and is told how many entries it missed.
+        """Streams webhook log entries live, as attempts happen. Once the response
+        headers arrive, every later attempt is streamed. A watcher that reads too
+        slowly skips ahead and is told how many entries it missed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

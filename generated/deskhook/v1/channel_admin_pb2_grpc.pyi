@@ -68,8 +68,9 @@ class ChannelAdminStub:
     ListDeliveryLog: _grpc.UnaryUnaryMultiCallable[_channel_admin_pb2.ListDeliveryLogRequest, _channel_admin_pb2.ListDeliveryLogResponse]
     """Lists the webhook log, newest first, a page at a time."""
     WatchDeliveryLog: _grpc.UnaryStreamMultiCallable[_channel_admin_pb2.WatchDeliveryLogRequest, _channel_admin_pb2.WatchDeliveryLogResponse]
-    """Streams webhook log entries live, as attempts happen. A watcher that
-    reads too slowly skips ahead and is told how many entries it missed.
+    """Streams webhook log entries live, as attempts happen. Once the response
+    headers arrive, every later attempt is streamed. A watcher that reads too
+    slowly skips ahead and is told how many entries it missed.
     """
     Redeliver: _grpc.UnaryUnaryMultiCallable[_channel_admin_pb2.RedeliverRequest, _channel_admin_pb2.RedeliverResponse]
     """Sends an event again to a channel, or every failed delivery of a channel
@@ -116,8 +117,9 @@ class ChannelAdminAsyncStub(ChannelAdminStub):
     ListDeliveryLog: _aio.UnaryUnaryMultiCallable[_channel_admin_pb2.ListDeliveryLogRequest, _channel_admin_pb2.ListDeliveryLogResponse]  # type: ignore[assignment]
     """Lists the webhook log, newest first, a page at a time."""
     WatchDeliveryLog: _aio.UnaryStreamMultiCallable[_channel_admin_pb2.WatchDeliveryLogRequest, _channel_admin_pb2.WatchDeliveryLogResponse]  # type: ignore[assignment]
-    """Streams webhook log entries live, as attempts happen. A watcher that
-    reads too slowly skips ahead and is told how many entries it missed.
+    """Streams webhook log entries live, as attempts happen. Once the response
+    headers arrive, every later attempt is streamed. A watcher that reads too
+    slowly skips ahead and is told how many entries it missed.
     """
     Redeliver: _aio.UnaryUnaryMultiCallable[_channel_admin_pb2.RedeliverRequest, _channel_admin_pb2.RedeliverResponse]  # type: ignore[assignment]
     """Sends an event again to a channel, or every failed delivery of a channel
@@ -206,8 +208,9 @@ class ChannelAdminServicer:
         request: _channel_admin_pb2.WatchDeliveryLogRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_channel_admin_pb2.WatchDeliveryLogResponse], _abc.AsyncIterator[_channel_admin_pb2.WatchDeliveryLogResponse]]:
-        """Streams webhook log entries live, as attempts happen. A watcher that
-        reads too slowly skips ahead and is told how many entries it missed.
+        """Streams webhook log entries live, as attempts happen. Once the response
+        headers arrive, every later attempt is streamed. A watcher that reads too
+        slowly skips ahead and is told how many entries it missed.
         """
 
     def Redeliver(

@@ -18,6 +18,7 @@ from deskhook.api.convert import (
 )
 from deskhook.core.channels import ChannelService, require_id
 from deskhook.core.delivery_log import DeliveryLog
+from deskhook.core.log_feed import LogFeed
 from deskhook.domain.channels import resolve_update_paths
 from deskhook.domain.errors import InvalidArgument
 from deskhook.store.base import ChannelFilter, LogFilter
@@ -28,9 +29,10 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
-    def __init__(self, channels: ChannelService, delivery_log: DeliveryLog) -> None:
+    def __init__(self, channels: ChannelService, delivery_log: DeliveryLog, feed: LogFeed) -> None:
         self._channels = channels
         self._log = delivery_log
+        self._feed = feed
 
     async def CreateChannel(
         self, request: pb.CreateChannelRequest, context: Context
@@ -101,6 +103,17 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
             signing_secret=secret, previous_secret_expire_time=timestamp(previous_expire_time)
         )
 
+    async def Redeliver(
+        self, request: pb.RedeliverRequest, context: Context
+    ) -> pb.RedeliverResponse:
+        scope = request.WhichOneof("scope")
+        count = await self._channels.redeliver(
+            request.channel_id,
+            request.event_id if scope == "event_id" else None,
+            request.failed_since.ToDatetime(UTC) if scope == "failed_since" else None,
+        )
+        return pb.RedeliverResponse(scheduled_deliveries=count)
+
     async def ListDeliveryLog(
         self, request: pb.ListDeliveryLogRequest, context: Context
     ) -> pb.ListDeliveryLogResponse:
@@ -126,7 +139,12 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
     async def WatchDeliveryLog(
         self, request: pb.WatchDeliveryLogRequest, context: Context
     ) -> AsyncIterator[pb.WatchDeliveryLogResponse]:
-        async for entry, skipped in self._log.follow(request.channel_id):
-            yield pb.WatchDeliveryLogResponse(
-                entry=log_entry_to_proto(entry), skipped_entries=skipped
-            )
+        with self._feed.watch(request.channel_id) as watcher:
+            # Headers go out once the watcher is registered: a client that has them knows
+            # every later attempt will reach it.
+            await context.send_initial_metadata(())
+            while True:
+                entry, skipped = await watcher.next()
+                yield pb.WatchDeliveryLogResponse(
+                    entry=log_entry_to_proto(entry), skipped_entries=skipped
+                )

@@ -65,6 +65,7 @@ class ChannelService:
         now: Callable[[], datetime],
         random_bytes: Callable[[int], bytes],
         on_change: Callable[[], Awaitable[None]],
+        on_redeliver: Callable[[], None],
     ) -> None:
         self._store = store
         self._client = client
@@ -74,6 +75,8 @@ class ChannelService:
         # Called after a channel is created, changed or deleted: matching reads channels from
         # memory and must see the change.
         self._on_change = on_change
+        # Wakes the delivery scheduler: redelivered work is due at once.
+        self._on_redeliver = on_redeliver
 
     async def create(self, spec: ChannelSpec, request_id: str = "") -> tuple[Channel, str]:
         """The saved channel, tested, and its signing secret."""
@@ -217,3 +220,21 @@ class ChannelService:
             message=status.message,
         )
         return status
+
+    async def redeliver(
+        self, channel_id: str, event_id: str | None, failed_since: datetime | None
+    ) -> int:
+        """Schedule one event, or every delivery given up since a time, again; how many."""
+        require_id(channel_id, "channel_id")
+        if event_id is None and failed_since is None:
+            raise InvalidArgument.field("scope", "set event_id or failed_since")
+        await self.get(channel_id)
+        count = await self._store.redeliver(channel_id, event_id, failed_since, self._now())
+        if event_id is not None and count == 0:
+            raise NotFound(
+                f"event {event_id!r} was never matched to channel {channel_id!r}",
+                reason="DELIVERY_NOT_FOUND",
+            )
+        self._on_redeliver()
+        log.info("redelivery scheduled", channel_id=channel_id, deliveries=count)
+        return count

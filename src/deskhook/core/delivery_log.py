@@ -1,10 +1,5 @@
-"""The webhook log: listed from the store with filters and pages, and followed live from the
-delivery engine (not by polling the database)."""
+"""The webhook log, listed from the store with filters and pages."""
 
-import asyncio
-from collections import deque
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 from deskhook.domain.delivery import AttemptRecord
@@ -13,10 +8,6 @@ from deskhook.domain.paging import decode_page_token, encode_page_token, page_si
 from deskhook.domain.times import to_micros
 from deskhook.store.base import LogFilter, Store
 
-# A watcher this far behind loses its oldest entries (and is told how many) rather than
-# holding memory or slowing delivery.
-WATCHER_BUFFER = 1000
-
 
 @dataclass(frozen=True)
 class LogPage:
@@ -24,32 +15,9 @@ class LogPage:
     next_page_token: str
 
 
-class _Watcher:
-    def __init__(self, channel_id: str) -> None:
-        self.channel_id = channel_id
-        self._entries: deque[AttemptRecord] = deque(maxlen=WATCHER_BUFFER)
-        self._skipped = 0
-        self._ready = asyncio.Event()
-
-    def offer(self, record: AttemptRecord) -> None:
-        if len(self._entries) == WATCHER_BUFFER:
-            self._skipped += 1
-        self._entries.append(record)
-        self._ready.set()
-
-    async def next(self) -> tuple[AttemptRecord, int]:
-        """The next entry, and how many were dropped just before it."""
-        while not self._entries:
-            self._ready.clear()
-            await self._ready.wait()
-        skipped, self._skipped = self._skipped, 0
-        return self._entries.popleft(), skipped
-
-
 class DeliveryLog:
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._watchers: set[_Watcher] = set()
 
     async def list_entries(
         self, log_filter: LogFilter, requested_size: int, page_token: str
@@ -72,24 +40,3 @@ class DeliveryLog:
             else ""
         )
         return LogPage(page, next_token)
-
-    def publish(self, record: AttemptRecord) -> None:
-        """Called by the delivery engine after each attempt is stored."""
-        for watcher in self._watchers:
-            if not watcher.channel_id or watcher.channel_id == record.channel_id:
-                watcher.offer(record)
-
-    @contextmanager
-    def _watching(self, channel_id: str) -> Iterator[_Watcher]:
-        watcher = _Watcher(channel_id)
-        self._watchers.add(watcher)
-        try:
-            yield watcher
-        finally:
-            self._watchers.discard(watcher)
-
-    async def follow(self, channel_id: str) -> AsyncIterator[tuple[AttemptRecord, int]]:
-        """Entries as attempts happen, each with the count skipped just before it."""
-        with self._watching(channel_id) as watcher:
-            while True:
-                yield await watcher.next()

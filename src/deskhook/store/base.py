@@ -131,6 +131,13 @@ class Store(Protocol):
         """The stored health of every channel, to resume after a restart."""
         ...
 
+    async def redeliver(
+        self, channel_id: str, event_id: str | None, failed_since: datetime | None, now: datetime
+    ) -> int:
+        """Make deliveries to `channel_id` due again at `now`: the one of `event_id` whatever
+        became of it, or every one given up at or after `failed_since`. How many."""
+        ...
+
     async def release_claims(self) -> None:
         """Make every claimed delivery claimable again (on start: no attempt is in flight)."""
         ...

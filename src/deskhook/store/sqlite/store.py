@@ -319,6 +319,25 @@ class SqliteStore:
             for row in rows
         }
 
+    async def redeliver(
+        self, channel_id: str, event_id: str | None, failed_since: datetime | None, now: datetime
+    ) -> int:
+        scope = (
+            "event_seq = (SELECT seq FROM events WHERE event_id = :event_id)"
+            if event_id is not None
+            else "state = 'given_up' AND finished_at >= :since"
+        )
+        return await self._write(
+            "UPDATE deliveries SET state = 'pending', due_at = :now, claimed_until = NULL,"
+            f" finished_at = NULL WHERE channel_id = :channel_id AND {scope}",
+            {
+                "channel_id": channel_id,
+                "event_id": event_id,
+                "since": to_micros(failed_since) if failed_since else None,
+                "now": to_micros(now),
+            },
+        )
+
     async def release_claims(self) -> None:
         await self._write(
             "UPDATE deliveries SET claimed_until = NULL WHERE claimed_until IS NOT NULL", {}

@@ -1,0 +1,56 @@
+"""The webhook log followed live: the delivery engine hands each attempt to every watcher, and
+a watcher that reads too slowly skips ahead instead of holding memory or slowing delivery."""
+
+import asyncio
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from deskhook.domain.delivery import AttemptRecord
+
+# A watcher this far behind loses its oldest entries (and is told how many) rather than
+# holding memory or slowing delivery.
+WATCHER_BUFFER = 1000
+
+
+class Watcher:
+    def __init__(self, channel_id: str) -> None:
+        self.channel_id = channel_id
+        self._entries: deque[AttemptRecord] = deque(maxlen=WATCHER_BUFFER)
+        self._skipped = 0
+        self._ready = asyncio.Event()
+
+    def offer(self, record: AttemptRecord) -> None:
+        if len(self._entries) == WATCHER_BUFFER:
+            self._skipped += 1
+        self._entries.append(record)
+        self._ready.set()
+
+    async def next(self) -> tuple[AttemptRecord, int]:
+        """The next entry, and how many were dropped just before it."""
+        while not self._entries:
+            self._ready.clear()
+            await self._ready.wait()
+        skipped, self._skipped = self._skipped, 0
+        return self._entries.popleft(), skipped
+
+
+class LogFeed:
+    def __init__(self) -> None:
+        self._watchers: set[Watcher] = set()
+
+    def publish(self, record: AttemptRecord) -> None:
+        """Called by the delivery engine after each attempt is stored."""
+        for watcher in self._watchers:
+            if not watcher.channel_id or watcher.channel_id == record.channel_id:
+                watcher.offer(record)
+
+    @contextmanager
+    def watch(self, channel_id: str) -> Iterator[Watcher]:
+        """A watcher of attempts to `channel_id` (every channel when empty) from now on."""
+        watcher = Watcher(channel_id)
+        self._watchers.add(watcher)
+        try:
+            yield watcher
+        finally:
+            self._watchers.discard(watcher)

@@ -1,0 +1,50 @@
+"""A watcher that falls behind skips ahead and is told how much it missed; delivery never
+waits for it."""
+
+from datetime import UTC, datetime, timedelta
+
+from deskhook.core.log_feed import WATCHER_BUFFER, LogFeed
+from deskhook.domain.delivery import AttemptOutcome, AttemptRecord
+from deskhook.domain.events import EventType
+
+
+def record(number: int, channel_id: str = "ch_a") -> AttemptRecord:
+    return AttemptRecord(
+        delivery_id=number,
+        channel_id=channel_id,
+        event_id=f"e-{number}",
+        event_type=EventType.TICKET_CREATE,
+        ticket_id=1,
+        ticket_number="HD-1",
+        attempt=1,
+        http_status=200,
+        response_body="",
+        outcome=AttemptOutcome.DELIVERED,
+        attempted_at=datetime.now(UTC),
+        duration=timedelta(milliseconds=3),
+        error="",
+        failure=None,
+        webhook_id="msg_x",
+        next_attempt_at=None,
+    )
+
+
+async def test_a_slow_watcher_skips_ahead() -> None:
+    log = LogFeed()
+    with log.watch("") as watcher:
+        for number in range(WATCHER_BUFFER + 5):
+            log.publish(record(number))
+        first, skipped = await watcher.next()
+        assert (first.event_id, skipped) == ("e-5", 5)
+        second, skipped = await watcher.next()
+        assert (second.event_id, skipped) == ("e-6", 0)
+
+
+async def test_a_watcher_sees_only_its_channel() -> None:
+    log = LogFeed()
+    with log.watch("ch_b") as watcher:
+        log.publish(record(1, "ch_a"))
+        log.publish(record(2, "ch_b"))
+        entry, _ = await watcher.next()
+    assert entry.event_id == "e-2"
+    log.publish(record(3, "ch_b"))  # after the watcher left: nobody to hand it to
