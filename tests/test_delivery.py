@@ -238,7 +238,7 @@ async def test_breaker_holds_a_dead_channel_while_a_healthy_one_keeps_its_pace(
     scheduler: DeliveryScheduler,
     clock: FakeClock,
 ) -> None:
-    await add_channel(admin, receiver, "/dead", department_id=1, max_concurrency=1)
+    dead, _ = await add_channel(admin, receiver, "/dead", department_id=1, max_concurrency=1)
     await add_channel(admin, receiver, "/alive", department_id=2)
     receiver.respond_at("/dead", Answer(status=500))
     events = [make_event(f"d-{n}", department_id=1, ticket_id=n + 1) for n in range(20)]
@@ -254,6 +254,9 @@ async def test_breaker_holds_a_dead_channel_while_a_healthy_one_keeps_its_pace(
     clock.advance(timedelta(seconds=6))  # 30 s after the circuit opened
     await scheduler.drain()
     assert len(deliveries(receiver, "/dead")) == 6  # one probe, which fails
+    health = (await admin.GetChannel(admin_pb.GetChannelRequest(id=dead))).channel.health
+    assert health.circuit_state == channel_pb2.CIRCUIT_STATE_OPEN
+    assert (health.consecutive_failures, health.pending_deliveries) == (6, 20)
 
     receiver.respond_at("/dead", Answer(status=200))
     clock.advance(timedelta(seconds=30))
@@ -262,6 +265,9 @@ async def test_breaker_holds_a_dead_channel_while_a_healthy_one_keeps_its_pace(
     await scheduler.drain()
     delivered = {json.loads(r.body)["event_id"] for r in deliveries(receiver, "/dead")}
     assert delivered == {f"d-{n}" for n in range(20)}
+    health = (await admin.GetChannel(admin_pb.GetChannelRequest(id=dead))).channel.health
+    assert health.circuit_state == channel_pb2.CIRCUIT_STATE_CLOSED
+    assert (health.consecutive_failures, health.pending_deliveries) == (0, 0)
 
 
 async def test_per_ticket_order_holds_under_failures(

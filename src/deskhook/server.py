@@ -127,15 +127,6 @@ class DeskhookServer:
         # Set whenever deliveries become due (ingest commits, redelivery); the scheduler
         # wakes on it.
         deliveries_due = asyncio.Event()
-        channels = ChannelService(
-            store,
-            self._client,
-            self._policy,
-            now=clock,
-            random_bytes=secrets.token_bytes,
-            on_change=directory.refresh,
-            on_redeliver=deliveries_due.set,
-        )
         self._committer = IngestCommitter(store, directory, now=clock, on_commit=deliveries_due.set)
         self._committer.start()
         self.scheduler = DeliveryScheduler(
@@ -148,6 +139,16 @@ class DeskhookServer:
             limits=self.tuning.scheduler_limits,
             breaker=self.tuning.breaker,
             on_attempt=feed.publish,
+        )
+        channels = ChannelService(
+            store,
+            self._client,
+            self._policy,
+            now=clock,
+            random_bytes=secrets.token_bytes,
+            on_change=directory.refresh,
+            on_redeliver=deliveries_due.set,
+            health_of=self.scheduler.health,
         )
         await self.scheduler.start()
         self.pruner = Pruner(store, timedelta(days=self.settings.retention_days), now=clock)

@@ -10,6 +10,7 @@ from deskhook.api.convert import (
     channel_to_proto,
     connection_status_to_proto,
     event_type_from_proto,
+    health_to_proto,
     log_entry_to_proto,
     outcome_from_proto,
     populated_paths,
@@ -19,11 +20,11 @@ from deskhook.api.convert import (
 from deskhook.core.channels import ChannelService, require_id
 from deskhook.core.delivery_log import DeliveryLog
 from deskhook.core.log_feed import LogFeed
-from deskhook.domain.channels import resolve_update_paths
+from deskhook.domain.channels import Channel, resolve_update_paths
 from deskhook.domain.errors import InvalidArgument
 from deskhook.store.base import ChannelFilter, LogFilter
 from deskhook.v1 import channel_admin_pb2 as pb
-from deskhook.v1 import channel_admin_pb2_grpc
+from deskhook.v1 import channel_admin_pb2_grpc, channel_pb2
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -34,18 +35,27 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
         self._log = delivery_log
         self._feed = feed
 
+    async def _shown(self, channels: list[Channel]) -> list[channel_pb2.Channel]:
+        """The channels as the API shows them, with their delivery health."""
+        health = await self._channels.health([channel.id for channel in channels])
+        return [
+            channel_to_proto(channel, health_to_proto(*health[channel.id])) for channel in channels
+        ]
+
     async def CreateChannel(
         self, request: pb.CreateChannelRequest, context: Context
     ) -> pb.CreateChannelResponse:
         channel, secret = await self._channels.create(
             spec_from_proto(request.channel), request.request_id
         )
-        return pb.CreateChannelResponse(channel=channel_to_proto(channel), signing_secret=secret)
+        (shown,) = await self._shown([channel])
+        return pb.CreateChannelResponse(channel=shown, signing_secret=secret)
 
     async def GetChannel(
         self, request: pb.GetChannelRequest, context: Context
     ) -> pb.GetChannelResponse:
-        return pb.GetChannelResponse(channel=channel_to_proto(await self._channels.get(request.id)))
+        (shown,) = await self._shown([await self._channels.get(request.id)])
+        return pb.GetChannelResponse(channel=shown)
 
     async def ListChannels(
         self, request: pb.ListChannelsRequest, context: Context
@@ -58,7 +68,7 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
             channel_filter, request.page_size, request.page_token
         )
         return pb.ListChannelsResponse(
-            channels=[channel_to_proto(channel) for channel in page.channels],
+            channels=await self._shown(page.channels),
             next_page_token=page.next_page_token,
         )
 
@@ -74,7 +84,8 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
         channel = await self._channels.update(
             request.channel.id, spec_from_proto(request.channel), resolve_update_paths(paths)
         )
-        return pb.UpdateChannelResponse(channel=channel_to_proto(channel))
+        (shown,) = await self._shown([channel])
+        return pb.UpdateChannelResponse(channel=shown)
 
     async def DeleteChannel(
         self, request: pb.DeleteChannelRequest, context: Context

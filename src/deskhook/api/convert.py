@@ -11,6 +11,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from deskhook.domain.breaker import ChannelHealth
 from deskhook.domain.channels import (
     OUTPUT_ONLY_PATHS,
     Channel,
@@ -139,7 +140,19 @@ def connection_status_to_proto(status: ConnectionStatus) -> channel_pb2.Connecti
     )
 
 
-def channel_to_proto(channel: Channel) -> channel_pb2.Channel:
+def health_to_proto(health: ChannelHealth, pending: int) -> channel_pb2.ChannelHealth:
+    return channel_pb2.ChannelHealth(
+        circuit_state=channel_pb2.CircuitState.Value(_proto_name("CIRCUIT_STATE", health.state)),
+        consecutive_failures=health.consecutive_failures,
+        last_success_time=timestamp(health.last_success_time),
+        failing_since=timestamp(health.failing_since),
+        pending_deliveries=pending,
+    )
+
+
+def channel_to_proto(
+    channel: Channel, health: channel_pb2.ChannelHealth | None = None
+) -> channel_pb2.Channel:
     spec = channel.spec
     return channel_pb2.Channel(
         id=channel.id,
@@ -157,6 +170,7 @@ def channel_to_proto(channel: Channel) -> channel_pb2.Channel:
         disabled_reason=channel.disabled_reason,
         create_time=timestamp(channel.create_time),
         update_time=timestamp(channel.update_time),
+        health=health,
     )
 
 

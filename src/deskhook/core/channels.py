@@ -10,6 +10,7 @@ import structlog
 
 from deskhook.delivery.connection_test import run_connection_test
 from deskhook.delivery.http_client import WebhookClient
+from deskhook.domain.breaker import ChannelHealth
 from deskhook.domain.channels import (
     Channel,
     ChannelSpec,
@@ -66,6 +67,7 @@ class ChannelService:
         random_bytes: Callable[[int], bytes],
         on_change: Callable[[], Awaitable[None]],
         on_redeliver: Callable[[], None],
+        health_of: Callable[[str], ChannelHealth],
     ) -> None:
         self._store = store
         self._client = client
@@ -77,6 +79,7 @@ class ChannelService:
         self._on_change = on_change
         # Wakes the delivery scheduler: redelivered work is due at once.
         self._on_redeliver = on_redeliver
+        self._health_of = health_of
 
     async def create(self, spec: ChannelSpec, request_id: str = "") -> tuple[Channel, str]:
         """The saved channel, tested, and its signing secret."""
@@ -238,3 +241,11 @@ class ChannelService:
         self._on_redeliver()
         log.info("redelivery scheduled", channel_id=channel_id, deliveries=count)
         return count
+
+    async def health(self, channel_ids: list[str]) -> dict[str, tuple[ChannelHealth, int]]:
+        """Each channel's circuit and failure record with its count of waiting deliveries."""
+        pending = await self._store.pending_deliveries(channel_ids)
+        return {
+            channel_id: (self._health_of(channel_id), pending.get(channel_id, 0))
+            for channel_id in channel_ids
+        }

@@ -127,6 +127,10 @@ class Store(Protocol):
         `events`) is a duplicate: nothing is written for it."""
         ...
 
+    async def pending_deliveries(self, channel_ids: Sequence[str]) -> dict[str, int]:
+        """How many deliveries wait to be attempted, for each of `channel_ids` that has any."""
+        ...
+
     async def channel_health(self) -> dict[str, HealthUpdate]:
         """The stored health of every channel, to resume after a restart."""
         ...

@@ -305,6 +305,14 @@ class SqliteStore:
                     found[row[0]] = (row[1], row[2])
         return found
 
+    async def pending_deliveries(self, channel_ids: Sequence[str]) -> dict[str, int]:
+        async with self._reader.execute(
+            "SELECT channel_id, COUNT(*) FROM deliveries WHERE state = 'pending'"
+            " AND channel_id IN (SELECT value FROM json_each(?)) GROUP BY channel_id",
+            (json.dumps(list(channel_ids)),),
+        ) as cursor:
+            return {row[0]: row[1] for row in await cursor.fetchall()}
+
     async def channel_health(self) -> dict[str, HealthUpdate]:
         async with self._reader.execute(
             "SELECT id, consecutive_failures, failing_since, last_success_time FROM channels"
