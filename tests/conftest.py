@@ -3,6 +3,7 @@ receiver it may deliver to, and channels that carry the right token."""
 
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from ipaddress import ip_network
 from pathlib import Path
 from typing import TypeAlias
@@ -68,12 +69,23 @@ def tuning(clock: FakeClock) -> Tuning:
     return Tuning(http_limits=TEST_LIMITS, clock=clock, jitter=lambda: 0.5)
 
 
+@asynccontextmanager
+async def running(
+    settings: Settings, tuning: Tuning | None = None
+) -> AsyncIterator[DeskhookServer]:
+    """A started server, stopped on the way out."""
+    server = DeskhookServer(settings, tuning or Tuning())
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop(grace=0)
+
+
 @pytest.fixture
 async def server(settings: Settings, tuning: Tuning) -> AsyncIterator[DeskhookServer]:
-    running = DeskhookServer(settings, tuning)
-    await running.start()
-    yield running
-    await running.stop(grace=0)
+    async with running(settings, tuning) as started:
+        yield started
 
 
 @pytest.fixture

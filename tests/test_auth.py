@@ -13,7 +13,7 @@ from deskhook.config import Settings
 from deskhook.server import DeskhookServer, StartupError
 from deskhook.v1 import channel_admin_pb2 as admin_pb
 from deskhook.v1 import channel_admin_pb2_grpc, event_ingest_pb2, event_ingest_pb2_grpc
-from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN
+from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, running
 from tests.rpc_errors import rpc_failure
 
 
@@ -90,13 +90,9 @@ async def test_several_admin_tokens_all_work(tmp_path: Path) -> None:
         admin_tokens=("old-token", "new-token"),
         ingest_tokens=(INGEST_TOKEN,),
     )
-    server = DeskhookServer(settings)
-    await server.start()
-    try:
+    async with running(settings) as server:
         await list_channels(server.port, "old-token")
         await list_channels(server.port, "new-token")
-    finally:
-        await server.stop(grace=0)
 
 
 async def test_health_stays_open(channel: grpc.aio.Channel) -> None:
@@ -109,18 +105,13 @@ async def test_without_tokens_only_loopback_is_allowed(tmp_path: Path) -> None:
     with pytest.raises(StartupError, match=r"no tokens are configured for deskhook.v1.Channel"):
         await exposed.start()
 
-    local = DeskhookServer(
-        Settings(
-            listen="127.0.0.1:0",
-            database=str(tmp_path / "b.db"),
-            allow_networks=(ip_network("127.0.0.0/8"),),
-        )
+    local = Settings(
+        listen="127.0.0.1:0",
+        database=str(tmp_path / "b.db"),
+        allow_networks=(ip_network("127.0.0.0/8"),),
     )
-    await local.start()
-    try:
-        await list_channels(local.port, None)
-    finally:
-        await local.stop(grace=0)
+    async with running(local) as server:
+        await list_channels(server.port, None)
 
 
 async def test_tokens_for_one_service_still_leave_the_other_loopback_only(

@@ -15,12 +15,12 @@ from standardwebhooks import Webhook
 from deskhook.client import open_channel
 from deskhook.config import Settings
 from deskhook.delivery.scheduler import DeliveryScheduler
-from deskhook.server import DeskhookServer, Tuning
+from deskhook.server import Tuning
 from deskhook.v1 import channel_admin_pb2 as admin_pb
 from deskhook.v1 import channel_admin_pb2_grpc, channel_pb2, event_ingest_pb2_grpc, event_pb2
 from deskhook.v1 import event_ingest_pb2 as ingest_pb
 from tests.clock import FakeClock
-from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, AdminStub, IngestStub
+from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, AdminStub, IngestStub, running
 from tests.events import make_event
 from tests.receiver import Answer, ReceivedRequest, Receiver
 from tests.rpc_errors import rpc_failure
@@ -339,9 +339,7 @@ async def test_a_host_resolving_to_loopback_is_refused_unless_allowed(
     settings: Settings, tuning: Tuning, receiver: Receiver
 ) -> None:
     async def run(server_settings: Settings, *, create: bool) -> list[channel_pb2.DeliveryLogEntry]:
-        server = DeskhookServer(server_settings, tuning)
-        await server.start()
-        try:
+        async with running(server_settings, tuning) as server:
             target = f"127.0.0.1:{server.port}"
             async with open_channel(target, ADMIN_TOKEN) as admin_channel:
                 admin = channel_admin_pb2_grpc.ChannelAdminStub(admin_channel)
@@ -355,8 +353,6 @@ async def test_a_host_resolving_to_loopback_is_refused_unless_allowed(
                 assert server.scheduler is not None
                 await server.scheduler.drain()
                 return await log_of(admin)
-        finally:
-            await server.stop(grace=0)
 
     # The channel is saved while loopback is allowed, then the policy is tightened.
     await run(settings, create=True)
@@ -372,9 +368,7 @@ async def test_five_days_without_success_disables_the_channel_across_a_restart(
     hourly = [Duration(seconds=3600)] * 20
 
     async def attempt_once(*, create: bool) -> None:
-        server = DeskhookServer(settings, tuning)
-        await server.start()
-        try:
+        async with running(settings, tuning) as server:
             target = f"127.0.0.1:{server.port}"
             if create:
                 async with open_channel(target, ADMIN_TOKEN) as admin_channel:
@@ -385,8 +379,6 @@ async def test_five_days_without_success_disables_the_channel_across_a_restart(
                     await publish(stub, make_event("never"))
             assert server.scheduler is not None
             await server.scheduler.drain()
-        finally:
-            await server.stop(grace=0)
 
     receiver.respond_at("/down", Answer(status=500))
     await attempt_once(create=True)

@@ -11,6 +11,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from deskhook.config import Settings
 from deskhook.server import DeskhookServer
+from tests.conftest import running
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -70,15 +71,13 @@ async def test_tls_on_the_grpc_port(tmp_path: Path) -> None:
         tls_cert=cert_file,
         tls_key=key_file,
     )
-    server = DeskhookServer(settings)
-    await server.start()
-    try:
-        credentials = grpc.ssl_channel_credentials(authority.cert_pem.bytes())
-        async with grpc.aio.secure_channel(
+    credentials = grpc.ssl_channel_credentials(authority.cert_pem.bytes())
+    async with (
+        running(settings) as server,
+        grpc.aio.secure_channel(
             f"127.0.0.1:{server.port}",
             credentials,
             options=[("grpc.ssl_target_name_override", "localhost")],
-        ) as channel:
-            assert await health_of(channel) == SERVING
-    finally:
-        await server.stop(grace=0)
+        ) as channel,
+    ):
+        assert await health_of(channel) == SERVING
