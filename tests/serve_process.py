@@ -1,17 +1,21 @@
 """Run `deskhook serve` as a real subprocess and find the port it bound."""
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 START_TIMEOUT_SECONDS = 20.0
+# Longer than the server's shutdown grace.
+STOP_SECONDS = 30.0
 
 
 @dataclass
@@ -41,12 +45,17 @@ def _read_until_listening(stream: IO[str], lines: list[str]) -> int:
     raise AssertionError("deskhook serve did not start:\n" + "".join(lines))
 
 
-@contextmanager
-def serve_process(
+@asynccontextmanager
+async def serve_process(
     database: Path, extra_args: Sequence[str] = (), env: Mapping[str, str] | None = None
-) -> Iterator[ServeProcess]:
-    """Start the server on port 0 with JSON logs; on exit, stop it with SIGTERM."""
-    process = subprocess.Popen(
+) -> AsyncIterator[ServeProcess]:
+    """Start the server on port 0 with JSON logs; on exit, stop it with SIGTERM.
+
+    Its log is read all along, by a thread: the server writes a line per attempt, and a pipe
+    nobody reads fills up and freezes it. The exit is awaited off the event loop, so receivers
+    running on this loop can still answer the server's last attempts."""
+    # Popen returns at once; only the waits block, and they run in a thread.
+    process = subprocess.Popen(  # noqa: ASYNC220
         deskhook_command(
             "serve", "--listen", "127.0.0.1:0", "--database", str(database), *extra_args
         ),
@@ -57,16 +66,21 @@ def serve_process(
     )
     assert process.stderr is not None
     lines: list[str] = []
+    reader = threading.Thread(target=lines.extend, args=(process.stderr,), daemon=True)
     try:
         port = _read_until_listening(process.stderr, lines)
+        reader.start()
         yield ServeProcess(process, port, lines)
     finally:
         if process.poll() is None:
             process.terminate()
         try:
-            process.wait(timeout=20)
+            await asyncio.to_thread(process.wait, STOP_SECONDS)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        lines.extend(process.stderr.readlines())
+        if reader.is_alive():
+            reader.join()
+        else:
+            lines.extend(process.stderr)
         process.stderr.close()

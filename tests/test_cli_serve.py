@@ -1,6 +1,7 @@
 """`deskhook serve` as an operator runs it: it comes up SERVING, stops cleanly on SIGTERM, and a
 bad setting stops start-up with a message naming it, never a traceback."""
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -14,14 +15,14 @@ from tests.serve_process import deskhook_command, serve_process
 
 
 async def test_serve_answers_health_and_stops_on_sigterm(tmp_path: Path) -> None:
-    with serve_process(tmp_path / "deskhook.db") as served:
+    async with serve_process(tmp_path / "deskhook.db") as served:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{served.port}") as channel:
             response = await health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest()
             )
         assert response.status == health_pb2.HealthCheckResponse.SERVING
         served.process.send_signal(signal.SIGTERM)
-        assert served.process.wait(timeout=20) == 0
+        assert await asyncio.to_thread(served.process.wait, 20) == 0
     assert '"event": "stopped"' in "".join(served.log_lines)
     assert (tmp_path / "deskhook.db").exists()
 
@@ -60,8 +61,8 @@ def test_bad_setting_stops_start_up_with_a_clear_message(
     assert "Traceback" not in result.stderr
 
 
-def test_port_in_use_is_reported_without_traceback(tmp_path: Path) -> None:
-    with serve_process(tmp_path / "first.db") as served:
+async def test_port_in_use_is_reported_without_traceback(tmp_path: Path) -> None:
+    async with serve_process(tmp_path / "first.db") as served:
         result = run_serve(
             ["--listen", f"127.0.0.1:{served.port}", "--database", str(tmp_path / "second.db")]
         )

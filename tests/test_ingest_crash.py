@@ -52,7 +52,7 @@ async def read_acks_then_kill(
 async def test_sigkill_mid_stream_loses_no_acked_event(tmp_path: Path) -> None:
     database = tmp_path / "deskhook.db"
     acked: list[str] = []
-    with serve_process(database, SERVER_ARGS) as served:
+    async with serve_process(database, SERVER_ARGS) as served:
         target = f"127.0.0.1:{served.port}"
         async with open_channel(target, ADMIN_TOKEN) as channel:
             await channel_admin_pb2_grpc.ChannelAdminStub(channel).CreateChannel(
@@ -88,14 +88,16 @@ async def test_sigkill_mid_stream_loses_no_acked_event(tmp_path: Path) -> None:
     assert set(acked) <= with_delivery
 
     unacked = [event_id for event_id in event_ids() if event_id not in set(acked)]
-    with serve_process(database, SERVER_ARGS) as restarted:
-        async with open_channel(f"127.0.0.1:{restarted.port}", INGEST_TOKEN) as channel:
-            stub = event_ingest_pb2_grpc.EventIngestStub(channel)
-            results = [
-                ack.result
-                async for response in stub.PublishEvents(requests(unacked))
-                for ack in response.acks
-            ]
+    async with (
+        serve_process(database, SERVER_ARGS) as restarted,
+        open_channel(f"127.0.0.1:{restarted.port}", INGEST_TOKEN) as channel,
+    ):
+        stub = event_ingest_pb2_grpc.EventIngestStub(channel)
+        results = [
+            ack.result
+            async for response in stub.PublishEvents(requests(unacked))
+            for ack in response.acks
+        ]
     assert len(results) == len(unacked)
     assert set(results) <= {pb.EVENT_ACK_RESULT_ACCEPTED, pb.EVENT_ACK_RESULT_DUPLICATE}
 

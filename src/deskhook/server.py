@@ -5,6 +5,7 @@ import random
 import secrets
 import signal
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -197,6 +198,8 @@ class DeskhookServer:
             ) from error
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop within about `grace` seconds: RPCs and delivery attempts in flight share it."""
+        deadline = time.monotonic() + grace
         # Health first, so load balancers stop sending before the port closes.
         await self._health.enter_graceful_shutdown()
         await self._grpc.stop(grace)
@@ -205,7 +208,7 @@ class DeskhookServer:
             await self._committer.stop()
             self._committer = None
         if self.scheduler is not None:
-            await self.scheduler.stop(grace)
+            await self.scheduler.stop(max(deadline - time.monotonic(), 0.0))
             self.scheduler = None
         if self.pruner is not None:
             await self.pruner.stop()
