@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from deskhook.core.directory import ChannelDirectory
+from deskhook.core.group_commit import GroupCommitter
 from deskhook.delivery.http_client import WebhookClient
 from deskhook.delivery.payload import event_body
 from deskhook.domain.breaker import (
@@ -87,6 +88,10 @@ class DeliveryScheduler:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._per_channel: Counter[str] = Counter()
         self._task: asyncio.Task[None] | None = None
+        # Attempts settle in shared transactions: one fsync for many deliveries.
+        self._recorder: GroupCommitter[tuple[AttemptRecord, HealthUpdate], None] = GroupCommitter(
+            self._record_batch, name="attempt-recorder", max_batch=limits.window
+        )
         # The background loop and drain() both pump: one at a time, so the slots counted for
         # a claim are still free when it lands.
         self._pumping = asyncio.Lock()
@@ -97,6 +102,7 @@ class DeliveryScheduler:
     async def start(self) -> None:
         # One process per SQLite file: whatever was claimed before a crash is not in flight.
         await self._store.release_claims()
+        self._recorder.start()
         # The circuit starts closed, but the count of failures and the five-day clock go on.
         self._health = {
             channel_id: ChannelHealth(
@@ -120,6 +126,7 @@ class DeliveryScheduler:
             for task in unfinished:
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
+        await self._recorder.stop()
 
     async def drain(self) -> None:
         """Return once nothing is due now and no attempt is in flight."""
@@ -259,11 +266,15 @@ class DeliveryScheduler:
             webhook_id=message_id,
             next_attempt_at=decision.next_attempt_at,
         )
-        await self._store.finish_attempt(
-            record,
-            HealthUpdate(
-                health.consecutive_failures, health.failing_since, health.last_success_time
-            ),
+        await self._recorder.submit(
+            [
+                (
+                    record,
+                    HealthUpdate(
+                        health.consecutive_failures, health.failing_since, health.last_success_time
+                    ),
+                )
+            ]
         )
         log.info(
             "attempt",
@@ -278,6 +289,10 @@ class DeliveryScheduler:
         )
         self._on_attempt(record)
         await self._disable_if_due(channel, decision, health, finished)
+
+    async def _record_batch(self, attempts: list[tuple[AttemptRecord, HealthUpdate]]) -> list[None]:
+        await self._store.finish_attempts(attempts)
+        return [None] * len(attempts)
 
     def _record_health(self, channel_id: str, succeeded: bool, now: datetime) -> ChannelHealth:
         health = self.health(channel_id)

@@ -157,9 +157,9 @@ class Store(Protocol):
         """When the earliest pending delivery to one of `channel_ids` falls due."""
         ...
 
-    async def finish_attempt(self, record: AttemptRecord, health: HealthUpdate) -> None:
-        """Log the attempt and settle its delivery (delivered, given up, or due again at
-        `record.next_attempt_at`), with the channel's health, in one transaction."""
+    async def finish_attempts(self, attempts: Sequence[tuple[AttemptRecord, HealthUpdate]]) -> None:
+        """Log each attempt and settle its delivery (delivered, given up, or due again at
+        `record.next_attempt_at`) with its channel's health, all in one transaction."""
         ...
 
     async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None: ...

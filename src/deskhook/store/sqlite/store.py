@@ -40,6 +40,13 @@ from deskhook.store.sqlite.rows import (
     status_values,
 )
 
+# What each attempt outcome leaves its delivery as.
+DELIVERY_STATES = {
+    AttemptOutcome.DELIVERED: "delivered",
+    AttemptOutcome.GIVEN_UP: "given_up",
+    AttemptOutcome.RETRY_SCHEDULED: "pending",
+}
+ATTEMPT_PLACEHOLDERS = ", ".join("?" * len(ATTEMPT_COLUMNS.split(",")))
 # SQLite's limit on bound parameters is far higher; this keeps each IN (...) list modest.
 LOOKUP_CHUNK = 500
 # A writer waits this long for another process's lock before failing.
@@ -413,38 +420,41 @@ class SqliteStore:
             row = await cursor.fetchone()
         return from_micros(row[0]) if row and row[0] is not None else None
 
-    async def finish_attempt(self, record: AttemptRecord, health: HealthUpdate) -> None:
-        finished = record.outcome is not AttemptOutcome.RETRY_SCHEDULED
-        placeholders = ", ".join("?" * len(ATTEMPT_COLUMNS.split(",")))
+    async def finish_attempts(self, attempts: Sequence[tuple[AttemptRecord, HealthUpdate]]) -> None:
         async with self._transaction() as db:
-            await db.execute(
-                f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES ({placeholders})",
-                attempt_values(record),
+            await db.executemany(
+                f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES ({ATTEMPT_PLACEHOLDERS})",
+                [attempt_values(record) for record, _ in attempts],
             )
-            await db.execute(
+            await db.executemany(
                 "UPDATE deliveries SET attempts = ?, state = ?, due_at = ?, claimed_until = NULL,"
                 " finished_at = ? WHERE id = ?",
-                (
-                    record.attempt,
-                    {
-                        AttemptOutcome.DELIVERED: "delivered",
-                        AttemptOutcome.GIVEN_UP: "given_up",
-                        AttemptOutcome.RETRY_SCHEDULED: "pending",
-                    }[record.outcome],
-                    to_micros(record.next_attempt_at) if record.next_attempt_at else None,
-                    to_micros(record.attempted_at) if finished else None,
-                    record.delivery_id,
-                ),
+                [
+                    (
+                        record.attempt,
+                        DELIVERY_STATES[record.outcome],
+                        to_micros(record.next_attempt_at) if record.next_attempt_at else None,
+                        None
+                        if record.outcome is AttemptOutcome.RETRY_SCHEDULED
+                        else to_micros(record.attempted_at),
+                        record.delivery_id,
+                    )
+                    for record, _ in attempts
+                ],
             )
-            await db.execute(
+            # Several attempts of one channel in a batch: the last one's health stands.
+            await db.executemany(
                 "UPDATE channels SET consecutive_failures = ?, failing_since = ?,"
                 " last_success_time = ? WHERE id = ?",
-                (
-                    health.consecutive_failures,
-                    to_micros(health.failing_since) if health.failing_since else None,
-                    to_micros(health.last_success_time) if health.last_success_time else None,
-                    record.channel_id,
-                ),
+                [
+                    (
+                        health.consecutive_failures,
+                        to_micros(health.failing_since) if health.failing_since else None,
+                        to_micros(health.last_success_time) if health.last_success_time else None,
+                        record.channel_id,
+                    )
+                    for record, health in attempts
+                ],
             )
 
     async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None:
