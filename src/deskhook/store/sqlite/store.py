@@ -380,7 +380,8 @@ class SqliteStore:
                     "now": now_micros,
                     "channels": json.dumps(list(rules.slots)),
                     "per_ticket": json.dumps(sorted(rules.per_ticket)),
-                    "scan": limit * 4,
+                    # Enough rows for every free slot, with room for rows a full channel skips.
+                    "scan": min(limit, sum(rules.slots.values())) * 2,
                 },
             ) as cursor:
                 candidates = await cursor.fetchall()
