@@ -72,6 +72,8 @@ from deskhook.v1 import event_ingest_pb2 as pb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for the sample events the tests publish
+from benchkit import peak_rss_mib  # noqa: E402
+
 from tests.events import make_event  # noqa: E402
 
 TOKEN = "bench-token"
@@ -309,13 +311,6 @@ def stacks_of(pid: int) -> str:
         check=False,
     )
     return dump.stdout + dump.stderr
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def cpu_seconds(pid: int, thread: int | None = None) -> float:

@@ -34,6 +34,8 @@ from deskhook.v1 import event_ingest_pb2 as pb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for the sample events the tests publish
+from benchkit import peak_rss_mib  # noqa: E402
+
 from tests.events import make_event  # noqa: E402
 
 TOKEN = "bench-token"
@@ -121,13 +123,6 @@ def start_process(args: list[str], log: Path) -> tuple[subprocess.Popen[bytes], 
         time.sleep(0.05)
     process.kill()
     raise SystemExit(f"server did not start: {args}\n{log.read_text()}")
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def prepare_channel(target: str) -> None:
