@@ -20,6 +20,8 @@ from aiohttp.resolver import DefaultResolver
 from deskhook.domain.outcomes import FailureReason, HttpOutcome
 from deskhook.domain.url_policy import UrlPolicy, UrlRefused, address_refusal, check_url
 
+# URLs remembered as allowed by the policy; past this the memory starts over.
+MAX_REMEMBERED_URLS = 10_000
 DEFAULT_USER_AGENT = f"deskhook/{version('deskhook')}"
 
 
@@ -147,6 +149,7 @@ class WebhookClient:
         self._tls = ssl.create_default_context()
         if ca_bundle is not None:
             self._tls.load_verify_locations(cafile=ca_bundle)
+        self._passed: set[str] = set()
         self._session: aiohttp.ClientSession | None = None
 
     def _open_session(self) -> aiohttp.ClientSession:
@@ -184,7 +187,7 @@ class WebhookClient:
             # aiohttp connects to a literal address without asking the resolver, so check_url
             # vets it here; it parses with yarl, as aiohttp does, so the host checked is the
             # host connected to.
-            check_url(url, self._policy)
+            self._check(url)
             async with self._open_session().post(
                 url, data=body, headers=headers, allow_redirects=False
             ) as response:
@@ -195,6 +198,16 @@ class WebhookClient:
         else:
             failure, error = (None, "") if 200 <= status < 300 else classify(status, self._limits)
         return HttpOutcome(status, text, failure, error, time.monotonic() - started, retry_after)
+
+    def _check(self, url: str) -> None:
+        # A channel's URL is the same on every attempt and the policy never changes while the
+        # client lives: a URL that passed once passes again, so it is remembered (bounded).
+        if url in self._passed:
+            return
+        check_url(url, self._policy)
+        if len(self._passed) >= MAX_REMEMBERED_URLS:
+            self._passed.clear()
+        self._passed.add(url)
 
     async def _read_start(self, response: aiohttp.ClientResponse) -> bytes:
         limit = self._limits.body_limit
