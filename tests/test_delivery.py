@@ -19,6 +19,7 @@ from deskhook.server import Tuning
 from deskhook.v1 import channel_admin_pb2 as admin_pb
 from deskhook.v1 import channel_admin_pb2_grpc, channel_pb2, event_ingest_pb2_grpc, event_pb2
 from deskhook.v1 import event_ingest_pb2 as ingest_pb
+from tests.channels import add_channel
 from tests.clock import FakeClock
 from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, AdminStub, IngestStub, running
 from tests.events import make_event
@@ -28,24 +29,6 @@ from tests.rpc_errors import rpc_failure
 DELIVERED = channel_pb2.DELIVERY_OUTCOME_DELIVERED
 RETRY = channel_pb2.DELIVERY_OUTCOME_RETRY_SCHEDULED
 GIVEN_UP = channel_pb2.DELIVERY_OUTCOME_GIVEN_UP
-
-
-async def add_channel(
-    admin: AdminStub, receiver: Receiver, path: str = "/hook", **fields: object
-) -> tuple[str, str]:
-    """A channel for department 7 and ticket_create; its id and signing secret."""
-    spec: dict[str, object] = {
-        "name": "crm",
-        "url": receiver.url(path),
-        "department_id": 7,
-        "subscriptions": [event_pb2.EVENT_TYPE_TICKET_CREATE],
-        "retries_enabled": True,
-    }
-    spec.update(fields)
-    created = await admin.CreateChannel(
-        admin_pb.CreateChannelRequest(channel=channel_pb2.Channel(**spec))  # type: ignore[arg-type]
-    )
-    return created.channel.id, created.signing_secret
 
 
 def deliveries(receiver: Receiver, path: str = "/hook") -> list[ReceivedRequest]:

@@ -13,8 +13,9 @@ from deskhook.client import open_channel
 from deskhook.config import Settings
 from deskhook.server import DeskhookServer
 from deskhook.v1 import channel_admin_pb2 as admin_pb
-from deskhook.v1 import channel_pb2, event_ingest_pb2_grpc, event_pb2
 from deskhook.v1 import event_ingest_pb2 as pb
+from deskhook.v1 import event_ingest_pb2_grpc, event_pb2
+from tests.channels import add_channel
 from tests.conftest import INGEST_TOKEN, AdminStub, IngestStub
 from tests.events import make_event
 from tests.receiver import Receiver
@@ -23,29 +24,6 @@ from tests.rpc_errors import rpc_failure
 ACCEPTED = pb.EVENT_ACK_RESULT_ACCEPTED
 DUPLICATE = pb.EVENT_ACK_RESULT_DUPLICATE
 REJECTED = pb.EVENT_ACK_RESULT_REJECTED
-
-
-async def add_channel(
-    admin: AdminStub,
-    receiver: Receiver,
-    department_id: int = 7,
-    subscriptions: Iterable[event_pb2.EventType.ValueType] = (event_pb2.EVENT_TYPE_TICKET_CREATE,),
-    *,
-    enabled: bool = True,
-) -> str:
-    response = await admin.CreateChannel(
-        admin_pb.CreateChannelRequest(
-            channel=channel_pb2.Channel(
-                name=f"department {department_id}",
-                url=receiver.url(),
-                department_id=department_id,
-                subscriptions=list(subscriptions),
-                enabled=enabled,
-            )
-        )
-    )
-    channel_id: str = response.channel.id
-    return channel_id
 
 
 async def publish_stream(ingest: IngestStub, *messages: list[event_pb2.Event]) -> list[pb.EventAck]:
@@ -76,7 +54,7 @@ def summary(acks: Iterable[pb.EventAck]) -> list[tuple[str, int, int]]:
 async def test_accepted_duplicate_and_rejected_in_one_stream(
     admin: AdminStub, receiver: Receiver, ingest: IngestStub, settings: Settings
 ) -> None:
-    channel_id = await add_channel(admin, receiver)
+    channel_id, _ = await add_channel(admin, receiver)
     invalid = make_event("bad-1")
     invalid.ticket.department_id = 0
     acks = await publish_stream(
@@ -110,10 +88,12 @@ async def test_fan_out_to_every_matching_channel(
 ) -> None:
     create = event_pb2.EVENT_TYPE_TICKET_CREATE
     close = event_pb2.EVENT_TYPE_TICKET_CLOSE
-    matching = [await add_channel(admin, receiver, 7, [create, close]) for _ in range(3)]
-    await add_channel(admin, receiver, 8, [create])  # other department
-    await add_channel(admin, receiver, 7, [close])  # not subscribed
-    await add_channel(admin, receiver, 7, [create], enabled=False)
+    matching = [
+        (await add_channel(admin, receiver, subscriptions=[create, close]))[0] for _ in range(3)
+    ]
+    await add_channel(admin, receiver, department_id=8)  # other department
+    await add_channel(admin, receiver, subscriptions=[close])  # not subscribed
+    await add_channel(admin, receiver, enabled=False)
     acks = await publish_stream(ingest, [make_event("fan", create)])
     assert summary(acks) == [("fan", ACCEPTED, 3)]
     _, deliveries = stored(settings)
@@ -124,9 +104,9 @@ async def test_department_change_reaches_old_and_new_department(
     admin: AdminStub, receiver: Receiver, ingest: IngestStub, settings: Settings
 ) -> None:
     moved = event_pb2.EVENT_TYPE_TICKET_DEPARTMENT_CHANGE
-    old = await add_channel(admin, receiver, 1, [moved])
-    new = await add_channel(admin, receiver, 2, [moved])
-    await add_channel(admin, receiver, 3, [moved])
+    old, _ = await add_channel(admin, receiver, department_id=1, subscriptions=[moved])
+    new, _ = await add_channel(admin, receiver, department_id=2, subscriptions=[moved])
+    await add_channel(admin, receiver, department_id=3, subscriptions=[moved])
     event = make_event("moved", moved, department_id=2, old_department_id=1)
     assert summary(await publish_stream(ingest, [event])) == [("moved", ACCEPTED, 2)]
     _, deliveries = stored(settings)
@@ -145,7 +125,7 @@ async def test_no_match_is_acked_without_deliveries(ingest: IngestStub, settings
 async def test_channel_changes_reach_matching_at_once(
     admin: AdminStub, receiver: Receiver, ingest: IngestStub
 ) -> None:
-    channel_id = await add_channel(admin, receiver)
+    channel_id, _ = await add_channel(admin, receiver)
     assert summary(await publish_stream(ingest, [make_event("before")])) == [
         ("before", ACCEPTED, 1)
     ]
