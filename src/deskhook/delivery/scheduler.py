@@ -8,7 +8,7 @@ moving a clock and calling `drain`, never by sleeping."""
 
 import asyncio
 import contextlib
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -87,6 +87,11 @@ class DeliveryScheduler:
         self._buckets: dict[str, TokenBucket] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
         self._per_channel: Counter[str] = Counter()
+        # Deliveries whose request is still on the wire: each holds one of its channel's slots.
+        self._sending: set[int] = set()
+        # Claimed ahead, up to a channel's concurrency, so a freed slot is refilled at once
+        # instead of waiting for the next claim's round trip to the database.
+        self._ready: defaultdict[str, deque[DueDelivery]] = defaultdict(deque)
         self._task: asyncio.Task[None] | None = None
         # Attempts settle in shared transactions: one fsync for many deliveries.
         self._recorder: GroupCommitter[tuple[AttemptRecord, HealthUpdate], None] = GroupCommitter(
@@ -121,6 +126,8 @@ class DeliveryScheduler:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        for channel_id in list(self._ready):
+            await self._drop_ready(channel_id)
         if self._in_flight:
             _, unfinished = await asyncio.wait(set(self._in_flight), timeout=grace)
             for task in unfinished:
@@ -165,13 +172,10 @@ class DeliveryScheduler:
             health = self.health(channel.id)
             if not may_send(health, now, self._breaker):
                 continue
-            # An open circuit is probed with one request at a time.
-            limit = (
-                1
-                if health.state is CircuitState.OPEN
-                else channel.spec.max_concurrency or self._limits.channel_concurrency
-            )
-            free = limit - self._per_channel[channel.id]
+            limit = self._concurrency(channel)
+            # A closed circuit claims one round ahead; an open one only its probe.
+            depth = limit if health.state is CircuitState.OPEN else 2 * limit
+            free = depth - self._per_channel[channel.id] - len(self._ready[channel.id])
             if rate := channel.spec.rate_limit_per_second:
                 bucket = self._buckets[channel.id] = refilled(
                     self._buckets.get(channel.id), rate, now
@@ -188,24 +192,57 @@ class DeliveryScheduler:
         async with self._pumping:
             return await self._pump()
 
+    def _concurrency(self, channel: Channel) -> int:
+        # An open circuit is probed with one request at a time.
+        if self.health(channel.id).state is CircuitState.OPEN:
+            return 1
+        return channel.spec.max_concurrency or self._limits.channel_concurrency
+
     async def _pump(self) -> int:
-        room = self._limits.window - len(self._in_flight)
+        waiting = sum(len(ready) for ready in self._ready.values())
+        room = self._limits.window - len(self._in_flight) - waiting
         if room <= 0:
             return 0
         now = self._now()
         rules = self._claim_rules(now)
         claimed = await self._store.claim_due(now, now + self._limits.claim_lease, rules, room)
+        held: list[int] = []
         for delivery in claimed:
-            if delivery.channel_id in self._buckets:
-                self._buckets[delivery.channel_id] = taken(self._buckets[delivery.channel_id], 1)
             health = self.health(delivery.channel_id)
             if health.state is CircuitState.OPEN:
+                # The circuit may have opened while the claim was on its way: only a due probe
+                # goes out, and the rest wait for its answer.
+                if not may_send(health, now, self._breaker):
+                    held.append(delivery.delivery_id)
+                    continue
                 self._health[delivery.channel_id] = start_probe(health, now, self._breaker)
-            self._per_channel[delivery.channel_id] += 1
+            if delivery.channel_id in self._buckets:
+                self._buckets[delivery.channel_id] = taken(self._buckets[delivery.channel_id], 1)
+            self._ready[delivery.channel_id].append(delivery)
+        if held:
+            await self._store.release_claims(held)
+        for channel_id in {delivery.channel_id for delivery in claimed}:
+            self._send_ready(channel_id)
+        return len(claimed)
+
+    def _send_ready(self, channel_id: str) -> None:
+        """Start the channel's claimed deliveries while it has free slots."""
+        ready = self._ready[channel_id]
+        channel = self._directory.channel(channel_id)
+        limit = self._concurrency(channel) if channel is not None else len(ready)
+        while ready and self._per_channel[channel_id] < limit:
+            delivery = ready.popleft()
+            self._per_channel[channel_id] += 1
+            self._sending.add(delivery.delivery_id)
             task = asyncio.create_task(self._attempt(delivery))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
-        return len(claimed)
+
+    async def _drop_ready(self, channel_id: str) -> None:
+        """Give back the claims of a channel that may not send them now (its circuit opened,
+        or it was disabled), so they are due again at once when it may."""
+        if dropped := self._ready.pop(channel_id, None):
+            await self._store.release_claims([delivery.delivery_id for delivery in dropped])
 
     async def _attempt(self, delivery: DueDelivery) -> None:
         try:
@@ -220,7 +257,15 @@ class DeliveryScheduler:
                 event_id=delivery.event_id,
             )
         finally:
+            self._free_slot(delivery)
+
+    def _free_slot(self, delivery: DueDelivery) -> None:
+        """The channel may take its next request: called once the response is in, before the
+        attempt is recorded, so that a channel's concurrency is spent on the wire only."""
+        if delivery.delivery_id in self._sending:
+            self._sending.discard(delivery.delivery_id)
             self._per_channel[delivery.channel_id] -= 1
+            self._send_ready(delivery.channel_id)
             self._wake.set()
 
     async def _send(self, channel: Channel, delivery: DueDelivery) -> None:
@@ -248,6 +293,10 @@ class DeliveryScheduler:
             jitter=self._jitter(),
         )
         health = self._record_health(channel.id, outcome.succeeded, finished)
+        if health.state is CircuitState.OPEN:
+            await self._drop_ready(channel.id)
+        # The delivery stays claimed (and, for PER_TICKET, first of its ticket) until recorded.
+        self._free_slot(delivery)
         record = AttemptRecord(
             delivery_id=delivery.delivery_id,
             channel_id=channel.id,
@@ -313,6 +362,7 @@ class DeliveryScheduler:
         else:
             return
         await self._store.disable_channel(channel.id, reason, now)
+        await self._drop_ready(channel.id)
         self._health[channel.id] = replace(health, probe_in_flight=False)
         await self._directory.refresh()
         log.warning("channel disabled", channel_id=channel.id, reason=reason)

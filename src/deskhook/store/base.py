@@ -142,8 +142,9 @@ class Store(Protocol):
         became of it, or every one given up at or after `failed_since`. How many."""
         ...
 
-    async def release_claims(self) -> None:
-        """Make every claimed delivery claimable again (on start: no attempt is in flight)."""
+    async def release_claims(self, delivery_ids: Sequence[int] | None = None) -> None:
+        """Make the claimed deliveries claimable again: those listed, or every one (on start:
+        no attempt is in flight)."""
         ...
 
     async def claim_due(

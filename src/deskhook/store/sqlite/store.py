@@ -80,6 +80,8 @@ class SqliteStore:
         self._reader = reader
         self._version = version
         self._write_lock = asyncio.Lock()
+        # The writer's synchronous level: FULL (as PRAGMAS set it) while durable.
+        self._durable = True
 
     @classmethod
     async def open(cls, path: str) -> Self:
@@ -108,8 +110,16 @@ class SqliteStore:
         return self._version
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _transaction(self, *, durable: bool = True) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction. `durable=False` is for the scheduler's bookkeeping (claims and
+        the attempt log): it skips the fsync, as a power loss can only lose the newest such
+        commits and that costs a resend with the same webhook-id. The WAL is written in order,
+        so the next durable commit's fsync makes everything before it durable too."""
         async with self._write_lock:
+            if durable is not self._durable:
+                level = "FULL" if durable else "NORMAL"
+                await self._writer.execute(f"PRAGMA synchronous = {level}")
+                self._durable = durable
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield self._writer
@@ -118,9 +128,12 @@ class SqliteStore:
                 raise
             await self._writer.execute("COMMIT")
 
-    async def _write(self, sql: str, parameters: dict[str, object]) -> int:
+    async def _write(self, sql: str, parameters: dict[str, object], *, durable: bool = True) -> int:
         """Run one statement in its own transaction; the number of rows it changed."""
-        async with self._transaction() as db, db.execute(sql, parameters) as cursor:
+        async with (
+            self._transaction(durable=durable) as db,
+            db.execute(sql, parameters) as cursor,
+        ):
             return cursor.rowcount
 
     async def insert_channel(
@@ -353,9 +366,12 @@ class SqliteStore:
             },
         )
 
-    async def release_claims(self) -> None:
+    async def release_claims(self, delivery_ids: Sequence[int] | None = None) -> None:
+        scope = "" if delivery_ids is None else " AND id IN (SELECT value FROM json_each(:ids))"
         await self._write(
-            "UPDATE deliveries SET claimed_until = NULL WHERE claimed_until IS NOT NULL", {}
+            f"UPDATE deliveries SET claimed_until = NULL WHERE claimed_until IS NOT NULL{scope}",
+            {"ids": json.dumps(delivery_ids) if delivery_ids is not None else None},
+            durable=False,
         )
 
     async def claim_due(
@@ -364,7 +380,7 @@ class SqliteStore:
         if not rules.slots or limit <= 0:
             return []
         now_micros = to_micros(now)
-        async with self._transaction() as db:
+        async with self._transaction(durable=False) as db:
             # The earliest due deliveries of the channels that may send; a per-ticket channel
             # offers only the earliest pending delivery of each ticket.
             async with db.execute(
@@ -422,7 +438,7 @@ class SqliteStore:
         return from_micros(row[0]) if row and row[0] is not None else None
 
     async def finish_attempts(self, attempts: Sequence[tuple[AttemptRecord, HealthUpdate]]) -> None:
-        async with self._transaction() as db:
+        async with self._transaction(durable=False) as db:
             await db.executemany(
                 f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES ({ATTEMPT_PLACEHOLDERS})",
                 [attempt_values(record) for record, _ in attempts],
