@@ -241,10 +241,9 @@ async def test_breaker_holds_a_dead_channel_while_a_healthy_one_keeps_its_pace(
     assert health.circuit_state == channel_pb2.CIRCUIT_STATE_OPEN
     assert (health.consecutive_failures, health.pending_deliveries) == (6, 20)
 
+    # The probe succeeds, and everything the circuit held goes out at once.
     receiver.respond_at("/dead", Answer(status=200))
     clock.advance(timedelta(seconds=30))
-    await scheduler.drain()
-    clock.advance(timedelta(minutes=6))
     await scheduler.drain()
     delivered = {json.loads(r.body)["event_id"] for r in deliveries(receiver, "/dead")}
     assert delivered == {f"d-{n}" for n in range(20)}
@@ -459,27 +458,3 @@ async def test_watch_delivery_log_streams_attempts_live(
     assert sorted(item.entry.event_id for item in seen) == ["live-1", "live-2"]
     assert all(item.skipped_entries == 0 for item in seen)
     assert all(item.entry.outcome == DELIVERED for item in seen)
-
-
-async def test_stopping_gives_back_claims_taken_ahead(
-    settings: Settings, tuning: Tuning, receiver: Receiver
-) -> None:
-    receiver.respond_at("/slow", Answer(delay=5))
-    async with running(settings, tuning) as server:
-        async with open_channel(f"127.0.0.1:{server.port}", ADMIN_TOKEN) as admin_channel:
-            admin = channel_admin_pb2_grpc.ChannelAdminStub(admin_channel)
-            await add_channel(admin, receiver, "/slow", max_concurrency=1)
-        async with open_channel(f"127.0.0.1:{server.port}", INGEST_TOKEN) as ingest_channel:
-            await publish(
-                event_ingest_pb2_grpc.EventIngestStub(ingest_channel),
-                *(make_event(f"s-{n}", ticket_id=n) for n in range(1, 4)),
-            )
-        await receiver.wait_for_requests(2)  # the connection test, then the first event
-
-    # The attempt cut short by the stop keeps its claim until the next start releases it; what
-    # was claimed ahead for the busy channel is claimable again at once.
-    with sqlite3.connect(settings.database) as db:
-        (claimed,) = db.execute(
-            "SELECT COUNT(*) FROM deliveries WHERE claimed_until IS NOT NULL"
-        ).fetchone()
-    assert claimed == 1

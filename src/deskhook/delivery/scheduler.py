@@ -126,8 +126,6 @@ class DeliveryScheduler:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        for channel_id in list(self._ready):
-            await self._drop_ready(channel_id)
         if self._in_flight:
             _, unfinished = await asyncio.wait(set(self._in_flight), timeout=grace)
             for task in unfinished:

@@ -1,8 +1,10 @@
 """The SQLite store: one file, WAL, foreign keys on.
 
-Two connections: writes go through one, serialised by a lock so that coroutines never
-interleave statements inside each other's transactions; reads use the other and, thanks to
-WAL, see only committed data without waiting for writers."""
+Three connections: writes go through one, serialised by a lock so that coroutines never
+interleave statements inside each other's transactions; reads use another and, thanks to WAL,
+see only committed data without waiting for writers. Claims have the third to themselves: a
+connection's snapshot lasts while any of its statements is open, so on the shared reader a
+claim could miss an attempt recorded a moment before and send the delivery twice."""
 
 import asyncio
 import json
@@ -74,14 +76,23 @@ async def _connect(path: str) -> aiosqlite.Connection:
 
 class SqliteStore:
     def __init__(
-        self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, version: int
+        self,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        claimer: aiosqlite.Connection,
+        version: int,
     ) -> None:
         self._writer = writer
         self._reader = reader
+        self._claimer = claimer
         self._version = version
         self._write_lock = asyncio.Lock()
         # The writer's synchronous level: FULL (as PRAGMAS set it) while durable.
         self._durable = True
+        # Claimed deliveries and the end of their lease (Unix microseconds). One process owns
+        # a SQLite file, so claims live here: claiming is a read that never waits for a writer,
+        # and a restart starts with none, which releases whatever a crash left in flight.
+        self._claims: dict[int, int] = {}
 
     @classmethod
     async def open(cls, path: str) -> Self:
@@ -91,18 +102,22 @@ class SqliteStore:
             writer = await _connect(path)
         except (OSError, sqlite3.Error) as error:
             raise StoreOpenError(f"cannot open SQLite database {path}: {error}") from error
+        readers: list[aiosqlite.Connection] = []
         try:
             version = await migrate(writer)
-            reader = await _connect(path)
-        except sqlite3.Error as error:
-            await writer.close()
-            raise StoreOpenError(f"cannot prepare SQLite database {path}: {error}") from error
-        except BaseException:
-            await writer.close()
+            for _ in range(2):
+                readers.append(await _connect(path))
+        except BaseException as error:
+            for connection in (*readers, writer):
+                await connection.close()
+            if isinstance(error, sqlite3.Error):
+                raise StoreOpenError(f"cannot prepare SQLite database {path}: {error}") from error
             raise
-        return cls(writer, reader, version)
+        reader, claimer = readers
+        return cls(writer, reader, claimer, version)
 
     async def close(self) -> None:
+        await self._claimer.close()
         await self._reader.close()
         await self._writer.close()
 
@@ -111,9 +126,9 @@ class SqliteStore:
 
     @asynccontextmanager
     async def _transaction(self, *, durable: bool = True) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction. `durable=False` is for the scheduler's bookkeeping (claims and
-        the attempt log): it skips the fsync, as a power loss can only lose the newest such
-        commits and that costs a resend with the same webhook-id. The WAL is written in order,
+        """A write transaction. `durable=False` is for the attempt log: it skips the fsync, as a
+        power loss can only lose the newest such commits, and that costs a resend with the same
+        webhook-id. The WAL is written in order,
         so the next durable commit's fsync makes everything before it durable too."""
         async with self._write_lock:
             if durable is not self._durable:
@@ -128,12 +143,9 @@ class SqliteStore:
                 raise
             await self._writer.execute("COMMIT")
 
-    async def _write(self, sql: str, parameters: dict[str, object], *, durable: bool = True) -> int:
+    async def _write(self, sql: str, parameters: dict[str, object]) -> int:
         """Run one statement in its own transaction; the number of rows it changed."""
-        async with (
-            self._transaction(durable=durable) as db,
-            db.execute(sql, parameters) as cursor,
-        ):
+        async with self._transaction() as db, db.execute(sql, parameters) as cursor:
             return cursor.rowcount
 
     async def insert_channel(
@@ -356,7 +368,7 @@ class SqliteStore:
             else "state = 'given_up' AND finished_at >= :since"
         )
         return await self._write(
-            "UPDATE deliveries SET state = 'pending', due_at = :now, claimed_until = NULL,"
+            "UPDATE deliveries SET state = 'pending', due_at = :now,"
             f" finished_at = NULL WHERE channel_id = :channel_id AND {scope}",
             {
                 "channel_id": channel_id,
@@ -367,12 +379,10 @@ class SqliteStore:
         )
 
     async def release_claims(self, delivery_ids: Sequence[int] | None = None) -> None:
-        scope = "" if delivery_ids is None else " AND id IN (SELECT value FROM json_each(:ids))"
-        await self._write(
-            f"UPDATE deliveries SET claimed_until = NULL WHERE claimed_until IS NOT NULL{scope}",
-            {"ids": json.dumps(delivery_ids) if delivery_ids is not None else None},
-            durable=False,
-        )
+        if delivery_ids is None:
+            self._claims.clear()
+        for delivery_id in delivery_ids or ():
+            self._claims.pop(delivery_id, None)
 
     async def claim_due(
         self, now: datetime, claim_until: datetime, rules: ClaimRules, limit: int
@@ -380,53 +390,38 @@ class SqliteStore:
         if not rules.slots or limit <= 0:
             return []
         now_micros = to_micros(now)
-        async with self._transaction(durable=False) as db:
-            # The earliest due deliveries of the channels that may send; a per-ticket channel
-            # offers only the earliest pending delivery of each ticket.
-            async with db.execute(
-                "SELECT d.id, d.channel_id FROM deliveries d"
-                " WHERE d.state = 'pending' AND d.due_at <= :now"
-                " AND (d.claimed_until IS NULL OR d.claimed_until <= :now)"
-                " AND d.channel_id IN (SELECT value FROM json_each(:channels))"
-                " AND (d.channel_id NOT IN (SELECT value FROM json_each(:per_ticket))"
-                "  OR NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.channel_id = d.channel_id"
-                "   AND p.ticket_id = d.ticket_id AND p.state = 'pending' AND p.id < d.id))"
-                " ORDER BY d.due_at, d.id LIMIT :scan",
-                {
-                    "now": now_micros,
-                    "channels": json.dumps(list(rules.slots)),
-                    "per_ticket": json.dumps(sorted(rules.per_ticket)),
-                    # Enough rows for every free slot, with room for rows a full channel skips.
-                    "scan": min(limit, sum(rules.slots.values())) * 2,
-                },
-            ) as cursor:
-                candidates = await cursor.fetchall()
-            free = dict(rules.slots)
-            chosen: list[int] = []
-            for delivery_id, channel_id in candidates:
-                if free[channel_id] > 0 and len(chosen) < limit:
-                    free[channel_id] -= 1
-                    chosen.append(delivery_id)
-            if not chosen:
-                return []
-            ids = json.dumps(chosen)
-            await db.execute(
-                "UPDATE deliveries SET claimed_until = ?"
-                " WHERE id IN (SELECT value FROM json_each(?))",
-                (to_micros(claim_until), ids),
-            )
-            async with db.execute(
-                "SELECT d.id, d.channel_id, e.event_id, e.event_type, d.ticket_id,"
-                " e.ticket_number, d.attempts, e.payload"
-                " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
-                " WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.due_at, d.id",
-                (ids,),
-            ) as cursor:
-                rows = await cursor.fetchall()
-        return [
-            DueDelivery(row[0], row[1], row[2], EventType(row[3]), row[4], row[5], row[6], row[7])
-            for row in rows
-        ]
+        self._claims = {id_: until for id_, until in self._claims.items() if until > now_micros}
+        # The earliest due deliveries of the channels that may send; a per-ticket channel offers
+        # only the earliest pending delivery of each ticket. A read in one step, so its snapshot
+        # is fresh: it sees every attempt recorded before it, and waits for no writer.
+        candidates = await self._claimer.execute_fetchall(
+            "SELECT d.id, d.channel_id, e.event_id, e.event_type, d.ticket_id,"
+            " e.ticket_number, d.attempts, e.payload"
+            " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+            " WHERE d.state = 'pending' AND d.due_at <= :now"
+            " AND d.id NOT IN (SELECT value FROM json_each(:claimed))"
+            " AND d.channel_id IN (SELECT value FROM json_each(:channels))"
+            " AND (d.channel_id NOT IN (SELECT value FROM json_each(:per_ticket))"
+            "  OR NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.channel_id = d.channel_id"
+            "   AND p.ticket_id = d.ticket_id AND p.state = 'pending' AND p.id < d.id))"
+            " ORDER BY d.due_at, d.id LIMIT :scan",
+            {
+                "now": now_micros,
+                "claimed": json.dumps(list(self._claims)),
+                "channels": json.dumps(list(rules.slots)),
+                "per_ticket": json.dumps(sorted(rules.per_ticket)),
+                # Enough rows for every free slot, with room for rows a full channel skips.
+                "scan": min(limit, sum(rules.slots.values())) * 2,
+            },
+        )
+        free = dict(rules.slots)
+        claimed: list[DueDelivery] = []
+        for row in candidates:
+            if free[row[1]] > 0 and len(claimed) < limit:
+                free[row[1]] -= 1
+                claimed.append(DueDelivery(row[0], row[1], row[2], EventType(row[3]), *row[4:8]))
+                self._claims[row[0]] = to_micros(claim_until)
+        return claimed
 
     async def next_due_at(self, channel_ids: Sequence[str]) -> datetime | None:
         async with self._reader.execute(
@@ -444,7 +439,7 @@ class SqliteStore:
                 [attempt_values(record) for record, _ in attempts],
             )
             await db.executemany(
-                "UPDATE deliveries SET attempts = ?, state = ?, due_at = ?, claimed_until = NULL,"
+                "UPDATE deliveries SET attempts = ?, state = ?, due_at = ?,"
                 " finished_at = ? WHERE id = ?",
                 [
                     (
@@ -473,6 +468,8 @@ class SqliteStore:
                     for record, health in attempts
                 ],
             )
+        for record, _ in attempts:
+            self._claims.pop(record.delivery_id, None)
 
     async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None:
         await self._write(
