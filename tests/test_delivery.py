@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import grpc
+import pytest
 from google.protobuf import json_format
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
-from standardwebhooks import Webhook
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from deskhook.client import open_channel
 from deskhook.config import Settings
@@ -84,6 +85,36 @@ async def test_delivered_event_is_signed_and_parses_back(
     assert (entry.outcome, entry.http_status, entry.attempt) == (DELIVERED, 200, 1)
     assert (entry.event_id, entry.ticket_id, entry.ticket_number) == ("evt-1", 1001, "HD-1001")
     assert entry.webhook_id == request.headers["webhook-id"]
+
+
+async def test_deliveries_sign_with_the_secrets_of_the_moment(
+    admin: AdminStub,
+    ingest: IngestStub,
+    receiver: Receiver,
+    scheduler: DeliveryScheduler,
+    clock: FakeClock,
+) -> None:
+    channel_id, first = await add_channel(admin, receiver)
+    await publish(ingest, make_event("before"))
+    await scheduler.drain()
+    rotated = await admin.RotateSigningSecret(
+        admin_pb.RotateSigningSecretRequest(id=channel_id, grace_period=Duration(seconds=60))
+    )
+    await publish(ingest, make_event("during"))
+    await scheduler.drain()
+    clock.advance(timedelta(seconds=61))
+    await publish(ingest, make_event("after"))
+    await scheduler.drain()
+
+    before, during, after = deliveries(receiver)
+    assert len(before.headers["webhook-signature"].split()) == 1
+    for secret in (first, rotated.signing_secret):
+        Webhook(secret).verify(during.body, dict(during.headers))
+    # Once the grace period is over, only the new secret signs.
+    assert len(after.headers["webhook-signature"].split()) == 1
+    Webhook(rotated.signing_secret).verify(after.body, dict(after.headers))
+    with pytest.raises(WebhookVerificationError):
+        Webhook(first).verify(after.body, dict(after.headers))
 
 
 async def test_retry_after_500_then_success(

@@ -20,7 +20,7 @@ from deskhook.domain.channels import (
 )
 from deskhook.domain.errors import AlreadyExists, InvalidArgument, NotFound
 from deskhook.domain.paging import decode_page_token, encode_page_token, page_size
-from deskhook.domain.signing import SECRET_BYTES, new_secret
+from deskhook.domain.signing import SECRET_BYTES, active_secrets, new_secret
 from deskhook.domain.url_policy import UrlPolicy, UrlRefused, check_url
 from deskhook.store.base import ChannelFilter, CreateRequest, DuplicateCreateRequest, Store
 
@@ -158,7 +158,7 @@ class ChannelService:
         if spec.enabled and not current.spec.enabled:
             updated = replace(updated, disabled_reason="")
         if spec.url != current.spec.url:
-            secrets = await self._store.active_secrets(channel_id, self._now())
+            secrets = await self._active_secrets(channel_id)
             updated = replace(updated, connection=await self._test(spec.url, secrets, channel_id))
         if not await self._store.update_channel(updated):
             raise channel_not_found(channel_id)
@@ -175,7 +175,7 @@ class ChannelService:
 
     async def test_saved(self, channel_id: str) -> ConnectionStatus:
         channel = await self.get(channel_id)
-        secrets = await self._store.active_secrets(channel_id, self._now())
+        secrets = await self._active_secrets(channel_id)
         status = await self._test(channel.spec.url, secrets, channel_id)
         await self._store.set_connection_status(channel_id, status)
         return status
@@ -200,10 +200,14 @@ class ChannelService:
         secret = new_secret(self._random_bytes(SECRET_BYTES))
         if not await self._store.rotate_secret(channel_id, secret, now, now + grace):
             raise channel_not_found(channel_id)
+        await self._on_change()
         log.info(
             "signing secret rotated", channel_id=channel_id, grace_seconds=grace.total_seconds()
         )
         return secret, now + grace
+
+    async def _active_secrets(self, channel_id: str) -> list[str]:
+        return active_secrets(await self._store.signing_secrets(channel_id), self._now())
 
     async def _test(self, url: str, secrets: list[str], channel_id: str) -> ConnectionStatus:
         webhook_id = _random_id("msg_test_", self._random_bytes(ID_BYTES))

@@ -1,10 +1,12 @@
 """The channels, kept in memory: matching and delivery read them without a query."""
 
 import asyncio
+from datetime import datetime
 
 from deskhook.domain.channels import Channel
 from deskhook.domain.events import PublishedEvent
 from deskhook.domain.matching import ChannelIndex, build_index, match
+from deskhook.domain.signing import SigningSecret, active_secrets, secret_key
 from deskhook.store.base import Store
 
 
@@ -16,6 +18,10 @@ class ChannelDirectory:
         self._store = store
         self._index: ChannelIndex = {}
         self._channels: dict[str, Channel] = {}
+        # Read on a channel's first delivery; a refresh (every change, rotations included)
+        # forgets them. The generation tells a read that raced a refresh, not to be kept.
+        self._secrets: dict[str, list[SigningSecret]] = {}
+        self._generation = 0
         self._lock = asyncio.Lock()
 
     async def refresh(self) -> None:
@@ -23,6 +29,18 @@ class ChannelDirectory:
             channels = await self._store.list_all_channels()
             self._channels = {channel.id: channel for channel in channels}
             self._index = build_index(channels)
+            self._secrets = {}
+            self._generation += 1
+
+    async def signing_keys(self, channel_id: str, now: datetime) -> list[bytes]:
+        """The HMAC keys that sign the channel's requests at `now`, newest first."""
+        secrets = self._secrets.get(channel_id)
+        if secrets is None:
+            generation = self._generation
+            secrets = await self._store.signing_secrets(channel_id)
+            if generation == self._generation:
+                self._secrets[channel_id] = secrets
+        return [secret_key(secret) for secret in active_secrets(secrets, now)]
 
     def channels(self) -> list[Channel]:
         return list(self._channels.values())

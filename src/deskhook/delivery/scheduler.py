@@ -35,7 +35,7 @@ from deskhook.domain.channels import Channel, Ordering
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery, webhook_id
 from deskhook.domain.rate import TokenBucket, refilled, taken
 from deskhook.domain.retry import Decision, Verdict, decide
-from deskhook.domain.signing import secret_key, webhook_headers
+from deskhook.domain.signing import webhook_headers
 from deskhook.store.base import ClaimRules, HealthUpdate, Store
 
 log = structlog.get_logger("deskhook.delivery")
@@ -269,11 +269,10 @@ class DeliveryScheduler:
     async def _send(self, channel: Channel, delivery: DueDelivery) -> None:
         started = self._now()
         attempt = delivery.attempts + 1
-        secrets = await self._store.active_secrets(channel.id, started)
         body = event_body(delivery.payload, delivery.event_type, channel.id)
         message_id = webhook_id(channel.id, delivery.event_id)
         headers = webhook_headers(
-            keys=[secret_key(secret) for secret in secrets],
+            keys=await self._directory.signing_keys(channel.id, started),
             webhook_id=message_id,
             timestamp=int(started.timestamp()),
             body=body,

@@ -7,6 +7,8 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the public prefix, not a secret
 SECRET_BYTES = 32
@@ -17,6 +19,17 @@ def new_secret(random_bytes: bytes) -> str:
     if len(random_bytes) != SECRET_BYTES:
         raise ValueError(f"a signing secret needs {SECRET_BYTES} random bytes")
     return SECRET_PREFIX + base64.b64encode(random_bytes).decode("ascii")
+
+
+class SigningSecret(NamedTuple):
+    secret: str
+    # None while it is the current secret; after a rotation, the end of its grace period.
+    expire_time: datetime | None
+
+
+def active_secrets(secrets: Sequence[SigningSecret], now: datetime) -> list[str]:
+    """The secrets that sign at `now`, in the order given (the store gives newest first)."""
+    return [s.secret for s in secrets if s.expire_time is None or s.expire_time > now]
 
 
 def secret_key(secret: str) -> bytes:

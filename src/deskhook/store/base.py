@@ -9,6 +9,7 @@ from typing import Protocol
 from deskhook.domain.channels import Channel, ConnectionStatus
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
 from deskhook.domain.events import EventType, IngestResult, MatchedEvent
+from deskhook.domain.signing import SigningSecret
 
 
 class StoreOpenError(Exception):
@@ -106,8 +107,9 @@ class Store(Protocol):
 
     async def delete_channel(self, channel_id: str) -> bool: ...
 
-    async def active_secrets(self, channel_id: str, now: datetime) -> list[str]:
-        """The secrets that sign now, newest first."""
+    async def signing_secrets(self, channel_id: str) -> list[SigningSecret]:
+        """The channel's secrets, newest first, those past their grace period included until
+        the next rotation deletes them."""
         ...
 
     async def rotate_secret(

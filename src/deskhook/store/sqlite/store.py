@@ -20,6 +20,7 @@ import aiosqlite
 from deskhook.domain.channels import Channel, ConnectionStatus
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
 from deskhook.domain.events import EventType, IngestResult, MatchedEvent
+from deskhook.domain.signing import SigningSecret
 from deskhook.domain.times import from_micros, to_micros
 from deskhook.store.base import (
     ChannelFilter,
@@ -225,13 +226,15 @@ class SqliteStore:
     async def delete_channel(self, channel_id: str) -> bool:
         return await self._write("DELETE FROM channels WHERE id = :id", {"id": channel_id}) > 0
 
-    async def active_secrets(self, channel_id: str, now: datetime) -> list[str]:
-        async with self._reader.execute(
-            "SELECT secret FROM signing_secrets WHERE channel_id = ?"
-            " AND (expire_time IS NULL OR expire_time > ?) ORDER BY id DESC",
-            (channel_id, to_micros(now)),
-        ) as cursor:
-            return [row["secret"] for row in await cursor.fetchall()]
+    async def signing_secrets(self, channel_id: str) -> list[SigningSecret]:
+        rows = await self._reader.execute_fetchall(
+            "SELECT secret, expire_time FROM signing_secrets WHERE channel_id = ? ORDER BY id DESC",
+            (channel_id,),
+        )
+        return [
+            SigningSecret(secret, from_micros(expire) if expire is not None else None)
+            for secret, expire in rows
+        ]
 
     async def rotate_secret(
         self, channel_id: str, new_secret: str, now: datetime, previous_expire_time: datetime
