@@ -3,6 +3,10 @@
 bare grpc.aio bidirectional stream with the same messages and batched acks, measured in the
 same run; and deskhook's peak RSS as the event count grows.
 
+It also measures deskhook's SQLite store alone, in this process: the same events, already
+checked and matched, written in batches as large as the server's by the store's own `ingest`,
+no gRPC. That is a ceiling for the server, whatever happens before the store.
+
     .venv/bin/python scripts/bench_ingest.py [--events 200000] [--per-message 50]
 
 Both servers run in their own process on 127.0.0.1, the client in this one.
@@ -16,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,10 @@ import grpc
 import uvloop
 
 from deskhook.client import open_channel
+from deskhook.core.ingest import MAX_BATCH_EVENTS
+from deskhook.domain.channels import Channel, ChannelSpec
+from deskhook.domain.events import EventType, MatchedEvent, PublishedEvent
+from deskhook.store.sqlite.store import SqliteStore
 from deskhook.v1 import (
     channel_admin_pb2,
     channel_admin_pb2_grpc,
@@ -139,6 +148,36 @@ async def prepare_channel(target: str) -> None:
         )
 
 
+async def store_alone(database: Path, events: int) -> float:
+    """Events/s the store commits on its own, one matched channel each, fsync per batch."""
+    store = await SqliteStore.open(str(database))
+    try:
+        now = datetime.now(UTC)
+        channel = Channel(
+            id="ch_bench",
+            spec=ChannelSpec("bench", "https://localhost/hook", 7, (EventType.TICKET_CREATE,)),
+            create_time=now,
+            update_time=now,
+        )
+        await store.insert_channel(channel, "whsec_bench", None)
+        payload = make_event("template").SerializeToString()
+        matched = [
+            MatchedEvent(
+                PublishedEvent(
+                    f"s-{n}", EventType.TICKET_CREATE, (7,), 1001, "HD-1001", 0, payload
+                ),
+                (channel.id,),
+            )
+            for n in range(events)
+        ]
+        started = time.perf_counter()
+        for start in range(0, events, MAX_BATCH_EVENTS):
+            await store.ingest(matched[start : start + MAX_BATCH_EVENTS], now)
+        return events / (time.perf_counter() - started)
+    finally:
+        await store.close()
+
+
 async def run(events: int, per_message: int) -> None:
     warm = messages(min(5000, events), per_message, "warm")
     print(f"{events} events over one stream, {per_message} events per message", flush=True)
@@ -156,11 +195,17 @@ async def run(events: int, per_message: int) -> None:
             bare.kill()
         bare_rate = acked / seconds
         print(f"  bare grpc.aio stream       {bare_rate:10,.0f} events/s", flush=True)
+        ceiling = await store_alone(Path(scratch) / "store.db", min(events, 100_000))
+        print(
+            f"  deskhook's store alone     {ceiling:10,.0f} events/s"
+            f"   ({ceiling / bare_rate:.0%} of the bare stream: the server's ceiling)",
+            flush=True,
+        )
 
         deskhook, port = start_process(
             [
                 sys.executable, "-m", "deskhook", "serve",
-                "--listen", "127.0.0.1:0",
+                "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
                 "--database", str(Path(scratch) / "bench.db"),
                 "--admin-token", TOKEN, "--ingest-token", TOKEN,
                 "--allow-network", "127.0.0.0/8",
