@@ -253,7 +253,7 @@ def start_deskhook(database: Path, ca: Path, log: Path) -> subprocess.Popen[byte
         return subprocess.Popen(
             [
                 sys.executable, "-m", "deskhook", "serve",
-                "--listen", "127.0.0.1:0",
+                "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
                 "--database", str(database),
                 "--admin-token", TOKEN, "--ingest-token", TOKEN,
                 "--allow-network", "127.0.0.0/8",

@@ -50,6 +50,7 @@ def settings(tmp_path: Path, receiver: Receiver) -> Settings:
     """Tokens set, loopback allowed (the receiver is there) and the receiver's CA trusted."""
     return Settings(
         listen="127.0.0.1:0",
+        metrics_listen="127.0.0.1:0",
         database=str(tmp_path / "deskhook.db"),
         admin_tokens=(ADMIN_TOKEN,),
         ingest_tokens=(INGEST_TOKEN,),

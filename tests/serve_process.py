@@ -57,7 +57,14 @@ async def serve_process(
     # Popen returns at once; only the waits block, and they run in a thread.
     process = subprocess.Popen(  # noqa: ASYNC220
         deskhook_command(
-            "serve", "--listen", "127.0.0.1:0", "--database", str(database), *extra_args
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--database",
+            str(database),
+            *extra_args,
         ),
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,

@@ -86,6 +86,7 @@ async def test_malformed_authorization_is_unauthenticated(server: DeskhookServer
 async def test_several_admin_tokens_all_work(tmp_path: Path) -> None:
     settings = Settings(
         listen="127.0.0.1:0",
+        metrics_listen="127.0.0.1:0",
         database=str(tmp_path / "deskhook.db"),
         admin_tokens=("old-token", "new-token"),
         ingest_tokens=(INGEST_TOKEN,),
@@ -107,6 +108,7 @@ async def test_without_tokens_only_loopback_is_allowed(tmp_path: Path) -> None:
 
     local = Settings(
         listen="127.0.0.1:0",
+        metrics_listen="127.0.0.1:0",
         database=str(tmp_path / "b.db"),
         allow_networks=(ip_network("127.0.0.0/8"),),
     )

@@ -49,3 +49,17 @@ ensure_buf() {
         (cd "$ROOT/scripts/tools" && npm ci --no-audit --no-fund --loglevel=error)
     fi
 }
+
+NODE_CLIENT="$ROOT/tests/node"
+
+# The Node.js client test's packages, installed again whenever its lock file changes.
+ensure_node_client() {
+    local stamp="$NODE_CLIENT/node_modules/.deskhook-installed" want
+    want="$(sha256sum <"$NODE_CLIENT/package-lock.json" | cut -d' ' -f1)"
+    if grep -qxF "$want" "$stamp" 2>/dev/null; then
+        return
+    fi
+    echo "== installing the Node.js client test's packages into tests/node" >&2
+    (cd "$NODE_CLIENT" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" >"$stamp"
+}

@@ -68,10 +68,18 @@ class Settings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
-    @field_validator("listen", "metrics_listen")
+    @field_validator("listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
         parse_host_port(value)
+        return value
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _host_port_or_off(cls, value: str) -> str:
+        # Empty turns the metrics and probes endpoint off.
+        if value:
+            parse_host_port(value)
         return value
 
     @field_validator("database")

@@ -21,16 +21,19 @@ from deskhook.api.auth import TokenRules, is_loopback_address
 from deskhook.api.channel_admin import ChannelAdminServicer
 from deskhook.api.event_ingest import EventIngestServicer
 from deskhook.api.interceptors import AuthInterceptor, GuardInterceptor
+from deskhook.api.metrics_http import MetricsEndpoint
 from deskhook.config import Settings
 from deskhook.core.channels import ChannelService
 from deskhook.core.delivery_log import DeliveryLog
 from deskhook.core.directory import ChannelDirectory
 from deskhook.core.ingest import IngestCommitter
 from deskhook.core.log_feed import LogFeed
+from deskhook.core.metrics import CountingIngestCommitter, ServerMetrics
 from deskhook.core.pruner import Pruner
 from deskhook.delivery.http_client import HttpLimits, WebhookClient
 from deskhook.delivery.scheduler import DeliveryScheduler, SchedulerLimits
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy
+from deskhook.domain.delivery import AttemptRecord
 from deskhook.domain.url_policy import UrlPolicy
 from deskhook.store.base import Store
 from deskhook.store.open import open_store
@@ -71,8 +74,8 @@ class Tuning:
 
 
 class DeskhookServer:
-    """Start with `start()`, stop with `stop()`; `port` is the bound gRPC port (useful with
-    port 0)."""
+    """Start with `start()`, stop with `stop()`; `port` is the bound gRPC port and
+    `metrics_port` the metrics endpoint's (0 when it is off), useful with port 0."""
 
     def __init__(self, settings: Settings, tuning: Tuning = Tuning()) -> None:
         self.settings = settings
@@ -95,7 +98,12 @@ class DeskhookServer:
         self._committer: IngestCommitter | None = None
         self.scheduler: DeliveryScheduler | None = None
         self.pruner: Pruner | None = None
+        self._metrics = ServerMetrics()
+        self._metrics_endpoint: MetricsEndpoint | None = None
+        # True from SERVING until stop() begins: what /readyz answers.
+        self._serving = False
         self.port = 0
+        self.metrics_port = 0
 
     async def start(self) -> None:
         self._check_exposure()
@@ -128,7 +136,9 @@ class DeskhookServer:
         # Set whenever deliveries become due (ingest commits, redelivery); the scheduler
         # wakes on it.
         deliveries_due = asyncio.Event()
-        self._committer = IngestCommitter(store, directory, now=clock, on_commit=deliveries_due.set)
+        self._committer = CountingIngestCommitter(
+            store, directory, self._metrics, now=clock, on_commit=deliveries_due.set
+        )
         self._committer.start()
         self.scheduler = DeliveryScheduler(
             store,
@@ -139,7 +149,7 @@ class DeskhookServer:
             wake=deliveries_due,
             limits=self.tuning.scheduler_limits,
             breaker=self.tuning.breaker,
-            on_attempt=feed.publish,
+            on_attempt=self._on_attempt(feed),
         )
         channels = ChannelService(
             store,
@@ -170,13 +180,18 @@ class DeskhookServer:
             self._grpc,
         )
         self.port = self._bind()
+        if self.settings.metrics_listen:
+            self.metrics_port = await self._serve_metrics(directory, channels)
         await self._grpc.start()
         for service in ("", *SERVICE_NAMES):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self._serving = True
         log.info(
             "listening",
             address=self.settings.listen,
             port=self.port,
+            metrics_address=self.settings.metrics_listen,
+            metrics_port=self.metrics_port,
             tls=self.settings.tls_cert is not None,
             database=self.settings.database,
             schema_version=await store.schema_version(),
@@ -197,9 +212,35 @@ class DeskhookServer:
                 f"cannot listen on {address}: the port is in use or the address is not local"
             ) from error
 
+    def _on_attempt(self, feed: LogFeed) -> Callable[[AttemptRecord], None]:
+        def publish(record: AttemptRecord) -> None:
+            # Counted here rather than by a feed watcher: a watcher skips entries when behind.
+            self._metrics.observe_attempt(record)
+            feed.publish(record)
+
+        return publish
+
+    async def _serve_metrics(self, directory: ChannelDirectory, channels: ChannelService) -> int:
+        async def refresh_channels() -> None:
+            ids = [channel.id for channel in directory.channels()]
+            self._metrics.set_channels(await channels.health(ids))
+
+        endpoint = self._metrics_endpoint = MetricsEndpoint(
+            self._metrics.registry, before_scrape=refresh_channels, ready=lambda: self._serving
+        )
+        address = self.settings.metrics_listen
+        try:
+            return await endpoint.start(address)
+        except OSError as error:
+            raise StartupError(
+                f"cannot listen on {address} for metrics ({error.strerror or error}); set "
+                "--metrics-listen to a free local address, or to '' to turn the endpoint off"
+            ) from error
+
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Stop within about `grace` seconds: RPCs and delivery attempts in flight share it."""
         deadline = time.monotonic() + grace
+        self._serving = False
         # Health first, so load balancers stop sending before the port closes.
         await self._health.enter_graceful_shutdown()
         await self._grpc.stop(grace)
@@ -214,6 +255,9 @@ class DeskhookServer:
             await self.pruner.stop()
             self.pruner = None
         await self._client.close()
+        # Up until the store closes, so that /readyz says 503 through the whole shutdown.
+        if self._metrics_endpoint is not None:
+            await self._metrics_endpoint.stop()
         if self._store is not None:
             await self._store.close()
             self._store = None

@@ -1,0 +1,29 @@
+"""The `deskhook` command: `serve` runs the server; every other command is a client of its
+public gRPC API."""
+
+import argparse
+from collections.abc import Callable, Sequence
+
+from deskhook.cli import channels, log, publish, redeliver, serve
+from deskhook.cli.loop import run_async
+
+__all__ = ["build_parser", "main", "run_async"]
+
+# Each module adds its own subcommands: a new command is one more module in this tuple.
+COMMANDS = (serve, channels, log, redeliver, publish)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deskhook", description="Outgoing webhooks for a helpdesk."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = options.handler
+    return handler(options)

@@ -1,0 +1,44 @@
+"""Proto enum values by their wire names: `EVENT_TYPE_TICKET_ANSWER` is `ticket_answer`.
+
+The contract names event types so on the wire; the command line names every enum the same way,
+straight from the generated descriptors, so flags and tables follow the protos."""
+
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from deskhook.v1 import channel_pb2, event_pb2
+
+if TYPE_CHECKING:
+    # The generic wrapper exists only in the type stubs.
+    from google.protobuf.internal.enum_type_wrapper import _EnumTypeWrapper
+
+V = TypeVar("V", bound=int)
+
+
+class WireNames(Generic[V]):
+    def __init__(self, enum: "_EnumTypeWrapper[V]") -> None:
+        # proto3 puts the zero value first, and buf style names it <PREFIX>_UNSPECIFIED.
+        self._unspecified = enum.values()[0]
+        prefix = enum.Name(self._unspecified).removesuffix("UNSPECIFIED")
+        self.values: dict[str, V] = {
+            name.removeprefix(prefix).lower(): number for name, number in enum.items() if number
+        }
+        self._names = {number: name for name, number in self.values.items()}
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.values)
+
+    def value(self, name: str | None) -> V:
+        """The number named `name`; the zero value (for a request: no filter) for None."""
+        return self._unspecified if name is None else self.values[name]
+
+    def name(self, number: V, unspecified: str = "-") -> str:
+        """The wire name; `unspecified` for the zero value (or one this client does not know)."""
+        return self._names.get(number, unspecified)
+
+
+EVENT_TYPES = WireNames(event_pb2.EventType)
+ORDERINGS = WireNames(channel_pb2.Ordering)
+OUTCOMES = WireNames(channel_pb2.DeliveryOutcome)
+CONNECTION_STATES = WireNames(channel_pb2.ConnectionState)
+CIRCUIT_STATES = WireNames(channel_pb2.CircuitState)
