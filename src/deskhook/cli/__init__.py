@@ -4,13 +4,14 @@ public gRPC API."""
 import argparse
 from collections.abc import Callable, Sequence
 
+from deskhook import demo
 from deskhook.cli import channels, log, publish, redeliver, serve
 from deskhook.cli.loop import run_async
 
 __all__ = ["build_parser", "main", "run_async"]
 
 # Each module adds its own subcommands: a new command is one more module in this tuple.
-COMMANDS = (serve, channels, log, redeliver, publish)
+COMMANDS = (serve, channels, log, redeliver, publish, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
