@@ -1,0 +1,62 @@
+"""The webhook log in SQLite: one row per attempt, read by filters and pruned by age."""
+
+from datetime import datetime
+
+from deskhook.domain.delivery import AttemptRecord
+from deskhook.domain.times import to_micros
+from deskhook.store.base import LogFilter
+from deskhook.store.sqlite.connection import SqliteConnections
+from deskhook.store.sqlite.rows import ATTEMPT_COLUMNS, attempt_from_row
+
+
+class AttemptLog(SqliteConnections):
+    async def list_attempts(
+        self, log_filter: LogFilter, before: tuple[int, int] | None, limit: int
+    ) -> list[AttemptRecord]:
+        conditions, values = _log_conditions(log_filter)
+        if before is not None:
+            conditions.append("(attempted_at, id) < (?, ?)")
+            values.extend(before)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        async with self._reader.execute(
+            f"SELECT id, {ATTEMPT_COLUMNS} FROM attempts{where}"
+            " ORDER BY attempted_at DESC, id DESC LIMIT ?",
+            (*values, limit),
+        ) as cursor:
+            return [attempt_from_row(row) for row in await cursor.fetchall()]
+
+    async def prune(self, before: datetime, batch: int) -> int:
+        cutoff: dict[str, object] = {"before": to_micros(before), "batch": batch}
+        removed = 0
+        # Small batches, each its own transaction, so ingest never waits long for the lock.
+        for statement in (
+            "DELETE FROM attempts WHERE id IN (SELECT id FROM attempts"
+            " WHERE attempted_at < :before LIMIT :batch)",
+            "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries"
+            " WHERE state != 'pending' AND finished_at < :before LIMIT :batch)",
+            "DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE received_at < :before"
+            " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq)"
+            " LIMIT :batch)",
+        ):
+            removed += await self._write(statement, cutoff)
+        return removed
+
+
+def _log_conditions(log_filter: LogFilter) -> tuple[list[str], list[object]]:
+    """SQL conditions and their values for the filters that are set."""
+    checks: list[tuple[str, object]] = []
+    if log_filter.channel_id:
+        checks.append(("channel_id = ?", log_filter.channel_id))
+    if log_filter.ticket_id is not None:
+        checks.append(("ticket_id = ?", log_filter.ticket_id))
+    if log_filter.event_type is not None:
+        checks.append(("event_type = ?", log_filter.event_type.value))
+    if log_filter.outcome is not None:
+        checks.append(("outcome = ?", log_filter.outcome.value))
+    if log_filter.start_time is not None:
+        checks.append(("attempted_at >= ?", to_micros(log_filter.start_time)))
+    if log_filter.end_time is not None:
+        checks.append(("attempted_at < ?", to_micros(log_filter.end_time)))
+    if log_filter.event_id:
+        checks.append(("event_id = ?", log_filter.event_id))
+    return [condition for condition, _ in checks], [value for _, value in checks]

@@ -1,0 +1,160 @@
+"""Channels, their signing secrets and their delivery health, in SQLite."""
+
+import sqlite3
+from datetime import datetime
+
+from deskhook.domain.channels import Channel, ConnectionStatus
+from deskhook.domain.signing import SigningSecret
+from deskhook.domain.times import from_micros, to_micros
+from deskhook.store.base import (
+    ChannelFilter,
+    CreatedChannel,
+    CreateRequest,
+    DuplicateCreateRequest,
+    HealthUpdate,
+)
+from deskhook.store.sqlite.connection import SqliteConnections
+from deskhook.store.sqlite.rows import (
+    CHANNEL_COLUMNS,
+    channel_from_row,
+    channel_values,
+    status_values,
+)
+
+
+class ChannelTables(SqliteConnections):
+    async def insert_channel(
+        self, channel: Channel, signing_secret: str, request: CreateRequest | None
+    ) -> None:
+        values = channel_values(channel)
+        values["create_request_id"] = request.request_id if request else None
+        values["create_request_hash"] = request.request_hash if request else None
+        columns = f"{CHANNEL_COLUMNS}, create_request_id, create_request_hash"
+        placeholders = ", ".join(f":{name.strip()}" for name in columns.split(","))
+        try:
+            async with self._transaction() as db:
+                await db.execute(
+                    f"INSERT INTO channels ({columns}) VALUES ({placeholders})", values
+                )
+                await db.execute(
+                    "INSERT INTO signing_secrets (channel_id, secret, create_time)"
+                    " VALUES (?, ?, ?)",
+                    (channel.id, signing_secret, values["create_time"]),
+                )
+        except sqlite3.IntegrityError as error:
+            if request is not None and "create_request_id" in str(error):
+                raise DuplicateCreateRequest(request.request_id) from error
+            raise
+
+    async def find_created_channel(self, request_id: str) -> CreatedChannel | None:
+        async with self._reader.execute(
+            f"SELECT {CHANNEL_COLUMNS}, create_request_hash,"
+            " (SELECT secret FROM signing_secrets WHERE channel_id = channels.id"
+            "  ORDER BY id LIMIT 1) AS first_secret"
+            " FROM channels WHERE create_request_id = ?",
+            (request_id,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return CreatedChannel(
+            channel_from_row(row), row["create_request_hash"], row["first_secret"]
+        )
+
+    async def get_channel(self, channel_id: str) -> Channel | None:
+        async with self._reader.execute(
+            f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = ?", (channel_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return channel_from_row(row) if row else None
+
+    async def list_channels(
+        self, channel_filter: ChannelFilter, after: int, limit: int
+    ) -> list[tuple[int, Channel]]:
+        async with self._reader.execute(
+            f"SELECT seq, {CHANNEL_COLUMNS} FROM channels"
+            " WHERE seq > :after"
+            " AND (:department_id IS NULL OR department_id = :department_id)"
+            " AND (:enabled IS NULL OR enabled = :enabled)"
+            " ORDER BY seq LIMIT :limit",
+            {
+                "after": after,
+                "department_id": channel_filter.department_id,
+                "enabled": channel_filter.enabled,
+                "limit": limit,
+            },
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [(row["seq"], channel_from_row(row)) for row in rows]
+
+    async def update_channel(self, channel: Channel) -> bool:
+        values = channel_values(channel)
+        assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
+        return await self._write(f"UPDATE channels SET {assignments} WHERE id = :id", values) > 0
+
+    async def set_connection_status(self, channel_id: str, status: ConnectionStatus) -> bool:
+        values = {**status_values(status), "id": channel_id}
+        assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
+        return await self._write(f"UPDATE channels SET {assignments} WHERE id = :id", values) > 0
+
+    async def delete_channel(self, channel_id: str) -> bool:
+        return await self._write("DELETE FROM channels WHERE id = :id", {"id": channel_id}) > 0
+
+    async def signing_secrets(self, channel_id: str) -> list[SigningSecret]:
+        rows = await self._reader.execute_fetchall(
+            "SELECT secret, expire_time FROM signing_secrets WHERE channel_id = ? ORDER BY id DESC",
+            (channel_id,),
+        )
+        return [
+            SigningSecret(secret, from_micros(expire) if expire is not None else None)
+            for secret, expire in rows
+        ]
+
+    async def rotate_secret(
+        self, channel_id: str, new_secret: str, now: datetime, previous_expire_time: datetime
+    ) -> bool:
+        async with self._transaction() as db:
+            async with db.execute("SELECT 1 FROM channels WHERE id = ?", (channel_id,)) as cursor:
+                if await cursor.fetchone() is None:
+                    return False
+            await db.execute(
+                "DELETE FROM signing_secrets WHERE channel_id = ? AND expire_time <= ?",
+                (channel_id, to_micros(now)),
+            )
+            await db.execute(
+                "UPDATE signing_secrets SET expire_time = ?"
+                " WHERE channel_id = ? AND expire_time IS NULL",
+                (to_micros(previous_expire_time), channel_id),
+            )
+            await db.execute(
+                "INSERT INTO signing_secrets (channel_id, secret, create_time) VALUES (?, ?, ?)",
+                (channel_id, new_secret, to_micros(now)),
+            )
+        return True
+
+    async def list_all_channels(self) -> list[Channel]:
+        async with self._reader.execute(
+            f"SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY seq"
+        ) as cursor:
+            return [channel_from_row(row) for row in await cursor.fetchall()]
+
+    async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None:
+        await self._write(
+            "UPDATE channels SET enabled = 0, disabled_reason = :reason, update_time = :now"
+            " WHERE id = :id",
+            {"reason": reason, "now": to_micros(now), "id": channel_id},
+        )
+
+    async def channel_health(self) -> dict[str, HealthUpdate]:
+        async with self._reader.execute(
+            "SELECT id, consecutive_failures, failing_since, last_success_time FROM channels"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return {
+            row[0]: HealthUpdate(
+                row[1],
+                from_micros(row[2]) if row[2] is not None else None,
+                from_micros(row[3]) if row[3] is not None else None,
+            )
+            for row in rows
+        }

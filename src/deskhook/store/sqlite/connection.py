@@ -1,0 +1,118 @@
+"""The SQLite store's connections: one file, WAL, foreign keys on.
+
+Three connections: writes go through one, serialised by a lock so that coroutines never
+interleave statements inside each other's transactions; reads use another and, thanks to WAL,
+see only committed data without waiting for writers. Claims have the third to themselves: a
+connection's snapshot lasts while any of its statements is open, so on the shared reader a
+claim could miss an attempt recorded a moment before and send the delivery twice."""
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Self
+
+import aiosqlite
+
+from deskhook.store.base import StoreOpenError
+from deskhook.store.sqlite.migrations import migrate
+
+# A writer waits this long for another process's lock before failing.
+BUSY_TIMEOUT_MS = 5000
+PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    # FULL: a commit that was acked survives a power loss, not only a crash.
+    "PRAGMA synchronous = FULL",
+    "PRAGMA foreign_keys = ON",
+    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+)
+
+
+async def _connect(path: str) -> aiosqlite.Connection:
+    connection = await aiosqlite.connect(path, isolation_level=None)
+    connection.row_factory = sqlite3.Row
+    try:
+        for pragma in PRAGMAS:
+            await connection.execute(pragma)
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
+
+
+class SqliteConnections:
+    """The connections and the transaction discipline every part of the store shares."""
+
+    def __init__(
+        self,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        claimer: aiosqlite.Connection,
+        version: int,
+    ) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._claimer = claimer
+        self._version = version
+        self._write_lock = asyncio.Lock()
+        # The writer's synchronous level: FULL (as PRAGMAS set it) while durable.
+        self._durable = True
+        # Claimed deliveries and the end of their lease (Unix microseconds). One process owns
+        # a SQLite file, so claims live here: claiming is a read that never waits for a writer,
+        # and a restart starts with none, which releases whatever a crash left in flight.
+        self._claims: dict[int, int] = {}
+
+    @classmethod
+    async def open(cls, path: str) -> Self:
+        try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            writer = await _connect(path)
+        except (OSError, sqlite3.Error) as error:
+            raise StoreOpenError(f"cannot open SQLite database {path}: {error}") from error
+        readers: list[aiosqlite.Connection] = []
+        try:
+            version = await migrate(writer)
+            for _ in range(2):
+                readers.append(await _connect(path))
+        except BaseException as error:
+            for connection in (*readers, writer):
+                await connection.close()
+            if isinstance(error, sqlite3.Error):
+                raise StoreOpenError(f"cannot prepare SQLite database {path}: {error}") from error
+            raise
+        reader, claimer = readers
+        return cls(writer, reader, claimer, version)
+
+    async def close(self) -> None:
+        await self._claimer.close()
+        await self._reader.close()
+        await self._writer.close()
+
+    async def schema_version(self) -> int:
+        return self._version
+
+    @asynccontextmanager
+    async def _transaction(self, *, durable: bool = True) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction. `durable=False` is for the attempt log: it skips the fsync, as a
+        power loss can only lose the newest such commits, and that costs a resend with the same
+        webhook-id. The WAL is written in order,
+        so the next durable commit's fsync makes everything before it durable too."""
+        async with self._write_lock:
+            if durable is not self._durable:
+                level = "FULL" if durable else "NORMAL"
+                await self._writer.execute(f"PRAGMA synchronous = {level}")
+                self._durable = durable
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    async def _write(self, sql: str, parameters: dict[str, object]) -> int:
+        """Run one statement in its own transaction; the number of rows it changed."""
+        async with self._transaction() as db, db.execute(sql, parameters) as cursor:
+            return cursor.rowcount

@@ -1,0 +1,142 @@
+"""Deliveries in SQLite: what is due, claims on it, and the outcome of each attempt."""
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
+from deskhook.domain.events import EventType
+from deskhook.domain.times import from_micros, to_micros
+from deskhook.store.base import ClaimRules, HealthUpdate
+from deskhook.store.sqlite.connection import SqliteConnections
+from deskhook.store.sqlite.rows import ATTEMPT_COLUMNS, attempt_values
+
+# What each attempt outcome leaves its delivery as.
+DELIVERY_STATES = {
+    AttemptOutcome.DELIVERED: "delivered",
+    AttemptOutcome.GIVEN_UP: "given_up",
+    AttemptOutcome.RETRY_SCHEDULED: "pending",
+}
+ATTEMPT_PLACEHOLDERS = ", ".join("?" * len(ATTEMPT_COLUMNS.split(",")))
+
+
+class DeliveryTables(SqliteConnections):
+    async def pending_deliveries(self, channel_ids: Sequence[str]) -> dict[str, int]:
+        async with self._reader.execute(
+            "SELECT channel_id, COUNT(*) FROM deliveries WHERE state = 'pending'"
+            " AND channel_id IN (SELECT value FROM json_each(?)) GROUP BY channel_id",
+            (json.dumps(list(channel_ids)),),
+        ) as cursor:
+            return {row[0]: row[1] for row in await cursor.fetchall()}
+
+    async def redeliver(
+        self, channel_id: str, event_id: str | None, failed_since: datetime | None, now: datetime
+    ) -> int:
+        scope = (
+            "event_seq = (SELECT seq FROM events WHERE event_id = :event_id)"
+            if event_id is not None
+            else "state = 'given_up' AND finished_at >= :since"
+        )
+        return await self._write(
+            "UPDATE deliveries SET state = 'pending', due_at = :now,"
+            f" finished_at = NULL WHERE channel_id = :channel_id AND {scope}",
+            {
+                "channel_id": channel_id,
+                "event_id": event_id,
+                "since": to_micros(failed_since) if failed_since else None,
+                "now": to_micros(now),
+            },
+        )
+
+    async def release_claims(self, delivery_ids: Sequence[int] | None = None) -> None:
+        if delivery_ids is None:
+            self._claims.clear()
+        for delivery_id in delivery_ids or ():
+            self._claims.pop(delivery_id, None)
+
+    async def claim_due(
+        self, now: datetime, claim_until: datetime, rules: ClaimRules, limit: int
+    ) -> list[DueDelivery]:
+        if not rules.slots or limit <= 0:
+            return []
+        now_micros = to_micros(now)
+        self._claims = {id_: until for id_, until in self._claims.items() if until > now_micros}
+        # The earliest due deliveries of the channels that may send; a per-ticket channel offers
+        # only the earliest pending delivery of each ticket. A read in one step, so its snapshot
+        # is fresh: it sees every attempt recorded before it, and waits for no writer.
+        candidates = await self._claimer.execute_fetchall(
+            "SELECT d.id, d.channel_id, e.event_id, e.event_type, d.ticket_id,"
+            " e.ticket_number, d.attempts, e.payload"
+            " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+            " WHERE d.state = 'pending' AND d.due_at <= :now"
+            " AND d.id NOT IN (SELECT value FROM json_each(:claimed))"
+            " AND d.channel_id IN (SELECT value FROM json_each(:channels))"
+            " AND (d.channel_id NOT IN (SELECT value FROM json_each(:per_ticket))"
+            "  OR NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.channel_id = d.channel_id"
+            "   AND p.ticket_id = d.ticket_id AND p.state = 'pending' AND p.id < d.id))"
+            " ORDER BY d.due_at, d.id LIMIT :scan",
+            {
+                "now": now_micros,
+                "claimed": json.dumps(list(self._claims)),
+                "channels": json.dumps(list(rules.slots)),
+                "per_ticket": json.dumps(sorted(rules.per_ticket)),
+                # Enough rows for every free slot, with room for rows a full channel skips.
+                "scan": min(limit, sum(rules.slots.values())) * 2,
+            },
+        )
+        free = dict(rules.slots)
+        claimed: list[DueDelivery] = []
+        for row in candidates:
+            if free[row[1]] > 0 and len(claimed) < limit:
+                free[row[1]] -= 1
+                claimed.append(DueDelivery(row[0], row[1], row[2], EventType(row[3]), *row[4:8]))
+                self._claims[row[0]] = to_micros(claim_until)
+        return claimed
+
+    async def next_due_at(self, channel_ids: Sequence[str]) -> datetime | None:
+        async with self._reader.execute(
+            "SELECT MIN(due_at) FROM deliveries WHERE state = 'pending'"
+            " AND channel_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(channel_ids)),),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return from_micros(row[0]) if row and row[0] is not None else None
+
+    async def finish_attempts(self, attempts: Sequence[tuple[AttemptRecord, HealthUpdate]]) -> None:
+        async with self._transaction(durable=False) as db:
+            await db.executemany(
+                f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES ({ATTEMPT_PLACEHOLDERS})",
+                [attempt_values(record) for record, _ in attempts],
+            )
+            await db.executemany(
+                "UPDATE deliveries SET attempts = ?, state = ?, due_at = ?,"
+                " finished_at = ? WHERE id = ?",
+                [
+                    (
+                        record.attempt,
+                        DELIVERY_STATES[record.outcome],
+                        to_micros(record.next_attempt_at) if record.next_attempt_at else None,
+                        None
+                        if record.outcome is AttemptOutcome.RETRY_SCHEDULED
+                        else to_micros(record.attempted_at),
+                        record.delivery_id,
+                    )
+                    for record, _ in attempts
+                ],
+            )
+            # Several attempts of one channel in a batch: the last one's health stands.
+            await db.executemany(
+                "UPDATE channels SET consecutive_failures = ?, failing_since = ?,"
+                " last_success_time = ? WHERE id = ?",
+                [
+                    (
+                        health.consecutive_failures,
+                        to_micros(health.failing_since) if health.failing_since else None,
+                        to_micros(health.last_success_time) if health.last_success_time else None,
+                        record.channel_id,
+                    )
+                    for record, health in attempts
+                ],
+            )
+        for record, _ in attempts:
+            self._claims.pop(record.delivery_id, None)
