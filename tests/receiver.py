@@ -3,11 +3,16 @@ its own trustme CA. The test decides how it answers and sees every request that 
 
 import asyncio
 import datetime
+import itertools
+import socket
 import ssl
+import struct
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
+from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -17,18 +22,37 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 
 WAIT_SECONDS = 10.0
+# Between two bytes of a trickled answer: a few dozen bytes outlast any test's timeout.
+TRICKLE_PAUSE = 0.05
+
+
+class Trickle(Enum):
+    """The part of an answer sent one byte at a time, TRICKLE_PAUSE apart."""
+
+    HEADERS = "headers"  # from the status line on
+    BODY = "body"  # after the status line and headers, sent at once
 
 
 @dataclass(frozen=True)
 class Answer:
     """How the receiver answers one request: after `delay` seconds (to trip client timeouts),
-    with this status, headers and body; or, with `disconnect`, by closing the connection."""
+    with this status, headers and body; or, with `disconnect`, by closing the connection, and
+    with `reset`, by resetting it (TCP RST).
+
+    The body is `body` repeated `repeat` times, written only as fast as the client reads it,
+    so a huge body is never held in memory. `cut_at` sends the headers, announcing the whole
+    body, and only that many bytes of it before closing the connection; `trickle` sends part
+    of the answer byte by byte."""
 
     status: int = 200
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
     disconnect: bool = False
+    reset: bool = False
+    repeat: int = 1
+    cut_at: int | None = None
+    trickle: Trickle | None = None
 
 
 @dataclass(frozen=True)
@@ -43,8 +67,9 @@ class ReceivedRequest:
 
 
 class Receiver:
-    """`Receiver()` presents a certificate for localhost signed by `ca`. `hostnames` names other
-    hosts instead (a wrong-host certificate); `not_after` in the past makes it expired.
+    """`Receiver()` presents a certificate for localhost signed by `ca`, its own CA unless one
+    is given (another receiver's, which a client already trusts). `hostnames` names other hosts
+    instead (a wrong-host certificate); `not_after` in the past makes it expired.
 
     Every request is answered with the next queued `Answer`, else with the default one
     (`respond`), initially 200 with an empty body."""
@@ -54,10 +79,14 @@ class Receiver:
         hostnames: Sequence[str] = ("localhost",),
         *,
         not_after: datetime.datetime | None = None,
+        ca: trustme.CA | None = None,
     ) -> None:
-        self.ca = trustme.CA()
+        self.ca = ca or trustme.CA()
         self.requests: list[ReceivedRequest] = []
         self.port = 0
+        # Body bytes handed to the connection by answers written piece by piece (repeated,
+        # cut or trickled): how much of a huge body got out before its client hung up.
+        self.body_bytes_written = 0
         self._certificate = self.ca.issue_cert(*hostnames, not_after=not_after)
         self._default = Answer()
         self._by_path: dict[str, Answer] = {}
@@ -146,4 +175,61 @@ class Receiver:
         await asyncio.sleep(answer.delay)
         if answer.disconnect:
             transport.close()
+        elif answer.reset:
+            _reset(transport)
+        elif answer.trickle is Trickle.HEADERS:
+            await _trickle_whole_answer(transport, answer)
+        elif answer.repeat != 1 or answer.cut_at is not None or answer.trickle is Trickle.BODY:
+            return await self._write_in_pieces(request, transport, answer)
+        # Where a branch above closed the connection, aiohttp finds it closed and sends nothing.
         return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
+
+    async def _write_in_pieces(
+        self, request: web.Request, transport: asyncio.Transport, answer: Answer
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(status=answer.status, headers=answer.headers)
+        response.content_length = len(answer.body) * answer.repeat
+        await response.prepare(request)
+        for piece in _body_pieces(answer):
+            # Waits while the client is not reading: a body it stops reading stops here.
+            await response.write(piece)
+            self.body_bytes_written += len(piece)
+            if answer.trickle is Trickle.BODY:
+                await asyncio.sleep(TRICKLE_PAUSE)
+        if answer.cut_at is None:
+            await response.write_eof()
+        else:
+            transport.close()
+        return response
+
+
+def _body_pieces(answer: Answer) -> Iterator[bytes]:
+    if answer.cut_at is not None:
+        yield (answer.body * answer.repeat)[: answer.cut_at]
+    elif answer.trickle is Trickle.BODY:
+        yield from (bytes([byte]) for byte in answer.body * answer.repeat)
+    else:
+        yield from itertools.repeat(answer.body, answer.repeat)
+
+
+def _reset(transport: asyncio.Transport) -> None:
+    # A zero linger time makes closing the socket send RST rather than FIN.
+    sock = transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def _trickle_whole_answer(transport: asyncio.Transport, answer: Answer) -> None:
+    """Writes the answer by hand, status line and headers one byte at a time: aiohttp sends
+    its headers in one piece."""
+    lines = [
+        f"HTTP/1.1 {answer.status} {HTTPStatus(answer.status).phrase}",
+        *(f"{name}: {value}" for name, value in answer.headers.items()),
+        f"Content-Length: {len(answer.body) * answer.repeat}",
+        "Connection: close",
+    ]
+    for byte in ("\r\n".join(lines) + "\r\n\r\n").encode():
+        transport.write(bytes([byte]))
+        await asyncio.sleep(TRICKLE_PAUSE)
+    transport.write(answer.body * answer.repeat)
+    transport.close()

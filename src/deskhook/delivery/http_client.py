@@ -104,7 +104,14 @@ def classify(problem: Exception | int, limits: HttpLimits) -> tuple[FailureReaso
     if isinstance(problem, aiohttp.ServerDisconnectedError):
         return FailureReason.NETWORK, "the receiver closed the connection without answering"
     if isinstance(problem, aiohttp.ClientPayloadError):
-        return FailureReason.NETWORK, f"the answer broke off: {problem}"
+        # aiohttp's own wording names internal classes and codes: not the receiver's.
+        return (
+            FailureReason.NETWORK,
+            "the receiver closed the connection in the middle of its answer",
+        )
+    # aiohttp wraps a reset in ClientOSError, which keeps the errno.
+    if isinstance(problem, OSError) and problem.errno == errno.ECONNRESET:
+        return FailureReason.NETWORK, "the receiver reset the connection"
     # aiohttp refuses a few URLs the policy passes, such as the IPv4 spelling 127.1.
     if isinstance(problem, aiohttp.InvalidURL):
         return FailureReason.ADDRESS_REFUSED, f"the URL is refused: {problem}"

@@ -126,6 +126,9 @@ class DeliveryScheduler:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        # Nothing new starts: an attempt freeing its slot must not send the next one.
+        for channel_id in list(self._ready):
+            await self._drop_ready(channel_id)
         if self._in_flight:
             _, unfinished = await asyncio.wait(set(self._in_flight), timeout=grace)
             for task in unfinished:
