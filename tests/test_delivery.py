@@ -1,6 +1,7 @@
 """The delivery engine against a real HTTPS receiver whose answers the test controls. Time is a
 FakeClock moved by the test; `scheduler.drain()` waits until nothing is due."""
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from structlog.testing import capture_logs
 
 from deskhook.client import open_channel
 from deskhook.config import Settings
-from deskhook.delivery.scheduler import DeliveryScheduler
+from deskhook.delivery.scheduler import DeliveryScheduler, wait_for_wake
 from deskhook.server import Tuning
 from deskhook.v1 import channel_admin_pb2 as admin_pb
 from deskhook.v1 import channel_admin_pb2_grpc, channel_pb2, event_ingest_pb2_grpc, event_pb2
@@ -466,3 +467,13 @@ async def test_stopping_starts_nothing_new(
     # the next start instead of going out to a closed client.
     assert len(deliveries(receiver, "/slow")) == 1
     assert [log for log in logs if log["log_level"] == "error"] == []
+
+
+async def test_a_stop_that_lands_with_a_wake_up_still_stops_the_wait() -> None:
+    wake = asyncio.Event()
+    waiting = asyncio.create_task(wait_for_wake(wake, 60))
+    await asyncio.sleep(0)
+    wake.set()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting

@@ -60,6 +60,15 @@ class SchedulerLimits:
     max_idle: timedelta = timedelta(seconds=1)
 
 
+async def wait_for_wake(wake: asyncio.Event, seconds: float) -> None:
+    """Until `wake` is set or `seconds` have passed. Not asyncio.wait_for: on Python 3.11 it
+    swallows a cancel that lands together with the wake-up, and the loop it sleeps in, which
+    stop() cancels and waits for, would go on forever."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await wake.wait()
+
+
 class DeliveryScheduler:
     def __init__(
         self,
@@ -150,9 +159,7 @@ class DeliveryScheduler:
             self._wake.clear()
             if await self.pump():
                 continue
-            idle = await self._idle_seconds()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), idle)
+            await wait_for_wake(self._wake, await self._idle_seconds())
 
     async def _idle_seconds(self) -> float:
         now = self._now()
