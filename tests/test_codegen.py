@@ -92,10 +92,10 @@ def test_wheel_ships_service_and_generated_modules(tmp_path: Path) -> None:
     probe = (
         "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]];"
         "import deskhook.server, deskhook.v1.channel_admin_pb2_grpc as g;"
-        "import deskhook.store.sqlite.migrations as m;"
+        "from deskhook.store.migration_files import load_migrations as m;"
         "assert g.__file__.startswith(sys.argv[1]), g.__file__;"
         "assert deskhook.server.__file__.startswith(sys.argv[1]);"
-        "assert m.load_migrations()"
+        "assert m('deskhook.store.sqlite')"
     )
     subprocess.run(
         [sys.executable, "-S", "-c", probe, str(unpacked), site_packages], check=True, timeout=60

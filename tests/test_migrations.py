@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from deskhook.store.base import StoreOpenError
-from deskhook.store.sqlite.migrations import load_migrations
+from deskhook.store.migration_files import load_migrations
+from deskhook.store.sqlite import migrations as sqlite_migrations
 from deskhook.store.sqlite.store import SqliteStore
 
 
@@ -22,7 +23,7 @@ def schema_of(path: Path) -> tuple[int, list[tuple[str, str, str]]]:
 async def test_migrations_applied_twice_leave_the_schema_unchanged(tmp_path: Path) -> None:
     path = tmp_path / "deskhook.db"
     store = await SqliteStore.open(str(path))
-    assert await store.schema_version() == len(load_migrations())
+    assert await store.schema_version() == len(load_migrations(sqlite_migrations.PACKAGE))
     await store.close()
     first = schema_of(path)
 
@@ -30,7 +31,7 @@ async def test_migrations_applied_twice_leave_the_schema_unchanged(tmp_path: Pat
     await store.close()
     assert schema_of(path) == first
     version, objects = first
-    assert version == len(load_migrations())
+    assert version == len(load_migrations(sqlite_migrations.PACKAGE))
     assert ("table", "channels") in {(kind, name) for kind, name, _ in objects}
 
 
@@ -53,5 +54,5 @@ async def test_database_from_a_newer_deskhook_is_refused(tmp_path: Path) -> None
 
 
 def test_migrations_are_numbered_without_gaps() -> None:
-    versions = [migration.version for migration in load_migrations()]
+    versions = [migration.version for migration in load_migrations(sqlite_migrations.PACKAGE)]
     assert versions == list(range(1, len(versions) + 1))

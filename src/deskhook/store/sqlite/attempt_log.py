@@ -5,15 +5,18 @@ from datetime import datetime
 from deskhook.domain.delivery import AttemptRecord
 from deskhook.domain.times import to_micros
 from deskhook.store.base import LogFilter
+from deskhook.store.log_filter import log_comparisons
+from deskhook.store.rows import ATTEMPT_COLUMNS, attempt_from_row
 from deskhook.store.sqlite.connection import SqliteConnections
-from deskhook.store.sqlite.rows import ATTEMPT_COLUMNS, attempt_from_row
 
 
 class AttemptLog(SqliteConnections):
     async def list_attempts(
         self, log_filter: LogFilter, before: tuple[int, int] | None, limit: int
     ) -> list[AttemptRecord]:
-        conditions, values = _log_conditions(log_filter)
+        comparisons = log_comparisons(log_filter)
+        conditions = [f"{comparison} ?" for comparison, _ in comparisons]
+        values = [value for _, value in comparisons]
         if before is not None:
             conditions.append("(attempted_at, id) < (?, ?)")
             values.extend(before)
@@ -40,23 +43,3 @@ class AttemptLog(SqliteConnections):
         ):
             removed += await self._write(statement, cutoff)
         return removed
-
-
-def _log_conditions(log_filter: LogFilter) -> tuple[list[str], list[object]]:
-    """SQL conditions and their values for the filters that are set."""
-    checks: list[tuple[str, object]] = []
-    if log_filter.channel_id:
-        checks.append(("channel_id = ?", log_filter.channel_id))
-    if log_filter.ticket_id is not None:
-        checks.append(("ticket_id = ?", log_filter.ticket_id))
-    if log_filter.event_type is not None:
-        checks.append(("event_type = ?", log_filter.event_type.value))
-    if log_filter.outcome is not None:
-        checks.append(("outcome = ?", log_filter.outcome.value))
-    if log_filter.start_time is not None:
-        checks.append(("attempted_at >= ?", to_micros(log_filter.start_time)))
-    if log_filter.end_time is not None:
-        checks.append(("attempted_at < ?", to_micros(log_filter.end_time)))
-    if log_filter.event_id:
-        checks.append(("event_id = ?", log_filter.event_id))
-    return [condition for condition, _ in checks], [value for _, value in checks]

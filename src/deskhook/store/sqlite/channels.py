@@ -13,13 +13,13 @@ from deskhook.store.base import (
     DuplicateCreateRequest,
     HealthUpdate,
 )
-from deskhook.store.sqlite.connection import SqliteConnections
-from deskhook.store.sqlite.rows import (
+from deskhook.store.rows import (
     CHANNEL_COLUMNS,
     channel_from_row,
     channel_values,
     status_values,
 )
+from deskhook.store.sqlite.connection import SqliteConnections
 
 
 class ChannelTables(SqliteConnections):

@@ -8,8 +8,8 @@ from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
 from deskhook.domain.events import EventType
 from deskhook.domain.times import from_micros, to_micros
 from deskhook.store.base import ClaimRules, HealthUpdate
+from deskhook.store.rows import ATTEMPT_COLUMNS, attempt_values
 from deskhook.store.sqlite.connection import SqliteConnections
-from deskhook.store.sqlite.rows import ATTEMPT_COLUMNS, attempt_values
 
 # What each attempt outcome leaves its delivery as.
 DELIVERY_STATES = {

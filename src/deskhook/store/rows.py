@@ -1,9 +1,10 @@
-"""Conversions between SQLite rows and domain objects. Times are stored as integer
-microseconds since the Unix epoch (`deskhook.domain.times`)."""
+"""Conversions between database rows and domain objects, shared by both stores: their tables
+have the same columns. Times are stored as integer microseconds since the Unix epoch
+(`deskhook.domain.times`)."""
 
 import json
-import sqlite3
 from datetime import timedelta
+from typing import Any, Protocol
 
 from deskhook.domain.channels import (
     Channel,
@@ -16,6 +17,13 @@ from deskhook.domain.delivery import AttemptOutcome, AttemptRecord
 from deskhook.domain.events import EventType
 from deskhook.domain.outcomes import FailureReason
 from deskhook.domain.times import from_micros, to_micros
+
+
+class Row(Protocol):
+    """A result row read by column name: `sqlite3.Row` or `asyncpg.Record`."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
 
 CHANNEL_COLUMNS = (
     "id, name, url, department_id, subscriptions, retries_enabled, retry_schedule, enabled, "
@@ -59,7 +67,7 @@ def status_values(status: ConnectionStatus) -> dict[str, object]:
     }
 
 
-def channel_from_row(row: sqlite3.Row) -> Channel:
+def channel_from_row(row: Row) -> Channel:
     return Channel(
         id=row["id"],
         spec=ChannelSpec(
@@ -122,7 +130,7 @@ def attempt_values(record: AttemptRecord) -> tuple[object, ...]:
     )
 
 
-def attempt_from_row(row: sqlite3.Row) -> AttemptRecord:
+def attempt_from_row(row: Row) -> AttemptRecord:
     return AttemptRecord(
         id=row["id"],
         delivery_id=row["delivery_id"],
