@@ -1,6 +1,8 @@
 """Fixtures shared by the suite: a real server on port 0 over a real SQLite file, a real HTTPS
-receiver it may deliver to, and channels that carry the right token."""
+receiver it may deliver to, and channels that carry the right token; databases on every backend
+for the store's own tests (see tests/databases.py)."""
 
+import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -8,16 +10,27 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import TypeAlias
 
+import asyncpg
 import grpc
 import pytest
+import pytest_asyncio
 
 from deskhook.client import open_channel
 from deskhook.config import Settings
 from deskhook.delivery.http_client import HttpLimits
 from deskhook.delivery.scheduler import DeliveryScheduler
 from deskhook.server import DeskhookServer, Tuning
+from deskhook.store.base import StoreOpenError
+from deskhook.store.location import redacted
 from deskhook.v1 import channel_admin_pb2_grpc, event_ingest_pb2_grpc
 from tests.clock import FakeClock
+from tests.databases import (
+    POSTGRES_ENV,
+    REQUIRE_ENV,
+    PostgresServer,
+    backends,
+    postgres_required,
+)
 from tests.receiver import Receiver
 
 # The async stub type exists only in the generated .pyi stubs.
@@ -43,6 +56,43 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def postgres_server() -> AsyncIterator[PostgresServer]:
+    """The server named by DESKHOOK_TEST_POSTGRES, with this session's template database."""
+    url = os.environ.get(POSTGRES_ENV, "")
+    server: PostgresServer | None = None
+    reason = f"{POSTGRES_ENV} is not set"
+    if url:
+        try:
+            server = await PostgresServer.prepare(url)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, StoreOpenError) as error:
+            reason = f"PostgreSQL at {redacted(url)} cannot be used: {error}"
+    if server is None:
+        if postgres_required():
+            pytest.fail(f"{REQUIRE_ENV}=1, but {reason}")
+        pytest.skip(reason)
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def postgres_database(postgres_server: PostgresServer) -> AsyncIterator[str]:
+    """A fresh, migrated PostgreSQL database, dropped after the test: its URL."""
+    url = await postgres_server.create_database()
+    yield url
+    await postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=backends())
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The `database` setting of a test server: every test that takes it runs on SQLite and,
+    when a server is configured, again on PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "deskhook.db")
+    url: str = request.getfixturevalue("postgres_database")
+    return url
 
 
 @pytest.fixture

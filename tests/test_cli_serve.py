@@ -80,6 +80,16 @@ def test_unusable_database_is_reported_without_traceback(tmp_path: Path) -> None
     assert "Traceback" not in result.stderr
 
 
+def test_unreachable_postgres_is_reported_without_traceback_or_password(closed_port: int) -> None:
+    url = f"postgresql://deskhook:hunter2@127.0.0.1:{closed_port}/deskhook"
+    result = run_serve(["--listen", "127.0.0.1:0", "--database", url])
+    assert result.returncode == 1
+    expected = f"cannot connect to PostgreSQL postgresql://deskhook:***@127.0.0.1:{closed_port}/"
+    assert expected in result.stderr
+    assert "hunter2" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_unreadable_ca_bundle_is_reported_without_traceback(tmp_path: Path) -> None:
     not_pem = tmp_path / "ca.pem"
     not_pem.write_text("not a certificate")

@@ -95,7 +95,7 @@ def test_wheel_ships_service_and_generated_modules(tmp_path: Path) -> None:
         "from deskhook.store.migration_files import load_migrations as m;"
         "assert g.__file__.startswith(sys.argv[1]), g.__file__;"
         "assert deskhook.server.__file__.startswith(sys.argv[1]);"
-        "assert m('deskhook.store.sqlite')"
+        "assert m('deskhook.store.sqlite') and m('deskhook.store.postgres')"
     )
     subprocess.run(
         [sys.executable, "-S", "-c", probe, str(unpacked), site_packages], check=True, timeout=60

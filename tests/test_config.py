@@ -95,6 +95,12 @@ def test_repeated_flags_and_toml_arrays(tmp_path: Path) -> None:
             "invalid setting ca_bundle (from flag --ca-bundle): no such file",
         ),
         ({"listen": "::1:50051"}, {}, "write an IPv6 address in brackets"),
+        (
+            {},
+            {"DESKHOOK_DATABASE": "mysql://deskhook:hunter2@db/deskhook"},
+            "invalid setting database (from environment variable DESKHOOK_DATABASE): expected"
+            " a SQLite file or a postgresql:// URL, not mysql://",
+        ),
     ],
 )
 def test_bad_value_names_the_setting_and_its_source(
@@ -103,6 +109,14 @@ def test_bad_value_names_the_setting_and_its_source(
     with pytest.raises(ConfigError) as raised:
         load_settings(flags, environ=environ)
     assert expected in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "database",
+    ["postgresql://deskhook:hunter2@db.internal:5432/deskhook", "postgres://db/deskhook", "x.db"],
+)
+def test_database_is_a_file_or_a_postgres_url(database: str) -> None:
+    assert load_settings({"database": database}, environ={}).database == database
 
 
 def test_bad_value_in_file_names_the_file(tmp_path: Path) -> None:
@@ -143,3 +157,9 @@ def test_tls_needs_certificate_and_key(tmp_path: Path) -> None:
 )
 def test_parse_host_port(address: str, expected: tuple[str, int]) -> None:
     assert parse_host_port(address) == expected
+
+
+def test_a_refused_database_url_is_not_repeated_with_its_password() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"database": "mysql://deskhook:hunter2@db/deskhook"}, environ={})
+    assert "hunter2" not in str(raised.value)

@@ -1,4 +1,5 @@
-"""Migrations run on start and are idempotent; the database is opened in WAL mode."""
+"""SQLite migrations run on start and are idempotent; the database is opened in WAL mode.
+(PostgreSQL's are in test_postgres_store.py.)"""
 
 import sqlite3
 from pathlib import Path
@@ -7,6 +8,7 @@ import pytest
 
 from deskhook.store.base import StoreOpenError
 from deskhook.store.migration_files import load_migrations
+from deskhook.store.postgres import migrations as postgres_migrations
 from deskhook.store.sqlite import migrations as sqlite_migrations
 from deskhook.store.sqlite.store import SqliteStore
 
@@ -53,6 +55,7 @@ async def test_database_from_a_newer_deskhook_is_refused(tmp_path: Path) -> None
         await SqliteStore.open(str(path))
 
 
-def test_migrations_are_numbered_without_gaps() -> None:
-    versions = [migration.version for migration in load_migrations(sqlite_migrations.PACKAGE)]
+@pytest.mark.parametrize("package", [sqlite_migrations.PACKAGE, postgres_migrations.PACKAGE])
+def test_migrations_are_numbered_without_gaps(package: str) -> None:
+    versions = [migration.version for migration in load_migrations(package)]
     assert versions == list(range(1, len(versions) + 1))

@@ -17,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 
+from deskhook.store.location import POSTGRES_SCHEMES, url_scheme
+
 ENV_PREFIX = "DESKHOOK_"
 CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
 
@@ -84,9 +86,13 @@ class Settings(BaseModel):
 
     @field_validator("database")
     @classmethod
-    def _not_empty(cls, value: str) -> str:
+    def _file_or_postgres_url(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be empty")
+        # Any other URL would silently become a SQLite file of that name.
+        scheme = url_scheme(value)
+        if scheme is not None and scheme not in POSTGRES_SCHEMES:
+            raise ValueError(f"expected a SQLite file or a postgresql:// URL, not {scheme}://")
         return value
 
     @field_validator("admin_tokens", "ingest_tokens", mode="before")

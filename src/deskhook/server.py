@@ -36,6 +36,7 @@ from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy
 from deskhook.domain.delivery import AttemptRecord
 from deskhook.domain.url_policy import UrlPolicy
 from deskhook.store.base import Store
+from deskhook.store.location import redacted
 from deskhook.store.open import open_store
 from deskhook.v1 import (
     channel_admin_pb2,
@@ -193,7 +194,7 @@ class DeskhookServer:
             metrics_address=self.settings.metrics_listen,
             metrics_port=self.metrics_port,
             tls=self.settings.tls_cert is not None,
-            database=self.settings.database,
+            database=redacted(self.settings.database),
             schema_version=await store.schema_version(),
         )
 

@@ -9,7 +9,11 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--config", metavar="FILE", help="TOML file with settings (env DESKHOOK_CONFIG)")
     add("--listen", metavar="HOST:PORT", help="gRPC address (default 127.0.0.1:50051)")
-    add("--database", metavar="PATH", help="SQLite file (default ./deskhook.db)")
+    add(
+        "--database",
+        metavar="PATH|URL",
+        help="SQLite file (default ./deskhook.db) or postgresql:// URL",
+    )
     add("--metrics-listen", metavar="HOST:PORT", help="metrics and probes address")
     add(
         "--admin-token",

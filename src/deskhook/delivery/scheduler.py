@@ -114,7 +114,7 @@ class DeliveryScheduler:
         return self._health.get(channel_id, ChannelHealth())
 
     async def start(self) -> None:
-        # One process per SQLite file: whatever was claimed before a crash is not in flight.
+        # Whatever a crash left claimed, here or by a replica that is gone, is not in flight.
         await self._store.release_claims()
         self._recorder.start()
         # The circuit starts closed, but the count of failures and the five-day clock go on.

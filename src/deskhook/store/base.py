@@ -1,5 +1,5 @@
-"""The storage interface. Everything outside `deskhook.store` talks to a `Store`; the SQLite
-implementation is the default and a PostgreSQL one can join it behind the same protocol."""
+"""The storage interface. Everything outside `deskhook.store` talks to a `Store`: SQLite by
+default, or PostgreSQL for several replicas sharing one database (`deskhook.store.open`)."""
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -145,8 +145,9 @@ class Store(Protocol):
         ...
 
     async def release_claims(self, delivery_ids: Sequence[int] | None = None) -> None:
-        """Make the claimed deliveries claimable again: those listed, or every one (on start:
-        no attempt is in flight)."""
+        """Make claimed deliveries claimable again: those listed (this store's own), or, on
+        start, every one no other running store holds (no attempt of this process is in
+        flight)."""
         ...
 
     async def claim_due(

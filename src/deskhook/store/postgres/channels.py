@@ -1,0 +1,178 @@
+"""Channels, their signing secrets and their delivery health, in PostgreSQL."""
+
+from datetime import datetime
+
+import asyncpg
+
+from deskhook.domain.channels import Channel, ConnectionStatus
+from deskhook.domain.signing import SigningSecret
+from deskhook.domain.times import from_micros, to_micros
+from deskhook.store.base import (
+    ChannelFilter,
+    CreatedChannel,
+    CreateRequest,
+    DuplicateCreateRequest,
+    HealthUpdate,
+)
+from deskhook.store.postgres.connection import PostgresConnections
+from deskhook.store.rows import (
+    CHANNEL_COLUMNS,
+    channel_from_row,
+    channel_values,
+    status_values,
+)
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(f"${number}" for number in range(1, count + 1))
+
+
+def _assignments(values: dict[str, object]) -> str:
+    """`column = $n` for every value but the first (the id, bound as $1)."""
+    return ", ".join(f"{name} = ${number}" for number, name in enumerate(list(values)[1:], 2))
+
+
+class ChannelTables(PostgresConnections):
+    async def insert_channel(
+        self, channel: Channel, signing_secret: str, request: CreateRequest | None
+    ) -> None:
+        values = channel_values(channel)
+        values["create_request_id"] = request.request_id if request else None
+        values["create_request_hash"] = request.request_hash if request else None
+        secret = f"${len(values) + 1}"
+        try:
+            await self._pool.execute(
+                f"WITH channel AS (INSERT INTO channels ({', '.join(values)})"
+                f" VALUES ({_placeholders(len(values))}) RETURNING id, create_time)"
+                " INSERT INTO signing_secrets (channel_id, secret, create_time)"
+                f" SELECT id, {secret}, create_time FROM channel",
+                *values.values(),
+                signing_secret,
+            )
+        except asyncpg.UniqueViolationError as error:
+            if request is not None and "create_request_id" in (error.constraint_name or ""):
+                raise DuplicateCreateRequest(request.request_id) from error
+            raise
+
+    async def find_created_channel(self, request_id: str) -> CreatedChannel | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {CHANNEL_COLUMNS}, create_request_hash,"
+            " (SELECT secret FROM signing_secrets WHERE channel_id = channels.id"
+            "  ORDER BY id LIMIT 1) AS first_secret"
+            " FROM channels WHERE create_request_id = $1",
+            request_id,
+        )
+        if row is None:
+            return None
+        return CreatedChannel(
+            channel_from_row(row), row["create_request_hash"], row["first_secret"]
+        )
+
+    async def get_channel(self, channel_id: str) -> Channel | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1", channel_id
+        )
+        return channel_from_row(row) if row else None
+
+    async def list_channels(
+        self, channel_filter: ChannelFilter, after: int, limit: int
+    ) -> list[tuple[int, Channel]]:
+        rows = await self._pool.fetch(
+            f"SELECT seq, {CHANNEL_COLUMNS} FROM channels"
+            " WHERE seq > $1"
+            " AND ($2::bigint IS NULL OR department_id = $2)"
+            " AND ($3::boolean IS NULL OR enabled = $3)"
+            " ORDER BY seq LIMIT $4",
+            after,
+            channel_filter.department_id,
+            channel_filter.enabled,
+            limit,
+        )
+        return [(row["seq"], channel_from_row(row)) for row in rows]
+
+    async def update_channel(self, channel: Channel) -> bool:
+        values = channel_values(channel)
+        return (
+            await self._write(
+                f"UPDATE channels SET {_assignments(values)} WHERE id = $1", *values.values()
+            )
+            > 0
+        )
+
+    async def set_connection_status(self, channel_id: str, status: ConnectionStatus) -> bool:
+        values = {"id": channel_id, **status_values(status)}
+        return (
+            await self._write(
+                f"UPDATE channels SET {_assignments(values)} WHERE id = $1", *values.values()
+            )
+            > 0
+        )
+
+    async def delete_channel(self, channel_id: str) -> bool:
+        return await self._write("DELETE FROM channels WHERE id = $1", channel_id) > 0
+
+    async def signing_secrets(self, channel_id: str) -> list[SigningSecret]:
+        rows = await self._pool.fetch(
+            "SELECT secret, expire_time FROM signing_secrets WHERE channel_id = $1"
+            " ORDER BY id DESC",
+            channel_id,
+        )
+        return [
+            SigningSecret(secret, from_micros(expire) if expire is not None else None)
+            for secret, expire in rows
+        ]
+
+    async def rotate_secret(
+        self, channel_id: str, new_secret: str, now: datetime, previous_expire_time: datetime
+    ) -> bool:
+        async with self._transaction() as db:
+            # The lock orders rotations of one channel; the statements after it see the last
+            # one's secrets (one statement would keep the snapshot from before the wait).
+            if not await db.fetchval(
+                "SELECT true FROM channels WHERE id = $1 FOR UPDATE", channel_id
+            ):
+                return False
+            await db.execute(
+                "DELETE FROM signing_secrets WHERE channel_id = $1 AND expire_time <= $2",
+                channel_id,
+                to_micros(now),
+            )
+            await db.execute(
+                "UPDATE signing_secrets SET expire_time = $2"
+                " WHERE channel_id = $1 AND expire_time IS NULL",
+                channel_id,
+                to_micros(previous_expire_time),
+            )
+            await db.execute(
+                "INSERT INTO signing_secrets (channel_id, secret, create_time) VALUES ($1, $2, $3)",
+                channel_id,
+                new_secret,
+                to_micros(now),
+            )
+        return True
+
+    async def list_all_channels(self) -> list[Channel]:
+        rows = await self._pool.fetch(f"SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY seq")
+        return [channel_from_row(row) for row in rows]
+
+    async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None:
+        await self._pool.execute(
+            "UPDATE channels SET enabled = false, disabled_reason = $2, update_time = $3"
+            " WHERE id = $1",
+            channel_id,
+            reason,
+            to_micros(now),
+        )
+
+    async def channel_health(self) -> dict[str, HealthUpdate]:
+        rows = await self._pool.fetch(
+            "SELECT id, consecutive_failures, failing_since, last_success_time FROM channels"
+        )
+        return {
+            row[0]: HealthUpdate(
+                row[1],
+                from_micros(row[2]) if row[2] is not None else None,
+                from_micros(row[3]) if row[3] is not None else None,
+            )
+            for row in rows
+        }

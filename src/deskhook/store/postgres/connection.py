@@ -1,0 +1,106 @@
+"""The PostgreSQL store's connections: a pool for the statements, and one connection of its
+own that holds this store's claim owner lock.
+
+Several deskhook replicas may share the database, so each open store has a claim owner id: a
+random number it holds a session-level advisory lock on for as long as it is open (the lock
+also makes the id unique among the stores alive). The lock goes with its session, and a process
+that dies takes its sessions with it, so the others can tell a dead owner's claims from a live
+one's (see `deliveries`).
+
+What must be atomic together is one statement (data-modifying CTEs) wherever the snapshot
+allows, so most calls cost one round trip in autocommit. Commits are durable: the server's
+default `synchronous_commit = on` stands."""
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Self
+
+import asyncpg
+
+from deskhook.store.base import StoreOpenError
+from deskhook.store.location import redacted
+from deskhook.store.postgres.migrations import migrate
+
+POOL_SIZE = 10
+CONNECT_TIMEOUT_SECONDS = 10.0
+# The first key of the two-key advisory locks that open stores hold on their claim owner ids.
+CLAIM_OWNERS = int.from_bytes(b"dhkc")
+CONNECT_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Pool connections keep no session state (no SET, LISTEN or session locks), so the reset
+    query asyncpg would run on every release is a round trip for nothing."""
+
+
+async def _take_owner_id(connection: asyncpg.Connection) -> int:
+    while True:
+        owner = secrets.randbelow(2**31 - 1) + 1
+        if await connection.fetchval("SELECT pg_try_advisory_lock($1, $2)", CLAIM_OWNERS, owner):
+            return owner
+
+
+class PostgresConnections:
+    """The pool, the claim owner, and the transaction discipline every part shares."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        owner_session: asyncpg.Connection,
+        owner: int,
+        version: int,
+    ) -> None:
+        self._pool = pool
+        self._owner_session = owner_session
+        self._owner = owner
+        self._version = version
+
+    @classmethod
+    async def open(cls, url: str, pool_size: int = POOL_SIZE) -> Self:
+        where = redacted(url)
+        try:
+            owner_session = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_SECONDS)
+        except CONNECT_ERRORS as error:
+            raise StoreOpenError(f"cannot connect to PostgreSQL {where}: {error}") from error
+        try:
+            version = await migrate(owner_session)
+            owner = await _take_owner_id(owner_session)
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=1,
+                max_size=pool_size,
+                timeout=CONNECT_TIMEOUT_SECONDS,
+                reset=_keep_session,
+            )
+        except BaseException as error:
+            await owner_session.close()
+            if isinstance(error, CONNECT_ERRORS):
+                raise StoreOpenError(
+                    f"cannot prepare PostgreSQL database {where}: {error}"
+                ) from error
+            raise
+        return cls(pool, owner_session, owner, version)
+
+    async def close(self) -> None:
+        await self._pool.close()
+        await self._owner_session.close()
+
+    async def schema_version(self) -> int:
+        return self._version
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy]:
+        """A transaction for the few writes that need a fresh snapshot after a lock."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            yield connection
+
+    async def _write(self, sql: str, *parameters: object) -> int:
+        """Run one statement; the number of rows it changed."""
+        status = await self._pool.execute(sql, *parameters)
+        return changed(status)
+
+
+def changed(status: str) -> int:
+    """The row count of a command status such as `UPDATE 3` or `INSERT 0 1`."""
+    return int(status.rpartition(" ")[2])

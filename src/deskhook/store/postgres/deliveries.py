@@ -1,0 +1,205 @@
+"""Deliveries in PostgreSQL: what is due, leases on it, and the outcome of each attempt.
+
+Claims are leases in the table, so that replicas sharing the database share the work: a claim
+sets `claimed_by` (the store's claim owner id, see `connection`) and `claimed_until`, and takes
+its rows with `FOR UPDATE SKIP LOCKED`, so two replicas claiming at once never take the same
+delivery. A delivery may be claimed again once its lease has run out.
+
+`release_claims()` without ids (called on start) never releases another live replica's claims,
+which are attempts in flight. It releases this store's own, and those whose owner is gone: its
+claim owner lock went with its session (a replica that died or restarted), so they are sent
+again at once rather than a lease later. A lease that ran out needs no release, as it may be
+claimed anyway. An owner cut off from the database by a network fault loses its claims the
+same way; at worst an attempt is sent twice, with the same webhook-id, which at-least-once
+delivery allows."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
+from deskhook.domain.events import EventType
+from deskhook.domain.times import from_micros, to_micros
+from deskhook.store.base import ClaimRules, HealthUpdate
+from deskhook.store.postgres.connection import CLAIM_OWNERS, PostgresConnections
+from deskhook.store.rows import ATTEMPT_COLUMNS, attempt_values
+
+# What each attempt outcome leaves its delivery as.
+DELIVERY_STATES = {
+    AttemptOutcome.DELIVERED: "delivered",
+    AttemptOutcome.GIVEN_UP: "given_up",
+    AttemptOutcome.RETRY_SCHEDULED: "pending",
+}
+# The type of each of ATTEMPT_COLUMNS, in order.
+ATTEMPT_TYPES = (
+    "bigint", "text", "text", "text", "bigint", "text", "integer", "integer", "text", "text",
+    "bigint", "bigint", "text", "text", "text", "bigint",
+)  # fmt: skip
+
+
+def _arrays(first: int, types: Sequence[str]) -> str:
+    """Array parameters of these types, numbered from `first`."""
+    return ", ".join(f"${number}::{type_}[]" for number, type_ in enumerate(types, first))
+
+
+# Each channel offers its earliest due deliveries, up to its free slots (a per-ticket channel
+# only the earliest pending delivery of each ticket), skipping those claimed or locked by
+# another claim under way; the earliest of all these are claimed.
+CLAIM = """
+WITH chosen AS (
+    SELECT due.id FROM unnest($1::text[], $2::integer[]) AS s(channel_id, slots)
+    CROSS JOIN LATERAL (
+        SELECT d.id, d.due_at FROM deliveries d
+        WHERE d.channel_id = s.channel_id AND d.state = 'pending' AND d.due_at <= $3
+            AND (d.claimed_until IS NULL OR d.claimed_until <= $3)
+            AND (NOT (s.channel_id = ANY($4::text[])) OR NOT EXISTS (
+                SELECT 1 FROM deliveries p WHERE p.channel_id = d.channel_id
+                    AND p.ticket_id = d.ticket_id AND p.state = 'pending' AND p.id < d.id))
+        ORDER BY d.due_at, d.id LIMIT s.slots
+        FOR UPDATE OF d SKIP LOCKED
+    ) due
+    ORDER BY due.due_at, due.id LIMIT $5
+)
+UPDATE deliveries d SET claimed_by = $6, claimed_until = $7
+FROM chosen, events e
+WHERE d.id = chosen.id AND e.seq = d.event_seq
+RETURNING d.id, d.channel_id, e.event_id, e.event_type, d.ticket_id, e.ticket_number,
+    d.attempts, e.payload, d.due_at
+"""
+
+# The attempts, the deliveries they settle and their channels' health, in one statement. A
+# lease is cleared only if still this store's: another may hold it once this one ran out.
+OWNER = len(ATTEMPT_TYPES) + 1
+FINISH = f"""
+WITH logged AS (
+    INSERT INTO attempts ({ATTEMPT_COLUMNS})
+    SELECT * FROM unnest({_arrays(1, ATTEMPT_TYPES)})
+), settled AS (
+    UPDATE deliveries d SET attempts = u.attempts, state = u.state, due_at = u.due_at,
+        finished_at = u.finished_at,
+        claimed_until = CASE WHEN d.claimed_by = ${OWNER} THEN NULL ELSE d.claimed_until END,
+        claimed_by = CASE WHEN d.claimed_by = ${OWNER} THEN NULL ELSE d.claimed_by END
+    FROM unnest({_arrays(OWNER + 1, ("bigint", "integer", "text", "bigint", "bigint"))})
+        AS u(id, attempts, state, due_at, finished_at)
+    WHERE d.id = u.id
+)
+UPDATE channels c SET consecutive_failures = h.failures, failing_since = h.failing_since,
+    last_success_time = h.last_success_time
+FROM unnest({_arrays(OWNER + 6, ("text", "integer", "bigint", "bigint"))})
+    AS h(id, failures, failing_since, last_success_time)
+WHERE c.id = h.id
+"""
+
+
+def _micros(moment: datetime | None) -> int | None:
+    return to_micros(moment) if moment is not None else None
+
+
+class DeliveryTables(PostgresConnections):
+    async def close(self) -> None:
+        # Nothing of this store's is in flight any more: its claims go to the others at once.
+        try:
+            await self._pool.execute(
+                "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
+                " WHERE claimed_by = $1",
+                self._owner,
+            )
+        finally:
+            await super().close()
+
+    async def pending_deliveries(self, channel_ids: Sequence[str]) -> dict[str, int]:
+        rows = await self._pool.fetch(
+            "SELECT channel_id, COUNT(*) FROM deliveries WHERE state = 'pending'"
+            " AND channel_id = ANY($1::text[]) GROUP BY channel_id",
+            list(channel_ids),
+        )
+        return {channel_id: count for channel_id, count in rows}
+
+    async def redeliver(
+        self, channel_id: str, event_id: str | None, failed_since: datetime | None, now: datetime
+    ) -> int:
+        scope = (
+            "event_seq = (SELECT seq FROM events WHERE event_id = $3)"
+            if event_id is not None
+            else "state = 'given_up' AND finished_at >= $3"
+        )
+        return await self._write(
+            "UPDATE deliveries SET state = 'pending', due_at = $2, finished_at = NULL"
+            f" WHERE channel_id = $1 AND {scope}",
+            channel_id,
+            to_micros(now),
+            event_id if event_id is not None else _micros(failed_since),
+        )
+
+    async def release_claims(self, delivery_ids: Sequence[int] | None = None) -> None:
+        if delivery_ids is not None:
+            await self._pool.execute(
+                "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
+                " WHERE id = ANY($1::bigint[]) AND claimed_by = $2",
+                list(delivery_ids),
+                self._owner,
+            )
+            return
+        # Any lease still held is kept only while its owner's lock is.
+        await self._pool.execute(
+            "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
+            " WHERE claimed_by IS NOT NULL AND (claimed_by = $1 OR claimed_by NOT IN ("
+            "  SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            "  AND classid = $2 AND objsubid = 2"
+            "  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())))",
+            self._owner,
+            CLAIM_OWNERS,
+        )
+
+    async def claim_due(
+        self, now: datetime, claim_until: datetime, rules: ClaimRules, limit: int
+    ) -> list[DueDelivery]:
+        if not rules.slots or limit <= 0:
+            return []
+        rows = await self._pool.fetch(
+            CLAIM,
+            list(rules.slots),
+            list(rules.slots.values()),
+            to_micros(now),
+            sorted(rules.per_ticket),
+            limit,
+            self._owner,
+            to_micros(claim_until),
+        )
+        rows.sort(key=lambda row: (row["due_at"], row["id"]))
+        return [DueDelivery(row[0], row[1], row[2], EventType(row[3]), *row[4:8]) for row in rows]
+
+    async def next_due_at(self, channel_ids: Sequence[str]) -> datetime | None:
+        # A claimed delivery falls due again when its lease runs out.
+        due = await self._pool.fetchval(
+            "SELECT MIN(GREATEST(due_at, claimed_until)) FROM deliveries"
+            " WHERE state = 'pending' AND channel_id = ANY($1::text[])",
+            list(channel_ids),
+        )
+        return from_micros(due) if due is not None else None
+
+    async def finish_attempts(self, attempts: Sequence[tuple[AttemptRecord, HealthUpdate]]) -> None:
+        # Several attempts of one channel in a batch: the last one's health stands.
+        health = {record.channel_id: update for record, update in attempts}
+        columns: list[list[object]] = [[] for _ in ATTEMPT_TYPES]
+        for record, _ in attempts:
+            for column, value in zip(columns, attempt_values(record), strict=True):
+                column.append(value)
+        await self._pool.execute(
+            FINISH,
+            *columns,
+            self._owner,
+            [record.delivery_id for record, _ in attempts],
+            [record.attempt for record, _ in attempts],
+            [DELIVERY_STATES[record.outcome] for record, _ in attempts],
+            [_micros(record.next_attempt_at) for record, _ in attempts],
+            [
+                None
+                if record.outcome is AttemptOutcome.RETRY_SCHEDULED
+                else to_micros(record.attempted_at)
+                for record, _ in attempts
+            ],
+            list(health),
+            [update.consecutive_failures for update in health.values()],
+            [_micros(update.failing_since) for update in health.values()],
+            [_micros(update.last_success_time) for update in health.values()],
+        )

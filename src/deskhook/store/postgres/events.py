@@ -1,0 +1,78 @@
+"""Ingest in PostgreSQL: events and the deliveries they matched, committed together (the
+transactional outbox) in one statement per batch, whatever its size."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from deskhook.domain.events import IngestResult, MatchedEvent
+from deskhook.domain.times import to_micros
+from deskhook.store.postgres.connection import PostgresConnections
+
+# Inserts the new events and their deliveries, and reads the events stored before: every part
+# of one statement sees the database as it was when the statement began.
+INGEST = """
+WITH inserted AS (
+    INSERT INTO events (event_id, event_type, ticket_id, ticket_number, occurred_at,
+        received_at, matched_channels, payload)
+    SELECT event_id, event_type, ticket_id, ticket_number, occurred_at, $8, matched_channels,
+        payload
+    FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::integer[],
+        $7::bytea[]) WITH ORDINALITY
+        AS e(event_id, event_type, ticket_id, ticket_number, occurred_at, matched_channels,
+            payload, position)
+    ORDER BY position
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING seq, event_id, ticket_id, matched_channels
+), delivered AS (
+    -- Ordered so that delivery ids follow the events (PER_TICKET goes by id). A channel
+    -- deleted since the matching index was read gets no delivery: the key-share lock waits
+    -- for a delete in progress, which then leaves no row to join.
+    INSERT INTO deliveries (event_seq, channel_id, ticket_id, due_at, create_time)
+    SELECT i.seq, c.id, i.ticket_id, $8, $8
+    FROM unnest($9::text[], $10::text[]) WITH ORDINALITY AS m(event_id, channel_id, position)
+    JOIN inserted i ON i.event_id = m.event_id
+    JOIN channels c ON c.id = m.channel_id
+    ORDER BY m.position
+    FOR KEY SHARE OF c
+)
+SELECT event_id, matched_channels, true AS accepted FROM inserted
+UNION ALL
+SELECT event_id, matched_channels, false FROM events WHERE event_id = ANY($1::text[])
+"""
+STORED = "SELECT event_id, matched_channels FROM events WHERE event_id = ANY($1::text[])"
+
+
+class EventTables(PostgresConnections):
+    async def ingest(self, events: Sequence[MatchedEvent], now: datetime) -> list[IngestResult]:
+        # Of several copies of one event in the batch, only the first is offered.
+        first: dict[str, MatchedEvent] = {}
+        for matched in events:
+            first.setdefault(matched.event.event_id, matched)
+        offered = list(first.values())
+        rows = await self._pool.fetch(
+            INGEST,
+            list(first),
+            [matched.event.event_type.value for matched in offered],
+            [matched.event.ticket_id for matched in offered],
+            [matched.event.ticket_number for matched in offered],
+            [matched.event.occurred_at_micros for matched in offered],
+            [len(matched.channel_ids) for matched in offered],
+            [matched.event.payload for matched in offered],
+            to_micros(now),
+            [matched.event.event_id for matched in offered for _ in matched.channel_ids],
+            [channel_id for matched in offered for channel_id in matched.channel_ids],
+        )
+        accepted = {row["event_id"] for row in rows if row["accepted"]}
+        matched_channels = {row["event_id"]: row["matched_channels"] for row in rows}
+        # Neither inserted nor there before: another replica stored it while this statement
+        # ran, and the insert waited for that commit and skipped the row. Only a new
+        # statement sees it.
+        if raced := [event_id for event_id in first if event_id not in matched_channels]:
+            for row in await self._pool.fetch(STORED, raced):
+                matched_channels[row["event_id"]] = row["matched_channels"]
+        results: list[IngestResult] = []
+        for matched in events:
+            event_id = matched.event.event_id
+            results.append(IngestResult(event_id in accepted, matched_channels[event_id]))
+            accepted.discard(event_id)
+        return results

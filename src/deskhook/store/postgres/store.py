@@ -1,0 +1,11 @@
+"""The PostgreSQL store: every part of the Store interface over one database that several
+deskhook replicas may share."""
+
+from deskhook.store.postgres.attempt_log import AttemptLog
+from deskhook.store.postgres.channels import ChannelTables
+from deskhook.store.postgres.deliveries import DeliveryTables
+from deskhook.store.postgres.events import EventTables
+
+
+class PostgresStore(ChannelTables, EventTables, DeliveryTables, AttemptLog):
+    """For several replicas on one database: claims are leases in the table."""

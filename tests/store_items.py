@@ -1,0 +1,89 @@
+"""Channels, events and attempts as the store takes them, for tests that call a store
+directly."""
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+from deskhook.domain.channels import Channel, ChannelSpec, Ordering
+from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
+from deskhook.domain.events import EventType, MatchedEvent, PublishedEvent
+from deskhook.domain.times import to_micros
+from deskhook.store.base import ClaimRules, HealthUpdate, Store
+from deskhook.store.open import open_store
+
+NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=60)
+
+
+@asynccontextmanager
+async def opened(database: str) -> AsyncIterator[Store]:
+    store = await open_store(database)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def make_channel(channel_id: str, ordering: Ordering = Ordering.UNORDERED) -> Channel:
+    spec = ChannelSpec(
+        name=channel_id,
+        url="https://hooks.example.com/deskhook",
+        department_id=7,
+        subscriptions=(EventType.TICKET_CREATE,),
+        ordering=ordering,
+    )
+    return Channel(channel_id, spec, create_time=NOW, update_time=NOW)
+
+
+async def add_channels(store: Store, *channel_ids: str) -> None:
+    for channel_id in channel_ids:
+        await store.insert_channel(make_channel(channel_id), "whsec_test", None)
+
+
+def matched(event_id: str, *channel_ids: str, ticket_id: int = 1) -> MatchedEvent:
+    event = PublishedEvent(
+        event_id=event_id,
+        event_type=EventType.TICKET_CREATE,
+        department_ids=(7,),
+        ticket_id=ticket_id,
+        ticket_number=f"HD-{ticket_id}",
+        occurred_at_micros=to_micros(NOW),
+        payload=event_id.encode(),
+    )
+    return MatchedEvent(event, channel_ids)
+
+
+async def claim(store: Store, channel_ids: Sequence[str], at: datetime = NOW) -> list[DueDelivery]:
+    """Claim at `at` for a lease, with ten slots for each channel."""
+    return await store.claim_due(at, at + LEASE, ClaimRules(dict.fromkeys(channel_ids, 10)), 100)
+
+
+def attempt(
+    due: DueDelivery,
+    outcome: AttemptOutcome,
+    at: datetime = NOW,
+    next_attempt_at: datetime | None = None,
+) -> tuple[AttemptRecord, HealthUpdate]:
+    """An attempt of `due` at `at` with its channel's health after it."""
+    record = AttemptRecord(
+        delivery_id=due.delivery_id,
+        channel_id=due.channel_id,
+        event_id=due.event_id,
+        event_type=due.event_type,
+        ticket_id=due.ticket_id,
+        ticket_number=due.ticket_number,
+        attempt=due.attempts + 1,
+        http_status=200 if outcome is AttemptOutcome.DELIVERED else 500,
+        response_body="",
+        outcome=outcome,
+        attempted_at=at,
+        duration=timedelta(milliseconds=20),
+        error="",
+        failure=None,
+        webhook_id=f"msg_{due.delivery_id}",
+        next_attempt_at=next_attempt_at,
+    )
+    failed = outcome is not AttemptOutcome.DELIVERED
+    health = HealthUpdate(int(failed), at if failed else None, None if failed else at)
+    return record, health

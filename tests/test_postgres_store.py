@@ -1,0 +1,158 @@
+"""What only the PostgreSQL store has to get right, as several replicas share one database:
+migrations run once however many start together, claims are leases that two replicas never
+both hold, a replica's claims outlive its restarts only while it lives, and ingest holds up
+when another replica writes the same rows at the same moment."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import pytest
+
+from deskhook.domain.events import IngestResult
+from deskhook.store.base import StoreOpenError
+from deskhook.store.migration_files import load_migrations
+from deskhook.store.postgres import migrations
+from deskhook.store.postgres.store import PostgresStore
+from tests.databases import PostgresServer
+from tests.store_items import NOW, add_channels, claim, matched, opened
+
+SCHEMA = (
+    "SELECT table_name, column_name, data_type, is_nullable, column_default"
+    " FROM information_schema.columns WHERE table_schema = 'public'"
+    " UNION ALL SELECT tablename, indexname, indexdef, '', '' FROM pg_indexes"
+    " WHERE schemaname = 'public' ORDER BY 1, 2"
+)
+
+WAITING = (
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
+
+
+@asynccontextmanager
+async def session(database: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection, to act as another replica would in the middle of its work."""
+    connection = await asyncpg.connect(database)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+async def blocked_on_a_lock(connection: asyncpg.Connection) -> None:
+    """Until some session of this database waits for a row lock."""
+    async with asyncio.timeout(10):
+        # Polled: nothing tells one session that another one started waiting.
+        while not await connection.fetchval(WAITING):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def empty_database(postgres_server: PostgresServer) -> AsyncIterator[str]:
+    url = await postgres_server.create_database(template="template0")
+    yield url
+    await postgres_server.drop_database(url)
+
+
+async def test_migrations_applied_twice_change_nothing(postgres_database: str) -> None:
+    async with opened(postgres_database), session(postgres_database) as db:
+        first = await db.fetch(SCHEMA)
+    async with opened(postgres_database) as store, session(postgres_database) as db:
+        assert await store.schema_version() == len(load_migrations(migrations.PACKAGE))
+        assert await db.fetch(SCHEMA) == first
+        applied = await db.fetch("SELECT version, name FROM schema_migrations ORDER BY version")
+    assert [tuple(row) for row in applied] == [
+        (migration.version, migration.name) for migration in load_migrations(migrations.PACKAGE)
+    ]
+
+
+async def test_replicas_starting_together_migrate_once(empty_database: str) -> None:
+    stores = await asyncio.gather(*(PostgresStore.open(empty_database) for _ in range(4)))
+    try:
+        versions = {await store.schema_version() for store in stores}
+    finally:
+        await asyncio.gather(*(store.close() for store in stores))
+    assert versions == {len(load_migrations(migrations.PACKAGE))}
+
+
+async def test_a_database_from_a_newer_deskhook_is_refused(postgres_database: str) -> None:
+    async with session(postgres_database) as db:
+        await db.execute("INSERT INTO schema_migrations (version, name) VALUES (999, 'future')")
+    with pytest.raises(StoreOpenError, match="schema version 999, newer than this deskhook"):
+        await PostgresStore.open(postgres_database)
+
+
+async def test_two_replicas_never_claim_the_same_delivery(postgres_database: str) -> None:
+    async with opened(postgres_database) as first, opened(postgres_database) as second:
+        await add_channels(first, "a")
+        await first.ingest([matched(f"e{n}", "a") for n in range(40)], NOW)
+        # A claim under way elsewhere holds a row: it is skipped, not waited for.
+        async with session(postgres_database) as db, db.transaction(), asyncio.timeout(10):
+            await db.execute("SELECT 1 FROM deliveries WHERE id = 1 FOR UPDATE")
+            taken = await asyncio.gather(claim(first, ["a"]), claim(second, ["a"]))
+        ids = [delivery.delivery_id for claimed in taken for delivery in claimed]
+        assert [len(claimed) for claimed in taken] == [10, 10]
+        assert sorted(ids) == list(range(2, 22))
+
+
+async def test_a_replicas_claims_return_to_the_others_only_once_it_is_gone(
+    postgres_database: str,
+) -> None:
+    async with opened(postgres_database) as survivor, opened(postgres_database) as replica:
+        await add_channels(survivor, "a")
+        await survivor.ingest([matched("e1", "a"), matched("e2", "a")], NOW)
+        held = await claim(replica, ["a"])
+        # Starting up, or giving back by id, a replica frees none of another live one's.
+        await survivor.release_claims()
+        await survivor.release_claims([delivery.delivery_id for delivery in held])
+        assert await claim(survivor, ["a"]) == []
+        # The replica dies: its session ends, and its claim owner lock with it.
+        async with session(postgres_database) as db:
+            await db.execute(
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks"
+                " WHERE locktype = 'advisory' AND objsubid = 2"
+                " AND objid::bigint IN (SELECT claimed_by FROM deliveries)"
+            )
+        await survivor.release_claims()
+        assert await claim(survivor, ["a"]) == held
+
+
+async def test_a_replica_that_stops_gives_its_claims_back(postgres_database: str) -> None:
+    async with opened(postgres_database) as survivor:
+        await add_channels(survivor, "a")
+        await survivor.ingest([matched("e1", "a")], NOW)
+        async with opened(postgres_database) as replica:
+            held = await claim(replica, ["a"])
+        assert await claim(survivor, ["a"]) == held
+
+
+async def test_an_event_stored_by_another_replica_meanwhile_is_a_duplicate(
+    postgres_database: str,
+) -> None:
+    async with opened(postgres_database) as store, session(postgres_database) as other:
+        await add_channels(store, "a")
+        async with other.transaction():
+            await other.execute(
+                "INSERT INTO events (event_id, event_type, ticket_id, ticket_number,"
+                " occurred_at, received_at, matched_channels, payload)"
+                " VALUES ('e1', 'ticket_create', 1, 'HD-1', 0, 0, 3, '')"
+            )
+            ingesting = asyncio.create_task(store.ingest([matched("e1", "a")], NOW))
+            await blocked_on_a_lock(other)
+        assert await ingesting == [IngestResult(False, 3)]
+        assert await store.pending_deliveries(["a"]) == {}
+
+
+async def test_a_channel_deleted_by_another_replica_meanwhile_gets_no_delivery(
+    postgres_database: str,
+) -> None:
+    async with opened(postgres_database) as store, session(postgres_database) as other:
+        await add_channels(store, "a", "b")
+        async with other.transaction():
+            await other.execute("DELETE FROM channels WHERE id = 'b'")
+            ingesting = asyncio.create_task(store.ingest([matched("e1", "a", "b")], NOW))
+            await blocked_on_a_lock(other)
+        assert await ingesting == [IngestResult(True, 2)]
+        assert await store.pending_deliveries(["a", "b"]) == {"a": 1}

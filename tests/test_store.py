@@ -1,0 +1,132 @@
+"""The Store interface itself, on every backend: what ingest answers for duplicates, how claims
+hold and end, what ClaimRules let through, how attempts settle deliveries, and how the log
+pages."""
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from deskhook.domain.channels import Ordering
+from deskhook.domain.delivery import AttemptOutcome
+from deskhook.domain.events import IngestResult
+from deskhook.domain.times import to_micros
+from deskhook.store.base import ClaimRules, LogFilter, Store
+from tests.store_items import (
+    LEASE,
+    NOW,
+    add_channels,
+    attempt,
+    claim,
+    make_channel,
+    matched,
+    opened,
+)
+
+
+@pytest.fixture
+async def store(database: str) -> AsyncIterator[Store]:
+    async with opened(database) as store:
+        await add_channels(store, "a", "b")
+        yield store
+
+
+async def test_a_duplicate_answers_with_the_first_match_count(store: Store) -> None:
+    first = await store.ingest(
+        [matched("e1", "a", "b"), matched("e1", "a"), matched("e2", "a")], NOW
+    )
+    again = await store.ingest([matched("e1"), matched("e3", "b")], NOW)
+    assert first == [IngestResult(True, 2), IngestResult(False, 2), IngestResult(True, 1)]
+    assert again == [IngestResult(False, 2), IngestResult(True, 1)]
+    assert await store.pending_deliveries(["a", "b", "c"]) == {"a": 2, "b": 2}
+
+
+async def test_a_deleted_channel_gets_no_delivery(store: Store) -> None:
+    await store.delete_channel("b")
+    assert await store.ingest([matched("e1", "a", "b")], NOW) == [IngestResult(True, 2)]
+    assert await store.pending_deliveries(["a", "b"]) == {"a": 1}
+
+
+async def test_a_claim_holds_until_its_lease_runs_out(store: Store) -> None:
+    await store.ingest([matched("e1", "a")], NOW)
+    (claimed,) = await claim(store, ["a"])
+    assert await claim(store, ["a"], NOW + LEASE - timedelta(microseconds=1)) == []
+    assert await claim(store, ["a"], NOW + LEASE) == [claimed]
+
+
+async def test_released_claims_are_claimable_at_once(store: Store) -> None:
+    await store.ingest([matched("e1", "a"), matched("e2", "a")], NOW)
+    first, second = await claim(store, ["a"])
+    await store.release_claims([first.delivery_id])
+    assert await claim(store, ["a"]) == [first]
+    await store.release_claims()
+    assert await claim(store, ["a"]) == [first, second]
+
+
+async def test_claims_keep_to_each_channels_slots_and_ticket_order(store: Store) -> None:
+    await store.insert_channel(make_channel("p", Ordering.PER_TICKET), "whsec_test", None)
+    await store.ingest(
+        [
+            matched("t1-1", "a", "p", ticket_id=1),
+            matched("t1-2", "a", "p", ticket_id=1),
+            matched("t2-1", "a", "p", ticket_id=2),
+        ],
+        NOW,
+    )
+    rules = ClaimRules({"a": 2, "p": 10}, per_ticket=frozenset({"p"}))
+    claimed = await store.claim_due(NOW, NOW + LEASE, rules, 10)
+    assert [(d.channel_id, d.event_id) for d in claimed] == [
+        ("a", "t1-1"),
+        ("p", "t1-1"),
+        ("a", "t1-2"),
+        ("p", "t2-1"),
+    ]
+    # The limit counts over every channel; a claimed delivery still holds its ticket back.
+    await store.release_claims()
+    assert len(await store.claim_due(NOW, NOW + LEASE, rules, 3)) == 3
+    rest = await store.claim_due(NOW, NOW + LEASE, rules, 10)
+    assert [(d.channel_id, d.event_id) for d in rest] == [("a", "t2-1"), ("p", "t2-1")]
+
+
+async def test_attempts_settle_their_deliveries(store: Store) -> None:
+    await store.ingest([matched("ok", "a"), matched("retry", "a"), matched("lost", "b")], NOW)
+    ok, retry, lost = await claim(store, ["a", "b"])
+    later = NOW + timedelta(minutes=5)
+    await store.finish_attempts(
+        [
+            attempt(ok, AttemptOutcome.DELIVERED),
+            attempt(retry, AttemptOutcome.RETRY_SCHEDULED, next_attempt_at=later),
+            attempt(lost, AttemptOutcome.GIVEN_UP),
+        ]
+    )
+    assert await claim(store, ["a", "b"]) == []
+    assert await store.next_due_at(["a", "b"]) == later
+    assert await store.pending_deliveries(["a", "b"]) == {"a": 1}
+    assert await claim(store, ["a"], later) == [retry._replace(attempts=1)]
+    health = await store.channel_health()
+    assert (health["a"].consecutive_failures, health["b"].consecutive_failures) == (1, 1)
+
+    assert await store.redeliver("b", None, NOW, later) == 1
+    assert [d.event_id for d in await claim(store, ["b"], later)] == ["lost"]
+    assert await store.redeliver("a", "ok", None, later) == 1
+    assert [d.event_id for d in await claim(store, ["a"], later)] == ["ok"]
+
+
+async def test_the_log_pages_newest_first_by_time_then_id(store: Store) -> None:
+    await store.ingest([matched(f"e{n}", "a") for n in range(5)], NOW)
+    due = await claim(store, ["a"])
+    # Three attempts share a time: the id breaks the tie, and no page repeats or skips one.
+    times = [NOW, NOW, NOW, NOW + timedelta(seconds=1), NOW + timedelta(seconds=2)]
+    await store.finish_attempts(
+        [attempt(d, AttemptOutcome.DELIVERED, at) for d, at in zip(due, times, strict=True)]
+    )
+    pages: list[list[str]] = []
+    before: tuple[int, int] | None = None
+    while page := await store.list_attempts(LogFilter(channel_id="a"), before, 2):
+        pages.append([record.event_id for record in page])
+        before = (to_micros(page[-1].attempted_at), page[-1].id)
+    assert pages == [["e4", "e3"], ["e2", "e1"], ["e0"]]
+    window = LogFilter(start_time=NOW, end_time=NOW + timedelta(seconds=1), event_id="e1")
+    assert [r.event_id for r in await store.list_attempts(window, None, 10)] == ["e1"]
+    failed = LogFilter(outcome=AttemptOutcome.GIVEN_UP)
+    assert await store.list_attempts(failed, None, 10) == []
