@@ -2,7 +2,7 @@
 """Crash loop: a producer streams events and a receiver counts the webhooks while the server is
 killed with SIGKILL at random moments and restarted on the same database.
 
-    .venv/bin/python scripts/crash_loop.py [--kills 20] [--rate 200] [--seed N]
+    .venv/bin/python scripts/crash_loop.py [--kills 20] [--rate 200] [--seed N] [--database URL]
 
 At the end, with a last server left running until everything acked has arrived:
 - every acked event was delivered at least once;
@@ -228,11 +228,18 @@ def is_event(request: ReceivedRequest) -> bool:
 
 
 async def run(
-    scratch: Path, *, kills: int, rate: float, seed: int, uptime: tuple[float, float] = (0.3, 1.5)
+    scratch: Path,
+    *,
+    kills: int,
+    rate: float,
+    seed: int,
+    uptime: tuple[float, float] = (0.3, 1.5),
+    database: str | None = None,
 ) -> Report:
-    """Kill the server `kills` times after a random `uptime` (seconds) each, then settle."""
+    """Kill the server `kills` times after a random `uptime` (seconds) each, then settle. The
+    database is a SQLite file in `scratch` unless `database` names another (an empty one)."""
     chance = random.Random(seed)
-    database = scratch / "deskhook.db"
+    database = database or str(scratch / "deskhook.db")
     report = Report()
     async with Receiver() as receiver:
         receiver.respond(Answer(delay=ANSWER_DELAY))
@@ -267,10 +274,10 @@ async def stream_then_kill(producer: Producer, served: ServeProcess, uptime: flo
     await stream
 
 
-async def main(kills: int, rate: float, seed: int) -> int:
+async def main(kills: int, rate: float, seed: int, database: str | None) -> int:
     print(f"crash loop: {kills} kills, {rate:g} events/s, seed {seed}", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
-        report = await run(Path(scratch), kills=kills, rate=rate, seed=seed)
+        report = await run(Path(scratch), kills=kills, rate=rate, seed=seed, database=database)
     print("\n".join(f"  {line}" for line in report.lines()))
     return 0 if report.ok else 1
 
@@ -282,5 +289,8 @@ if __name__ == "__main__":
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--rate", type=float, default=200, help="events per second")
     parser.add_argument("--seed", type=int, default=random.randrange(1 << 32))
+    parser.add_argument(
+        "--database", help="an empty PostgreSQL database's URL (default: a temporary SQLite file)"
+    )
     options = parser.parse_args()
-    sys.exit(uvloop.run(main(options.kills, options.rate, options.seed)))
+    sys.exit(uvloop.run(main(options.kills, options.rate, options.seed, options.database)))

@@ -1,6 +1,6 @@
-"""Fixtures shared by the suite: a real server on port 0 over a real SQLite file, a real HTTPS
-receiver it may deliver to, and channels that carry the right token; databases on every backend
-for the store's own tests (see tests/databases.py)."""
+"""Fixtures shared by the suite: a real server on port 0 over a real database (a SQLite file,
+and a PostgreSQL database too when a server is configured: see tests/databases.py), a real
+HTTPS receiver it may deliver to, and channels that carry the right token."""
 
 import os
 import socket
@@ -96,12 +96,12 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, receiver: Receiver) -> Settings:
+def settings(tmp_path: Path, database: str, receiver: Receiver) -> Settings:
     """Tokens set, loopback allowed (the receiver is there) and the receiver's CA trusted."""
     return Settings(
         listen="127.0.0.1:0",
         metrics_listen="127.0.0.1:0",
-        database=str(tmp_path / "deskhook.db"),
+        database=database,
         admin_tokens=(ADMIN_TOKEN,),
         ingest_tokens=(INGEST_TOKEN,),
         allow_networks=(ip_network("127.0.0.0/8"),),

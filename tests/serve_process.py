@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO
 
 START_TIMEOUT_SECONDS = 20.0
@@ -47,7 +46,7 @@ def _read_until_listening(stream: IO[str], lines: list[str]) -> int:
 
 @asynccontextmanager
 async def serve_process(
-    database: Path, extra_args: Sequence[str] = (), env: Mapping[str, str] | None = None
+    database: str, extra_args: Sequence[str] = (), env: Mapping[str, str] | None = None
 ) -> AsyncIterator[ServeProcess]:
     """Start the server on port 0 with JSON logs; on exit, stop it with SIGTERM.
 
@@ -63,7 +62,7 @@ async def serve_process(
             "--metrics-listen",
             "127.0.0.1:0",
             "--database",
-            str(database),
+            database,
             *extra_args,
         ),
         stderr=subprocess.PIPE,

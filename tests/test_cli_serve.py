@@ -2,6 +2,7 @@
 bad setting stops start-up with a message naming it, never a traceback."""
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -11,11 +12,12 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from deskhook.store.location import redacted
 from tests.serve_process import deskhook_command, serve_process
 
 
-async def test_serve_answers_health_and_stops_on_sigterm(tmp_path: Path) -> None:
-    async with serve_process(tmp_path / "deskhook.db") as served:
+async def test_serve_answers_health_and_stops_on_sigterm(database: str) -> None:
+    async with serve_process(database) as served:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{served.port}") as channel:
             response = await health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest()
@@ -24,7 +26,8 @@ async def test_serve_answers_health_and_stops_on_sigterm(tmp_path: Path) -> None
         served.process.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(served.process.wait, 20) == 0
     assert '"event": "stopped"' in "".join(served.log_lines)
-    assert (tmp_path / "deskhook.db").exists()
+    (listening,) = [line for line in served.log_lines if '"event": "listening"' in line]
+    assert json.loads(listening)["database"] == redacted(database)
 
 
 def run_serve(
@@ -62,7 +65,7 @@ def test_bad_setting_stops_start_up_with_a_clear_message(
 
 
 async def test_port_in_use_is_reported_without_traceback(tmp_path: Path) -> None:
-    async with serve_process(tmp_path / "first.db") as served:
+    async with serve_process(str(tmp_path / "first.db")) as served:
         result = run_serve(
             ["--listen", f"127.0.0.1:{served.port}", "--database", str(tmp_path / "second.db")]
         )

@@ -7,8 +7,8 @@ from pathlib import Path
 from crash_loop import run
 
 
-async def test_three_kills_lose_nothing(tmp_path: Path) -> None:
-    report = await run(tmp_path, kills=3, rate=100, seed=7)
+async def test_three_kills_lose_nothing(tmp_path: Path, database: str) -> None:
+    report = await run(tmp_path, kills=3, rate=100, seed=7, database=database)
     assert report.kills == 3
     assert report.acked
     assert report.lost == set()

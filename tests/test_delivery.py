@@ -3,7 +3,6 @@ FakeClock moved by the test; `scheduler.drain()` waits until nothing is due."""
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -25,6 +24,7 @@ from deskhook.v1 import event_ingest_pb2 as ingest_pb
 from tests.channels import add_channel
 from tests.clock import FakeClock
 from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, AdminStub, IngestStub, running
+from tests.databases import fetch_rows
 from tests.events import make_event
 from tests.receiver import Answer, ReceivedRequest, Receiver
 from tests.rpc_errors import rpc_failure
@@ -355,16 +355,17 @@ async def test_five_days_without_success_disables_the_channel_across_a_restart(
     clock.advance(timedelta(days=4))
     await attempt_once(create=False)
 
-    def channel_state() -> tuple[bool, str]:
-        # Read from the file: a server started only to look would also deliver what is due.
-        with sqlite3.connect(settings.database) as db:
-            enabled, reason = db.execute("SELECT enabled, disabled_reason FROM channels").fetchone()
+    async def channel_state() -> tuple[bool, str]:
+        # Read from the database: a server started only to look would also deliver what is due.
+        [(enabled, reason)] = await fetch_rows(
+            settings.database, "SELECT enabled, disabled_reason FROM channels"
+        )
         return bool(enabled), reason
 
-    assert channel_state() == (True, "")
+    assert await channel_state() == (True, "")
     clock.advance(timedelta(days=1, minutes=1))
     await attempt_once(create=False)
-    assert channel_state() == (False, "no successful delivery for 5 days")
+    assert await channel_state() == (False, "no successful delivery for 5 days")
     assert len(deliveries(receiver, "/down")) == 3
 
 

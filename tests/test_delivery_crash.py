@@ -76,9 +76,8 @@ async def missing_after(
 
 
 async def test_sigkill_with_deliveries_in_flight_loses_none(
-    tmp_path: Path, receiver: Receiver
+    tmp_path: Path, database: str, receiver: Receiver
 ) -> None:
-    database = tmp_path / "deskhook.db"
     server_args = (
         "--admin-token", ADMIN_TOKEN,
         "--ingest-token", INGEST_TOKEN,

@@ -2,7 +2,6 @@
 stored, duplicates create nothing, invalid events are rejected without closing the stream."""
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from deskhook.v1 import event_ingest_pb2 as pb
 from deskhook.v1 import event_ingest_pb2_grpc, event_pb2
 from tests.channels import add_channel
 from tests.conftest import INGEST_TOKEN, AdminStub, IngestStub
+from tests.databases import fetch_rows
 from tests.events import make_event
 from tests.receiver import Receiver
 from tests.rpc_errors import rpc_failure
@@ -34,16 +34,18 @@ async def publish_stream(ingest: IngestStub, *messages: list[event_pb2.Event]) -
     return acks
 
 
-def stored(settings: Settings) -> tuple[dict[str, int], dict[str, list[str]]]:
+async def stored(settings: Settings) -> tuple[dict[str, int], dict[str, list[str]]]:
     """Matched counts of stored events, and channel ids of their deliveries, by event id."""
-    with sqlite3.connect(settings.database) as db:
-        events = dict(db.execute("SELECT event_id, matched_channels FROM events").fetchall())
-        deliveries: dict[str, list[str]] = {}
-        for event_id, channel_id in db.execute(
-            "SELECT e.event_id, d.channel_id FROM deliveries d JOIN events e ON e.seq = d.event_seq"
-            " ORDER BY d.id"
-        ):
-            deliveries.setdefault(event_id, []).append(channel_id)
+    events = dict(
+        await fetch_rows(settings.database, "SELECT event_id, matched_channels FROM events")
+    )
+    deliveries: dict[str, list[str]] = {}
+    for event_id, channel_id in await fetch_rows(
+        settings.database,
+        "SELECT e.event_id, d.channel_id FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+        " ORDER BY d.id",
+    ):
+        deliveries.setdefault(event_id, []).append(channel_id)
     return events, deliveries
 
 
@@ -68,7 +70,7 @@ async def test_accepted_duplicate_and_rejected_in_one_stream(
     ]
     assert acks[2].field == "ticket.department_id"
     assert "ticket.department_id" in acks[2].reason
-    events, deliveries = stored(settings)
+    events, deliveries = await stored(settings)
     assert events == {"e-1": 1, "e-2": 1}
     assert deliveries == {"e-1": [channel_id], "e-2": [channel_id]}
 
@@ -79,7 +81,7 @@ async def test_duplicate_in_the_same_message_as_its_original(
     await add_channel(admin, receiver)
     acks = await publish_stream(ingest, [make_event("twin"), make_event("twin")])
     assert summary(acks) == [("twin", ACCEPTED, 1), ("twin", DUPLICATE, 1)]
-    _, deliveries = stored(settings)
+    _, deliveries = await stored(settings)
     assert len(deliveries["twin"]) == 1
 
 
@@ -96,7 +98,7 @@ async def test_fan_out_to_every_matching_channel(
     await add_channel(admin, receiver, enabled=False)
     acks = await publish_stream(ingest, [make_event("fan", create)])
     assert summary(acks) == [("fan", ACCEPTED, 3)]
-    _, deliveries = stored(settings)
+    _, deliveries = await stored(settings)
     assert sorted(deliveries["fan"]) == sorted(matching)
 
 
@@ -109,7 +111,7 @@ async def test_department_change_reaches_old_and_new_department(
     await add_channel(admin, receiver, department_id=3, subscriptions=[moved])
     event = make_event("moved", moved, department_id=2, old_department_id=1)
     assert summary(await publish_stream(ingest, [event])) == [("moved", ACCEPTED, 2)]
-    _, deliveries = stored(settings)
+    _, deliveries = await stored(settings)
     assert sorted(deliveries["moved"]) == sorted([old, new])
 
 
@@ -117,7 +119,7 @@ async def test_no_match_is_acked_without_deliveries(ingest: IngestStub, settings
     assert summary(await publish_stream(ingest, [make_event("lonely")])) == [
         ("lonely", ACCEPTED, 0)
     ]
-    events, deliveries = stored(settings)
+    events, deliveries = await stored(settings)
     assert events == {"lonely": 0}
     assert deliveries == {}
 
@@ -160,14 +162,14 @@ async def test_cancelled_stream_loses_nothing_acked(
         if len(acked) >= 50:
             call.cancel()
             break
-    events, deliveries = stored(settings)
+    events, deliveries = await stored(settings)
     assert set(acked) <= set(events)
     assert all(len(deliveries[event_id]) == 1 for event_id in acked)
 
     # The producer resends everything it has no ack for: nothing is stored twice.
     resent = await publish_stream(ingest, [make_event(e) for e in sent if e not in acked])
     assert {ack.result for ack in resent} <= {ACCEPTED, DUPLICATE}
-    events, deliveries = stored(settings)
+    events, deliveries = await stored(settings)
     assert set(events) == set(sent)
     assert all(len(ids) == 1 for ids in deliveries.values())
 
@@ -241,7 +243,7 @@ async def test_invalid_event_names_the_field(
     failure = await rpc_failure(ingest.PublishEvent(pb.PublishEventRequest(event=broken(change))))
     assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
     assert failure.fields[0] == f"event.{field}"
-    assert stored(settings) == ({}, {})
+    assert await stored(settings) == ({}, {})
 
 
 async def test_ticket_data_passes_as_sent(ingest: IngestStub, settings: Settings) -> None:
@@ -253,8 +255,7 @@ async def test_ticket_data_passes_as_sent(ingest: IngestStub, settings: Settings
     deep["leaf"] = "ünïcode"
     (ack,) = await publish_stream(ingest, [event])
     assert ack.result == ACCEPTED
-    with sqlite3.connect(settings.database) as db:
-        (payload,) = db.execute("SELECT payload FROM events").fetchone()
+    [(payload,)] = await fetch_rows(settings.database, "SELECT payload FROM events")
     assert event_pb2.Event.FromString(payload) == event
 
 
@@ -297,7 +298,7 @@ async def test_events_from_many_streams_share_commits(
     results = await asyncio.gather(*(produce(stream) for stream in range(4)))
     assert all(len(acks) == 100 for acks in results)
     assert all(ack.result == ACCEPTED for acks in results for ack in acks)
-    events, _ = stored(settings)
+    events, _ = await stored(settings)
     assert len(events) == 400
 
 
@@ -309,4 +310,4 @@ async def test_shutdown_commits_what_was_received(tmp_path: Path, settings: Sett
         ack = await stub.PublishEvent(pb.PublishEventRequest(event=make_event("last")))
     await server.stop(grace=1)
     assert ack.ack.result == ACCEPTED
-    assert stored(settings)[0] == {"last": 0}
+    assert (await stored(settings))[0] == {"last": 0}

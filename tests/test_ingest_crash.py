@@ -1,10 +1,8 @@
 """A server killed with SIGKILL mid-stream loses no acked event, and a producer that resends its
 unacked tail after the restart creates no duplicates."""
 
-import sqlite3
 import subprocess
 from collections.abc import AsyncIterable, AsyncIterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -14,6 +12,7 @@ from deskhook.v1 import channel_admin_pb2 as admin_pb
 from deskhook.v1 import channel_admin_pb2_grpc, channel_pb2, event_ingest_pb2_grpc, event_pb2
 from deskhook.v1 import event_ingest_pb2 as pb
 from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN
+from tests.databases import fetch_rows
 from tests.events import make_event
 from tests.serve_process import serve_process
 
@@ -49,8 +48,7 @@ async def read_acks_then_kill(
             process.kill()
 
 
-async def test_sigkill_mid_stream_loses_no_acked_event(tmp_path: Path) -> None:
-    database = tmp_path / "deskhook.db"
+async def test_sigkill_mid_stream_loses_no_acked_event(database: str) -> None:
     acked: list[str] = []
     async with serve_process(database, SERVER_ARGS) as served:
         target = f"127.0.0.1:{served.port}"
@@ -76,14 +74,13 @@ async def test_sigkill_mid_stream_loses_no_acked_event(tmp_path: Path) -> None:
         assert served.process.wait(timeout=10) == -9
     assert KILL_AFTER_ACKS <= len(acked) < EVENTS
 
-    with sqlite3.connect(database) as db:
-        stored = {row[0] for row in db.execute("SELECT event_id FROM events")}
-        with_delivery = {
-            row[0]
-            for row in db.execute(
-                "SELECT e.event_id FROM events e JOIN deliveries d ON d.event_seq = e.seq"
-            )
-        }
+    stored = {row[0] for row in await fetch_rows(database, "SELECT event_id FROM events")}
+    with_delivery = {
+        row[0]
+        for row in await fetch_rows(
+            database, "SELECT e.event_id FROM events e JOIN deliveries d ON d.event_seq = e.seq"
+        )
+    }
     assert set(acked) <= stored
     assert set(acked) <= with_delivery
 
@@ -101,11 +98,10 @@ async def test_sigkill_mid_stream_loses_no_acked_event(tmp_path: Path) -> None:
     assert len(results) == len(unacked)
     assert set(results) <= {pb.EVENT_ACK_RESULT_ACCEPTED, pb.EVENT_ACK_RESULT_DUPLICATE}
 
-    with sqlite3.connect(database) as db:
-        (events,) = db.execute("SELECT COUNT(*) FROM events").fetchone()
-        (deliveries,) = db.execute("SELECT COUNT(*) FROM deliveries").fetchone()
-        (doubled,) = db.execute(
-            "SELECT COUNT(*) FROM (SELECT event_seq FROM deliveries GROUP BY event_seq"
-            " HAVING COUNT(*) > 1)"
-        ).fetchone()
+    [(events, deliveries, doubled)] = await fetch_rows(
+        database,
+        "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM deliveries),"
+        " (SELECT COUNT(*) FROM (SELECT event_seq FROM deliveries GROUP BY event_seq"
+        "  HAVING COUNT(*) > 1) AS doubled)",
+    )
     assert (events, deliveries, doubled) == (EVENTS, EVENTS, 0)

@@ -1,7 +1,6 @@
 """Retention prunes the webhook log, finished deliveries and their events once older than the
 retention period, and keeps everything pending or recent."""
 
-import sqlite3
 from datetime import timedelta
 
 from google.protobuf.duration_pb2 import Duration
@@ -16,17 +15,17 @@ from deskhook.v1 import channel_pb2, event_pb2
 from deskhook.v1 import event_ingest_pb2 as ingest_pb
 from tests.clock import FakeClock
 from tests.conftest import AdminStub, IngestStub
+from tests.databases import fetch_rows
 from tests.events import make_event
 from tests.receiver import Answer, Receiver
 
 
-def counts(settings: Settings) -> list[int]:
+async def counts(settings: Settings) -> list[int]:
     """Rows in events, deliveries and attempts."""
-    with sqlite3.connect(settings.database) as db:
-        return [
-            db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-            for table in ("events", "deliveries", "attempts")
-        ]
+    return [
+        (await fetch_rows(settings.database, f"SELECT COUNT(*) FROM {table}"))[0][0]
+        for table in ("events", "deliveries", "attempts")
+    ]
 
 
 async def test_old_history_is_pruned_and_pending_work_kept(
@@ -55,7 +54,7 @@ async def test_old_history_is_pruned_and_pending_work_kept(
     for event_id in ("old-1", "old-2"):
         await ingest.PublishEvent(ingest_pb.PublishEventRequest(event=make_event(event_id)))
     await scheduler.drain()
-    assert counts(settings) == [2, 4, 4]
+    assert await counts(settings) == [2, 4, 4]
 
     clock.advance(timedelta(days=31))
     await ingest.PublishEvent(ingest_pb.PublishEventRequest(event=make_event("recent")))
@@ -68,4 +67,4 @@ async def test_old_history_is_pruned_and_pending_work_kept(
     # The first day's attempts and delivered deliveries go; the old events stay while their
     # failing deliveries are still pending (retried daily).
     assert removed == 4 + 2
-    assert counts(settings) == [3, 4, 4]
+    assert await counts(settings) == [3, 4, 4]

@@ -1,13 +1,17 @@
-"""Signing secrets are returned to the admin and never written to a log line."""
+"""Signing secrets are returned to the admin and never written to a log line, nor is the
+database's password (a PostgreSQL URL may carry one)."""
 
 import io
 import json
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 import structlog
 
+from deskhook.config import Settings
 from deskhook.logs import configure_logging
+from deskhook.store.location import redacted
 from deskhook.v1 import channel_admin_pb2 as pb
 from deskhook.v1 import channel_pb2, event_pb2
 from tests.conftest import AdminStub
@@ -26,6 +30,7 @@ async def test_no_secret_in_any_log_line(
     captured_logs: io.StringIO,
     admin: AdminStub,
     receiver: Receiver,
+    settings: Settings,
 ) -> None:
     created = await admin.CreateChannel(
         pb.CreateChannelRequest(
@@ -42,7 +47,11 @@ async def test_no_secret_in_any_log_line(
     await admin.TestConnection(pb.TestConnectionRequest(url=receiver.url()))
 
     lines = captured_logs.getvalue().splitlines()
-    events = [json.loads(line)["event"] for line in lines]
+    records = [json.loads(line) for line in lines]
+    events = [record["event"] for record in records]
+    assert [r["database"] for r in records if r["event"] == "listening"] == [
+        redacted(settings.database)
+    ]
     assert "channel created" in events
     assert "signing secret rotated" in events
     assert events.count("rpc") >= 4
@@ -50,3 +59,6 @@ async def test_no_secret_in_any_log_line(
         key = secret.removeprefix("whsec_")
         assert not [line for line in lines if key in line]
     assert not [line for line in lines if "whsec_" in line]
+    # The suite's PostgreSQL URL has one whenever scripts/test started the server (as in CI).
+    if password := urlsplit(settings.database).password:
+        assert not [line for line in lines if password in line]
