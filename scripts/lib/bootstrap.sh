@@ -63,3 +63,66 @@ ensure_node_client() {
     (cd "$NODE_CLIENT" && npm ci --no-audit --no-fund --loglevel=error)
     echo "$want" >"$stamp"
 }
+
+# ensure_postgres: unless DESKHOOK_TEST_POSTGRES names a server already, start a private,
+# throwaway PostgreSQL cluster for the tests (installed with apt when missing) and export its
+# URL; it is stopped and deleted when the calling script exits. It listens on 127.0.0.1 only,
+# on a free port, with its socket in its own folder; the machine's own clusters are not touched.
+ensure_postgres() {
+    [ -z "${DESKHOOK_TEST_POSTGRES:-}" ] || return 0
+    local bin root scratch port password
+    bin="$(postgres_bin)" || {
+        install_postgres
+        bin="$(postgres_bin)"
+    }
+    # In memory where the machine allows: creating a database per test is several times
+    # faster there, and nothing in this cluster needs to outlive the run.
+    root="${TMPDIR:-/tmp}"
+    [ ! -w /dev/shm ] || root=/dev/shm
+    scratch="$(mktemp -d "$root/deskhook-pg.XXXXXX")"
+    password="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(16))')"
+    printf '%s\n' "$password" >"$scratch/password"
+    # PostgreSQL refuses to run as root.
+    local as_owner=()
+    if [ "$(id -u)" = 0 ]; then
+        chown -R postgres: "$scratch"
+        as_owner=(runuser -u postgres --)
+    fi
+    # Trust only on the cluster's own socket; TCP asks for the password.
+    "${as_owner[@]}" "$bin/initdb" -D "$scratch/data" -U deskhook --pwfile="$scratch/password" \
+        --auth-local=trust --auth-host=scram-sha-256 --no-sync -E UTF8 >"$scratch/initdb.log" ||
+        { cat "$scratch/initdb.log" >&2; return 1; }
+    port="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    "${as_owner[@]}" "$bin/pg_ctl" -D "$scratch/data" -l "$scratch/server.log" -w -s \
+        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$scratch -c fsync=off" \
+        start || { cat "$scratch/server.log" >&2; return 1; }
+    POSTGRES_SCRATCH="$scratch"
+    POSTGRES_OWNER=("${as_owner[@]}")
+    trap stop_postgres EXIT
+    export DESKHOOK_TEST_POSTGRES="postgresql://deskhook:$password@127.0.0.1:$port/postgres"
+    echo "== PostgreSQL $("$bin/postgres" --version | awk '{print $3}') for the tests on 127.0.0.1:$port" >&2
+}
+
+stop_postgres() {
+    "${POSTGRES_OWNER[@]}" "$(postgres_bin)/pg_ctl" -D "$POSTGRES_SCRATCH/data" -m immediate -s stop || true
+    rm -rf "$POSTGRES_SCRATCH"
+}
+
+# The newest installed server's programs (Debian keeps them out of PATH).
+postgres_bin() {
+    local found
+    found="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    [ -n "$found" ] || found="$(pg_config --bindir 2>/dev/null)" || true
+    [ -n "$found" ] && [ -x "$found/initdb" ] && echo "$found"
+}
+
+install_postgres() {
+    echo "== installing PostgreSQL with apt" >&2
+    if [ "$(id -u)" != 0 ]; then
+        echo "PostgreSQL is not installed; install it (e.g. apt-get install postgresql) or set" \
+            "DESKHOOK_TEST_POSTGRES to a server's URL" >&2
+        return 1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+}
