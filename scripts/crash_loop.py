@@ -2,7 +2,7 @@
 """Crash loop: a producer streams events and a receiver counts the webhooks while the server is
 killed with SIGKILL at random moments and restarted on the same database.
 
-    .venv/bin/python scripts/crash_loop.py [--kills 20] [--rate 200] [--seed N]
+    .venv/bin/python scripts/crash_loop.py [--kills 20] [--rate 200] [--seed N] [--results FILE]
 
 At the end, with a last server left running until everything acked has arrived:
 - every acked event was delivered at least once;
@@ -38,6 +38,8 @@ from deskhook.v1 import event_ingest_pb2 as ingest_pb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' receiver, events and server runner
+from benchkit import Figure, verdict, write_figures  # noqa: E402
+
 from tests.events import make_event  # noqa: E402
 from tests.receiver import Answer, ReceivedRequest, Receiver  # noqa: E402
 from tests.serve_process import ServeProcess, serve_process  # noqa: E402
@@ -114,6 +116,24 @@ class Report:
             f"attempts seen but not in the log    {len(unlogged):8,}",
             f"log entries never seen              {len(self.logged - self.seen_attempts):8,}",
             "verdict                             " + ("ok" if self.ok else "FAILED"),
+        ]
+
+    def figures(self) -> list[Figure]:
+        """The run's size, then the counts that must be zero, each with its verdict."""
+        mismatched = len(self.seen_attempts ^ self.logged)
+
+        def none_of(name: str, count: int) -> Figure:
+            return Figure(
+                "crash loop", name, count, "count", target="0", verdict=verdict(not count)
+            )
+
+        return [
+            Figure("crash loop", "kills (SIGKILL)", self.kills, "count"),
+            Figure("crash loop", "events acked", len(self.acked), "count"),
+            none_of("events rejected", self.rejected),
+            none_of("acked events lost", len(self.lost)),
+            none_of("repeats under another webhook-id", self.split_ids),
+            none_of("attempts seen but not logged, or logged but not seen", mismatched),
         ]
 
 
@@ -267,11 +287,13 @@ async def stream_then_kill(producer: Producer, served: ServeProcess, uptime: flo
     await stream
 
 
-async def main(kills: int, rate: float, seed: int) -> int:
+async def main(kills: int, rate: float, seed: int, results: Path | None) -> int:
     print(f"crash loop: {kills} kills, {rate:g} events/s, seed {seed}", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         report = await run(Path(scratch), kills=kills, rate=rate, seed=seed)
     print("\n".join(f"  {line}" for line in report.lines()))
+    if results is not None:
+        write_figures(results, report.figures())
     return 0 if report.ok else 1
 
 
@@ -282,5 +304,8 @@ if __name__ == "__main__":
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--rate", type=float, default=200, help="events per second")
     parser.add_argument("--seed", type=int, default=random.randrange(1 << 32))
+    parser.add_argument(
+        "--results", type=Path, metavar="FILE", help="also write the figures to FILE as JSON"
+    )
     options = parser.parse_args()
-    sys.exit(uvloop.run(main(options.kills, options.rate, options.seed)))
+    sys.exit(uvloop.run(main(options.kills, options.rate, options.seed, options.results)))
