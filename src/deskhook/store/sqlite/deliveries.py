@@ -124,7 +124,9 @@ class DeliveryTables(SqliteConnections):
                     for record, _ in attempts
                 ],
             )
-            # Several attempts of one channel in a batch: the last one's health stands.
+            # Several attempts of one channel in a batch: the last one's health stands, written
+            # once.
+            latest = {record.channel_id: health for record, health in attempts}
             await db.executemany(
                 "UPDATE channels SET consecutive_failures = ?, failing_since = ?,"
                 " last_success_time = ? WHERE id = ?",
@@ -133,9 +135,9 @@ class DeliveryTables(SqliteConnections):
                         health.consecutive_failures,
                         to_micros(health.failing_since) if health.failing_since else None,
                         to_micros(health.last_success_time) if health.last_success_time else None,
-                        record.channel_id,
+                        channel_id,
                     )
-                    for record, health in attempts
+                    for channel_id, health in latest.items()
                 ],
             )
         for record, _ in attempts:
