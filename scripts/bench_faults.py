@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Load with faults: events stream at a steady rate to 10 channels, each on its own department
-and its own path of one HTTPS receiver, in two runs, each on a fresh server and database:
+and its own path of one HTTPS receiver, in runs of two kinds, each on a fresh server and
+database:
 
 A. every channel healthy;
 B. the same load with 2 channels failing: one answers 500 at once, the other holds every
    request past the server's 15 s attempt timeout.
 
-For the 8 channels healthy in both runs it sets run B against run A: deliveries/s, and the
-latency from the producer's ack to the webhook's arrival (p50, p99). Target: within 10%.
+The runs go A, B, B, A, so that a machine that speeds up or slows down meanwhile weighs on both
+kinds alike. For the 8 channels healthy in both it sets the B runs against the A runs:
+deliveries/s, and the latency from the producer's ack to the webhook's arrival (p50, p99).
+Target: within 10%.
 
-    .venv/bin/python scripts/bench_faults.py [--rate 200] [--seconds 30] [--quick]
+    .venv/bin/python scripts/bench_faults.py [--rate 200] [--seconds 20] [--quick]
         [--results FILE]
 
 The server runs in its own process (`deskhook serve`); the producer and the receiver (the
@@ -51,7 +54,7 @@ CHANNELS = 10
 DEPARTMENT_BASE = 100
 # Past the server's attempt timeout, so the server gives up first; bounded all the same.
 HANG_SECONDS = HttpLimits().total_timeout + 5
-# Channel number -> how its path answers in run B.
+# Channel number -> how its path answers in the B runs.
 FAILING = {8: Answer(status=500), 9: Answer(delay=HANG_SECONDS)}
 HEALTHY = [n for n in range(CHANNELS) if n not in FAILING]
 # Events sent before the measured stream, while every channel is healthy: connections open.
@@ -93,6 +96,19 @@ class Run:
 
     def latency_ms(self, fraction: float) -> float:
         return percentile(self.latencies, fraction) * 1000
+
+    @classmethod
+    def pooled(cls, runs: Sequence["Run"]) -> "Run":
+        """Several runs of one kind as one: counts and latencies together, the mean rate."""
+        return cls(
+            expected=sum(run.expected for run in runs),
+            delivered=sum(run.delivered for run in runs),
+            latencies=[latency for run in runs for latency in run.latencies],
+            rate=sum(run.rate for run in runs) / len(runs),
+            duplicates=sum(run.duplicates for run in runs),
+            bad_signatures=sum(run.bad_signatures for run in runs),
+            failing_requests=sum((run.failing_requests for run in runs), Counter()),
+        )
 
 
 async def create_channels(target: str, receiver: Receiver) -> dict[str, Webhook]:
@@ -199,8 +215,8 @@ async def measure(scratch: Path, name: str, *, faults: bool, rate: float, second
 class Comparison:
     rate: float
     seconds: float
-    healthy: Run  # run A
-    faulty: Run  # run B
+    healthy: Run  # the A runs, pooled
+    faulty: Run  # the B runs, pooled
 
     @property
     def ok(self) -> bool:
@@ -259,10 +275,10 @@ class Comparison:
         failing = ", ".join(
             f"{path_of(n)} {self.faulty.failing_requests[path_of(n)]:,}" for n in sorted(FAILING)
         )
-        rows.append(f"requests to the failing channels in run B: {failing}")
+        rows.append(f"requests to the failing channels in the B runs: {failing}")
         for name, run in (("A", self.healthy), ("B", self.faulty)):
             rows.append(
-                f"run {name}: {run.delivered:,} of {run.expected:,} events delivered to the"
+                f"{name} runs: {run.delivered:,} of {run.expected:,} events delivered to the"
                 f" healthy channels, {run.duplicates} duplicates,"
                 f" {run.bad_signatures} bad signatures"
             )
@@ -271,17 +287,20 @@ class Comparison:
 
 
 async def compare(scratch: Path, *, rate: float, seconds: float) -> Comparison:
-    healthy = await measure(scratch, "a", faults=False, rate=rate, seconds=seconds)
-    faulty = await measure(scratch, "b", faults=True, rate=rate, seconds=seconds)
-    return Comparison(rate, seconds, healthy, faulty)
+    # A, B, B, A: a machine that speeds up or slows down over the runs weighs on both alike.
+    runs: dict[bool, list[Run]] = {False: [], True: []}
+    for order, faults in enumerate((False, True, True, False)):
+        name = f"{'b' if faults else 'a'}{order}"
+        runs[faults].append(await measure(scratch, name, faults=faults, rate=rate, seconds=seconds))
+    return Comparison(rate, seconds, Run.pooled(runs[False]), Run.pooled(runs[True]))
 
 
 async def main(rate: float, seconds: float, results: Path | None) -> int:
     print(
         f"load with faults: {CHANNELS} channels, {rate:g} events/s spread over them for"
-        f" {seconds:g} s a run, {os.cpu_count()} cores; in run B channel 8 answers 500 and"
-        f" channel 9 holds each request {HANG_SECONDS:g} s (the server gives up after"
-        f" {HttpLimits().total_timeout:g} s)",
+        f" {seconds:g} s a run (A, B, B, A), {os.cpu_count()} cores; in the B runs channel 8"
+        f" answers 500 and channel 9 holds each request {HANG_SECONDS:g} s (the server gives"
+        f" up after {HttpLimits().total_timeout:g} s)",
         flush=True,
     )
     with tempfile.TemporaryDirectory() as scratch:
@@ -297,7 +316,7 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rate", type=float, default=200, help="events per second, all channels")
-    parser.add_argument("--seconds", type=float, default=30, help="length of each run")
+    parser.add_argument("--seconds", type=float, default=20, help="length of each run")
     parser.add_argument("--quick", action="store_true", help="5 s runs, for a smoke test")
     parser.add_argument(
         "--results", type=Path, metavar="FILE", help="also write the figures to FILE as JSON"
