@@ -12,7 +12,7 @@
 
     .venv/bin/python scripts/bench_delivery.py [--events 10000] [--concurrency 10]
         [--rate 500] [--seconds 10] [--backlog 100000] [--drain-limit 240]
-        [--body-bytes 1024] [--quick] [--profile DIR]
+        [--body-bytes 1024] [--quick] [--profile DIR] [--results FILE]
 
 The receiver (aiohttp over TLS with a trustme certificate for localhost, verifying every
 signature with `standardwebhooks`), deskhook and the client each run in their own process, all
@@ -72,7 +72,15 @@ from deskhook.v1 import event_ingest_pb2 as pb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for the sample events the tests publish
-from benchkit import peak_rss_mib  # noqa: E402
+from benchkit import (  # noqa: E402
+    Figure,
+    peak_rss_mib,
+    percentile,
+    publish_paced,
+    spread,
+    verdict,
+    write_figures,
+)
 
 from tests.events import make_event  # noqa: E402
 
@@ -519,55 +527,7 @@ async def publish(
         raise SystemExit(f"only {accepted:,} of {count:,} events were accepted")
 
 
-async def publish_paced(
-    target: str, template: event_pb2.Event, count: int, rate: float, prefix: str
-) -> tuple[dict[str, float], dict[str, float]]:
-    """`count` events, one per message, at `rate` per second on one stream: the monotonic
-    times each was sent and each ack arrived, by event id."""
-    sent: dict[str, float] = {}
-    acked: dict[str, float] = {}
-    async with open_channel(target, TOKEN) as channel:
-        call = event_ingest_pb2_grpc.EventIngestStub(channel).PublishEvents()
-
-        async def read_acks() -> None:
-            while isinstance(response := await call.read(), pb.PublishEventsResponse):
-                now = time.monotonic()
-                for ack in response.acks:
-                    acked[ack.event_id] = now
-
-        reader = asyncio.create_task(read_acks())
-        started = time.monotonic()
-        for n in range(count):
-            if (delay := started + n / rate - time.monotonic()) > 0:
-                await asyncio.sleep(delay)
-            request = pb.PublishEventsRequest()
-            event = request.events.add()
-            event.CopyFrom(template)
-            event.event_id = f"{prefix}-{n}"
-            sent[event.event_id] = time.monotonic()
-            await call.write(request)
-        await call.done_writing()
-        async with asyncio.timeout(30):
-            await reader
-    return sent, acked
-
-
 # --- the report ------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def spread(values: list[float]) -> str:
-    """p50 / p99 / max in milliseconds."""
-    p50, p99 = percentile(values, 0.5) * 1000, percentile(values, 0.99) * 1000
-    return f"p50 {p50:7.1f}  p99 {p99:7.1f}  max {max(values) * 1000:7.1f} ms"
-
-
-def verdict(ok: bool) -> str:
-    return "meets" if ok else "MISSES"
 
 
 @dataclass(frozen=True)
@@ -589,6 +549,8 @@ class Bench:
     receiver: ReceiverProcess
     ca: Path
     template: event_pb2.Event
+    # What --results writes: each phase adds its figures.
+    figures: list[Figure] = field(default_factory=list)
 
     async def raw(self) -> float:
         """Webhooks per second for the bare aiohttp client."""
@@ -655,19 +617,46 @@ class Bench:
             f"                {verdict(ratio >= TARGET_RATIO)} the {TARGET_RATIO:.0%} target",
             flush=True,
         )
+        self.figures.append(
+            Figure(
+                "delivery",
+                f"deskhook end to end, {count:,} webhooks, concurrency {self.options.concurrency}",
+                rate,
+                "webhooks/s",
+                "raw aiohttp client",
+                raw_rate,
+                f"≥ {TARGET_RATIO:.0%} of the baseline",
+                verdict(ratio >= TARGET_RATIO),
+            )
+        )
 
     async def latency(self, target: str) -> None:
         rate = self.options.rate
         count = int(rate * self.options.seconds)
         await self.receiver.ask("reset")
-        sent, acked = await publish_paced(target, self.template, count, rate, "lat")
+        sent, acked = await publish_paced(
+            target, TOKEN, [self.template], count=count, rate=rate, prefix="lat"
+        )
         await self.receiver.wait_for(count, 60 + count / 20)
         dump = self.scratch / "arrivals.json"
         await self.receiver.ask("dump", prefix="lat-", path=str(dump))
         arrived: dict[str, float] = json.loads(dump.read_text())
         ids = [event_id for event_id in sent if event_id in acked and event_id in arrived]
         ack_to_arrival = [arrived[i] - acked[i] for i in ids]
+        p50_ms = percentile(ack_to_arrival, 0.5) * 1000
         p99_ms = percentile(ack_to_arrival, 0.99) * 1000
+        at = f"at {rate:,.0f} events/s for {self.options.seconds:g} s"
+        self.figures += [
+            Figure("delivery", f"ack → arrival p50 {at}", p50_ms, "ms"),
+            Figure(
+                "delivery",
+                f"ack → arrival p99 {at}",
+                p99_ms,
+                "ms",
+                target=f"< {TARGET_P99_MS:g} ms",
+                verdict=verdict(p99_ms < TARGET_P99_MS),
+            ),
+        ]
         print(
             f"  latency, {rate:,.0f} events/s for {self.options.seconds:g} s, one per message"
             f" ({len(ids):,} events)\n"
@@ -686,7 +675,7 @@ class Bench:
                 flush=True,
             )
 
-    async def backlog(self) -> None:
+    async def backlog(self, raw_rate: float) -> None:
         count = self.options.backlog
         database = self.scratch / "backlog.db"
         ingest_log, drain_log = self.scratch / "backlog-ingest.log", self.scratch / "drain.log"
@@ -737,6 +726,25 @@ class Bench:
             f"              {verdict(peak < TARGET_RSS_MIB)} the < {TARGET_RSS_MIB:.0f} MiB target",
             flush=True,
         )
+        drained = f"draining a backlog of {count:,}"
+        self.figures += [
+            Figure(
+                "delivery",
+                f"deskhook {drained}",
+                delivered / seconds,
+                "webhooks/s",
+                "raw aiohttp client",
+                raw_rate,
+            ),
+            Figure(
+                "delivery",
+                f"server peak RSS {drained}",
+                peak,
+                "MiB",
+                target=f"< {TARGET_RSS_MIB:.0f} MiB",
+                verdict=verdict(peak < TARGET_RSS_MIB),
+            ),
+        ]
         check_log(database, delivered)
 
     async def drain(self, pid: int, started: float, count: int) -> list[tuple[float, int, float]]:
@@ -757,7 +765,7 @@ class Bench:
             await asyncio.sleep(0.2)
 
 
-async def run(options: Options, body_bytes: int) -> None:
+async def run(options: Options, body_bytes: int, results: Path | None) -> None:
     with tempfile.TemporaryDirectory() as directory:
         scratch = Path(directory)
         ca = trustme.CA()
@@ -777,9 +785,11 @@ async def run(options: Options, body_bytes: int) -> None:
             )
             raw_rate = await bench.raw()
             await bench.deskhook(raw_rate)
-            await bench.backlog()
+            await bench.backlog(raw_rate)
         finally:
             await receiver.stop()
+    if results is not None:
+        write_figures(results, bench.figures)
 
 
 def main() -> None:
@@ -797,6 +807,7 @@ def main() -> None:
     add("--per-message", type=int, default=50, help="events per gRPC message when streaming")
     add("--quick", action="store_true", help="small sizes, for a smoke test")
     add("--profile", type=Path, metavar="DIR", help="record the server with py-spy into DIR")
+    add("--results", type=Path, metavar="FILE", help="also write the figures to FILE as JSON")
     add("--receiver", metavar="PEM", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.receiver:
@@ -814,7 +825,7 @@ def main() -> None:
         args.per_message,
         args.profile,
     )
-    uvloop.run(run(options, args.body_bytes))
+    uvloop.run(run(options, args.body_bytes, args.results))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,16 @@
-"""What the benchmarks in scripts/ share."""
+"""What the benchmarks in scripts/ share: memory and latency readings, paced publishing, and the
+figures each writes with `--results` for scripts/bench_report.py."""
 
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from deskhook.client import open_channel
+from deskhook.v1 import event_ingest_pb2 as pb
+from deskhook.v1 import event_ingest_pb2_grpc, event_pb2
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -9,3 +19,87 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def spread(values: list[float]) -> str:
+    """p50 / p99 / max in milliseconds."""
+    p50, p99 = percentile(values, 0.5) * 1000, percentile(values, 0.99) * 1000
+    return f"p50 {p50:7.1f}  p99 {p99:7.1f}  max {max(values) * 1000:7.1f} ms"
+
+
+def verdict(ok: bool) -> str:
+    return "meets" if ok else "MISSES"
+
+
+async def publish_paced(
+    target: str,
+    token: str,
+    templates: Sequence[event_pb2.Event],
+    *,
+    count: int,
+    rate: float,
+    prefix: str,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """`count` events, one per message, at `rate` per second on one stream, event n a copy of
+    `templates[n % len(templates)]` with the id `{prefix}-{n}`: the monotonic times each was
+    sent and each ack arrived, by event id."""
+    sent: dict[str, float] = {}
+    acked: dict[str, float] = {}
+    async with open_channel(target, token) as channel:
+        call = event_ingest_pb2_grpc.EventIngestStub(channel).PublishEvents()
+
+        async def read_acks() -> None:
+            while isinstance(response := await call.read(), pb.PublishEventsResponse):
+                now = time.monotonic()
+                for ack in response.acks:
+                    acked[ack.event_id] = now
+
+        reader = asyncio.create_task(read_acks())
+        started = time.monotonic()
+        for n in range(count):
+            if (delay := started + n / rate - time.monotonic()) > 0:
+                await asyncio.sleep(delay)
+            request = pb.PublishEventsRequest()
+            event = request.events.add()
+            event.CopyFrom(templates[n % len(templates)])
+            event.event_id = f"{prefix}-{n}"
+            sent[event.event_id] = time.monotonic()
+            await call.write(request)
+        await call.done_writing()
+        async with asyncio.timeout(30):
+            await reader
+    return sent, acked
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of a benchmark run, next to the baseline measured in the same run when there
+    is one. `target` says what the figure should reach; `verdict` whether it did."""
+
+    benchmark: str
+    name: str
+    value: float
+    unit: str
+    baseline_name: str | None = None
+    baseline_value: float | None = None
+    target: str | None = None
+    verdict: str | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.baseline_value:
+            return None
+        return self.value / self.baseline_value
+
+
+def write_figures(path: Path, figures: Sequence[Figure]) -> None:
+    path.write_text(json.dumps([asdict(figure) for figure in figures], indent=2) + "\n")
+
+
+def read_figures(path: Path) -> list[Figure]:
+    return [Figure(**fields) for fields in json.loads(path.read_text())]

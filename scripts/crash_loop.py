@@ -3,6 +3,7 @@
 killed with SIGKILL at random moments and restarted on the same database.
 
     .venv/bin/python scripts/crash_loop.py [--kills 20] [--rate 200] [--seed N] [--database URL]
+        [--results FILE]
 
 At the end, with a last server left running until everything acked has arrived:
 - every acked event was delivered at least once;
@@ -38,6 +39,8 @@ from deskhook.v1 import event_ingest_pb2 as ingest_pb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' receiver, events and server runner
+from benchkit import Figure, verdict, write_figures  # noqa: E402
+
 from tests.events import make_event  # noqa: E402
 from tests.receiver import Answer, ReceivedRequest, Receiver  # noqa: E402
 from tests.serve_process import ServeProcess, serve_process  # noqa: E402
@@ -114,6 +117,24 @@ class Report:
             f"attempts seen but not in the log    {len(unlogged):8,}",
             f"log entries never seen              {len(self.logged - self.seen_attempts):8,}",
             "verdict                             " + ("ok" if self.ok else "FAILED"),
+        ]
+
+    def figures(self) -> list[Figure]:
+        """The run's size, then the counts that must be zero, each with its verdict."""
+        mismatched = len(self.seen_attempts ^ self.logged)
+
+        def none_of(name: str, count: int) -> Figure:
+            return Figure(
+                "crash loop", name, count, "count", target="0", verdict=verdict(not count)
+            )
+
+        return [
+            Figure("crash loop", "kills (SIGKILL)", self.kills, "count"),
+            Figure("crash loop", "events acked", len(self.acked), "count"),
+            none_of("events rejected", self.rejected),
+            none_of("acked events lost", len(self.lost)),
+            none_of("repeats under another webhook-id", self.split_ids),
+            none_of("attempts seen but not logged, or logged but not seen", mismatched),
         ]
 
 
@@ -274,11 +295,15 @@ async def stream_then_kill(producer: Producer, served: ServeProcess, uptime: flo
     await stream
 
 
-async def main(kills: int, rate: float, seed: int, database: str | None) -> int:
+async def main(
+    kills: int, rate: float, seed: int, database: str | None, results: Path | None
+) -> int:
     print(f"crash loop: {kills} kills, {rate:g} events/s, seed {seed}", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         report = await run(Path(scratch), kills=kills, rate=rate, seed=seed, database=database)
     print("\n".join(f"  {line}" for line in report.lines()))
+    if results is not None:
+        write_figures(results, report.figures())
     return 0 if report.ok else 1
 
 
@@ -292,5 +317,12 @@ if __name__ == "__main__":
     parser.add_argument(
         "--database", help="an empty PostgreSQL database's URL (default: a temporary SQLite file)"
     )
+    parser.add_argument(
+        "--results", type=Path, metavar="FILE", help="also write the figures to FILE as JSON"
+    )
     options = parser.parse_args()
-    sys.exit(uvloop.run(main(options.kills, options.rate, options.seed, options.database)))
+    sys.exit(
+        uvloop.run(
+            main(options.kills, options.rate, options.seed, options.database, options.results)
+        )
+    )

@@ -126,10 +126,10 @@ class Receiver:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/{path:.*}", self._handle)
-        # A client that gave up cancels its delayed answer, and stop() waits for no answer in
-        # flight: the tests are done with them.
+        # A client that gave up cancels its delayed answer, and stop() barely waits for answers
+        # in flight: the tests are done with them. (0 would mean no limit at all.)
         self._runner = web.AppRunner(
-            app, handler_cancellation=True, access_log=None, shutdown_timeout=0
+            app, handler_cancellation=True, access_log=None, shutdown_timeout=0.1
         )
         await self._runner.setup()
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -1,7 +1,6 @@
 """ChannelAdmin: converts requests, calls the channel service, converts back."""
 
 from collections.abc import AsyncIterator
-from datetime import UTC
 from typing import Any
 
 import grpc
@@ -9,12 +8,14 @@ import grpc
 from deskhook.api.convert import (
     channel_to_proto,
     connection_status_to_proto,
+    datetime_from_proto,
     event_type_from_proto,
     health_to_proto,
     log_entry_to_proto,
     outcome_from_proto,
     populated_paths,
     spec_from_proto,
+    timedelta_from_proto,
     timestamp,
 )
 from deskhook.core.channels import ChannelService, require_id
@@ -108,7 +109,11 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
     async def RotateSigningSecret(
         self, request: pb.RotateSigningSecretRequest, context: Context
     ) -> pb.RotateSigningSecretResponse:
-        grace = request.grace_period.ToTimedelta() if request.HasField("grace_period") else None
+        grace = (
+            timedelta_from_proto(request.grace_period, "grace_period")
+            if request.HasField("grace_period")
+            else None
+        )
         secret, previous_expire_time = await self._channels.rotate_secret(request.id, grace)
         return pb.RotateSigningSecretResponse(
             signing_secret=secret, previous_secret_expire_time=timestamp(previous_expire_time)
@@ -121,7 +126,9 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
         count = await self._channels.redeliver(
             request.channel_id,
             request.event_id if scope == "event_id" else None,
-            request.failed_since.ToDatetime(UTC) if scope == "failed_since" else None,
+            datetime_from_proto(request.failed_since, "failed_since")
+            if scope == "failed_since"
+            else None,
         )
         return pb.RedeliverResponse(scheduled_deliveries=count)
 
@@ -135,10 +142,12 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
             if request.event_type
             else None,
             outcome=outcome_from_proto(request.outcome),
-            start_time=request.start_time.ToDatetime(UTC)
+            start_time=datetime_from_proto(request.start_time, "start_time")
             if request.HasField("start_time")
             else None,
-            end_time=request.end_time.ToDatetime(UTC) if request.HasField("end_time") else None,
+            end_time=datetime_from_proto(request.end_time, "end_time")
+            if request.HasField("end_time")
+            else None,
             event_id=request.event_id,
         )
         page = await self._log.list_entries(log_filter, request.page_size, request.page_token)

@@ -3,7 +3,7 @@
 Enum values map by name: the proto's `EVENT_TYPE_TICKET_ANSWER` is the domain's
 `ticket_answer`, so neither side keeps a table that could drift from the other."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -90,6 +90,23 @@ def duration(delta: timedelta) -> Duration:
     return message
 
 
+def datetime_from_proto(stamp: Timestamp, field: str) -> datetime:
+    """`stamp` as an aware datetime, or INVALID_ARGUMENT naming `field` when no datetime can
+    hold it (outside the years 1 to 9999, or nanos out of range)."""
+    try:
+        return stamp.ToDatetime(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument.field(field, "must be a time within the years 1 to 9999") from None
+
+
+def timedelta_from_proto(delta: Duration, field: str) -> timedelta:
+    """`delta` as a timedelta, or INVALID_ARGUMENT naming `field` when none can hold it."""
+    try:
+        return delta.ToTimedelta()
+    except (ValueError, OverflowError):
+        raise InvalidArgument.field(field, "is out of range") from None
+
+
 def spec_from_proto(message: channel_pb2.Channel) -> ChannelSpec:
     """Every admin-settable field of `message`, defaults where unset."""
     return ChannelSpec(
@@ -101,7 +118,10 @@ def spec_from_proto(message: channel_pb2.Channel) -> ChannelSpec:
             for index, number in enumerate(message.subscriptions)
         ),
         retries_enabled=message.retries_enabled,
-        retry_schedule=tuple(delay.ToTimedelta() for delay in message.retry_schedule),
+        retry_schedule=tuple(
+            timedelta_from_proto(delay, f"channel.retry_schedule[{index}]")
+            for index, delay in enumerate(message.retry_schedule)
+        ),
         enabled=message.enabled if message.HasField("enabled") else True,
         ordering=ordering_from_proto(message.ordering),
         max_concurrency=message.max_concurrency,

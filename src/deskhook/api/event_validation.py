@@ -7,10 +7,12 @@ custom fields that protobuf decoders can read back.
 The ticket's own data is passed to receivers as the helpdesk sent it. This runs for every
 ingested event, so it reads each field once and allocates only on failure."""
 
+import math
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Final
 
-from google.protobuf import struct_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 
 from deskhook.api.convert import event_type_from_proto
 from deskhook.domain.errors import FieldViolation, InvalidArgument
@@ -22,6 +24,9 @@ MAX_EVENT_ID_LENGTH: Final = 128
 MAX_CUSTOM_FIELD_DEPTH: Final = 16
 MAX_FUTURE_SKEW_SECONDS: Final = 5 * 60
 EARLIEST_OCCURRED_AT_SECONDS: Final = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp())
+# What a Timestamp may hold (years 1 to 9999): beyond it, no JSON form exists for the webhook.
+TIMESTAMP_MIN_SECONDS: Final = -62_135_596_800
+TIMESTAMP_MAX_SECONDS: Final = 253_402_300_799
 
 # The detail each event type carries (the oneof case), and for a change the field it names.
 _DETAIL: Final[dict[EventType, tuple[str | None, str | None]]] = {
@@ -55,6 +60,8 @@ def _occurred_at(event: event_pb2.Event, now_seconds: int) -> int | FieldViolati
     # Plain integers: Timestamp.ToDatetime is pure Python and several times slower.
     stamp = event.occurred_at
     seconds = stamp.seconds
+    if not 0 <= stamp.nanos < 1_000_000_000:
+        return FieldViolation("occurred_at.nanos", "must be from 0 to 999,999,999")
     if seconds > now_seconds + MAX_FUTURE_SKEW_SECONDS:
         return FieldViolation("occurred_at", "is more than 5 minutes in the future")
     if seconds < EARLIEST_OCCURRED_AT_SECONDS:
@@ -62,24 +69,46 @@ def _occurred_at(event: event_pb2.Event, now_seconds: int) -> int | FieldViolati
     return seconds * 1_000_000 + stamp.nanos // 1000
 
 
-def _nests_deeper_than(fields: struct_pb2.Struct, limit: int) -> bool:
-    # Each level of nesting costs at least 4 encoded bytes, so small custom fields, the usual
-    # case, need no walk (walking a protobuf map is slow).
-    if fields.ByteSize() < 4 * limit:
-        return False
+def _custom_fields_violation(fields: struct_pb2.Struct) -> str | None:
+    """What makes custom fields unfit to deliver: nesting protobuf decoders refuse (they stop
+    at 100 levels; a bound well inside keeps every stored event readable), or a number JSON
+    cannot write (NaN, infinity)."""
     level: list[struct_pb2.Value] = list(fields.fields.values())
-    for _ in range(limit):
+    depth = 1
+    while level:
+        if depth > MAX_CUSTOM_FIELD_DEPTH:
+            return f"must be nested at most {MAX_CUSTOM_FIELD_DEPTH} levels deep"
         deeper: list[struct_pb2.Value] = []
         for value in level:
             kind = value.WhichOneof("kind")
+            if kind == "number_value" and not math.isfinite(value.number_value):
+                return "must hold finite numbers only (JSON has no NaN or infinity)"
             if kind == "struct_value":
                 deeper.extend(value.struct_value.fields.values())
             elif kind == "list_value":
                 deeper.extend(value.list_value.values)
-        if not deeper:
-            return False
         level = deeper
-    return True
+        depth += 1
+    return None
+
+
+def _timestamps(
+    event: event_pb2.Event, ticket: event_pb2.Ticket
+) -> Iterator[tuple[str, timestamp_pb2.Timestamp]]:
+    """The event's times other than occurred_at, which is checked more strictly."""
+    for name in ("create_time", "update_time"):
+        if ticket.HasField(name):
+            yield f"ticket.{name}", getattr(ticket, name)
+    if event.HasField("sla") and event.sla.HasField("deadline"):
+        yield "sla.deadline", event.sla.deadline
+
+
+def _timestamp_violation(field: str, stamp: timestamp_pb2.Timestamp) -> FieldViolation | None:
+    if not 0 <= stamp.nanos < 1_000_000_000:
+        return FieldViolation(f"{field}.nanos", "must be from 0 to 999,999,999")
+    if not TIMESTAMP_MIN_SECONDS <= stamp.seconds <= TIMESTAMP_MAX_SECONDS:
+        return FieldViolation(field, "must be within the years 1 to 9999")
+    return None
 
 
 def _ticket_violations(ticket: event_pb2.Ticket) -> list[FieldViolation]:
@@ -90,17 +119,10 @@ def _ticket_violations(ticket: event_pb2.Ticket) -> list[FieldViolation]:
         violations.append(
             FieldViolation("ticket.department_id", "is required and must be positive")
         )
-    # Protobuf decoders refuse messages nested past 100 levels; a bound well inside that keeps
-    # every stored event readable when it is delivered.
-    if ticket.HasField("custom_fields") and _nests_deeper_than(
-        ticket.custom_fields, MAX_CUSTOM_FIELD_DEPTH
+    if ticket.HasField("custom_fields") and (
+        problem := _custom_fields_violation(ticket.custom_fields)
     ):
-        violations.append(
-            FieldViolation(
-                "ticket.custom_fields",
-                f"must be nested at most {MAX_CUSTOM_FIELD_DEPTH} levels deep",
-            )
-        )
+        violations.append(FieldViolation("ticket.custom_fields", problem))
     return violations
 
 
@@ -163,6 +185,11 @@ def published_event(event: event_pb2.Event, now_seconds: int) -> PublishedEvent:
         raise InvalidArgument(*violations, *invalid.violations) from None
     if (detail_violation := _detail_violation(event, event_type)) is not None:
         violations.append(detail_violation)
+    violations.extend(
+        violation
+        for field, stamp in _timestamps(event, ticket)
+        if (violation := _timestamp_violation(field, stamp)) is not None
+    )
     if violations or isinstance(occurred_at, FieldViolation):
         raise InvalidArgument(*violations)
     return PublishedEvent(

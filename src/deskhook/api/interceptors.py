@@ -6,14 +6,15 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn, TypeAlias
+from typing import Any, NamedTuple, NoReturn, TypeAlias
 
 import grpc
 import structlog
+from google.protobuf.message import DecodeError
 
 from deskhook.api.auth import TokenRules, Verdict, status_code
 from deskhook.api.errors import INTERNAL, status_for, status_with_reason
-from deskhook.domain.errors import DomainError
+from deskhook.domain.errors import DomainError, InvalidArgument
 
 log = structlog.get_logger("deskhook.rpc")
 
@@ -40,13 +41,54 @@ def _behaviour(handler: Handler) -> Behaviour:
     return behaviour
 
 
-def _with_behaviour(handler: Handler, behaviour: Behaviour) -> Handler:
+def _with_behaviour(
+    handler: Handler,
+    behaviour: Behaviour,
+    request_deserializer: Callable[[bytes], Any] | None = None,
+) -> Handler:
     factory = _FACTORIES[(handler.request_streaming, handler.response_streaming)]
     return factory(
         behaviour,
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=request_deserializer or handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+class _Undecodable(NamedTuple):
+    """What the guard's deserializer hands on for bytes protobuf cannot decode."""
+
+    error: str
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """`deserializer`, answering undecodable bytes with an _Undecodable instead of raising:
+    raised there, gRPC would answer UNKNOWN (a stream: INTERNAL) with the parser's words."""
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        # Invalid UTF-8, a cut-off varint, nesting past the decoder's depth limit...
+        except (DecodeError, RecursionError) as error:
+            return _Undecodable(str(error) or type(error).__name__)
+
+    return deserialize
+
+
+def _decoded(request: Any) -> Any:
+    if isinstance(request, _Undecodable):
+        raise InvalidArgument.field(
+            "request",
+            f"is not a valid protobuf message for this method: {request.error}",
+            reason="MALFORMED_REQUEST",
+        )
+    return request
+
+
+async def _decoded_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        yield _decoded(request)
 
 
 async def _abort(context: Context, status: grpc.Status) -> NoReturn:
@@ -94,29 +136,31 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
             return None
         method = handler_call_details.method
         behaviour = _behaviour(handler)
+        decoded = _decoded_stream if handler.request_streaming else _decoded
+        deserializer = _tolerant(handler.request_deserializer)
         if inspect.isasyncgenfunction(behaviour):
 
             async def guarded_stream(request: Any, context: Context) -> AsyncIterator[Any]:
                 started = time.perf_counter()
                 try:
-                    async for response in behaviour(request, context):
+                    async for response in behaviour(decoded(request), context):
                         yield response
                 except BaseException as error:
                     await _fail(method, context, error, started)
                 _log_done(method, context, started)
 
-            return _with_behaviour(handler, guarded_stream)
+            return _with_behaviour(handler, guarded_stream, deserializer)
 
         async def guarded(request: Any, context: Context) -> Any:
             started = time.perf_counter()
             try:
-                response = await behaviour(request, context)
+                response = await behaviour(decoded(request), context)
             except BaseException as error:
                 await _fail(method, context, error, started)
             _log_done(method, context, started)
             return response
 
-        return _with_behaviour(handler, guarded)
+        return _with_behaviour(handler, guarded, deserializer)
 
 
 def _log_done(method: str, context: Context, started: float) -> None:

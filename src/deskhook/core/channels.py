@@ -136,14 +136,8 @@ class ChannelService:
     ) -> ChannelPage:
         size = page_size(requested_size)
         query = {"department_id": channel_filter.department_id, "enabled": channel_filter.enabled}
-        position = decode_page_token(page_token, query)
-        after = 0
-        if position is not None:
-            if len(position) != 1 or not isinstance(position[0], int):
-                raise InvalidArgument.field(
-                    "page_token", "is not a token from a previous page", reason="INVALID_PAGE_TOKEN"
-                )
-            after = position[0]
+        position = decode_page_token(page_token, query, length=1)
+        after = position[0] if position is not None else 0
         # One extra row tells whether another page follows without a second query.
         rows = await self._store.list_channels(channel_filter, after, size + 1)
         page = rows[:size]

@@ -3,7 +3,6 @@
 from dataclasses import asdict, dataclass
 
 from deskhook.domain.delivery import AttemptRecord
-from deskhook.domain.errors import InvalidArgument
 from deskhook.domain.paging import decode_page_token, encode_page_token, page_size
 from deskhook.domain.times import to_micros
 from deskhook.store.base import LogFilter, Store
@@ -24,14 +23,8 @@ class DeliveryLog:
     ) -> LogPage:
         size = page_size(requested_size)
         query = {key: str(value) for key, value in asdict(log_filter).items()}
-        position = decode_page_token(page_token, query)
-        before: tuple[int, int] | None = None
-        if position is not None:
-            if len(position) != 2 or not all(isinstance(part, int) for part in position):
-                raise InvalidArgument.field(
-                    "page_token", "is not a token from a previous page", reason="INVALID_PAGE_TOKEN"
-                )
-            before = (int(position[0] or 0), int(position[1] or 0))
+        position = decode_page_token(page_token, query, length=2)
+        before = (position[0], position[1]) if position is not None else None
         rows = await self._store.list_attempts(log_filter, before, size + 1)
         page = rows[:size]
         next_token = (

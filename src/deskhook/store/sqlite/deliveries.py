@@ -1,6 +1,7 @@
 """Deliveries in SQLite: what is due, claims on it, and the outcome of each attempt."""
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -18,6 +19,8 @@ DELIVERY_STATES = {
     AttemptOutcome.RETRY_SCHEDULED: "pending",
 }
 ATTEMPT_PLACEHOLDERS = ", ".join("?" * len(ATTEMPT_COLUMNS.split(",")))
+# Channels per claim statement: SQLite allows 500 terms in a compound SELECT.
+CHANNELS_PER_CLAIM = 400
 
 
 class DeliveryTables(SqliteConnections):
@@ -61,36 +64,32 @@ class DeliveryTables(SqliteConnections):
             return []
         now_micros = to_micros(now)
         self._claims = {id_: until for id_, until in self._claims.items() if until > now_micros}
-        # The earliest due deliveries of the channels that may send; a per-ticket channel offers
-        # only the earliest pending delivery of each ticket. A read in one step, so its snapshot
-        # is fresh: it sees every attempt recorded before it, and waits for no writer.
-        candidates = await self._claimer.execute_fetchall(
-            "SELECT d.id, d.channel_id, e.event_id, e.event_type, d.ticket_id,"
-            " e.ticket_number, d.attempts, e.payload"
-            " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
-            " WHERE d.state = 'pending' AND d.due_at <= :now"
-            " AND d.id NOT IN (SELECT value FROM json_each(:claimed))"
-            " AND d.channel_id IN (SELECT value FROM json_each(:channels))"
-            " AND (d.channel_id NOT IN (SELECT value FROM json_each(:per_ticket))"
-            "  OR NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.channel_id = d.channel_id"
-            "   AND p.ticket_id = d.ticket_id AND p.state = 'pending' AND p.id < d.id))"
-            " ORDER BY d.due_at, d.id LIMIT :scan",
-            {
-                "now": now_micros,
-                "claimed": json.dumps(list(self._claims)),
-                "channels": json.dumps(list(rules.slots)),
-                "per_ticket": json.dumps(sorted(rules.per_ticket)),
-                # Enough rows for every free slot, with room for rows a full channel skips.
-                "scan": min(limit, sum(rules.slots.values())) * 2,
-            },
-        )
-        free = dict(rules.slots)
-        claimed: list[DueDelivery] = []
-        for row in candidates:
-            if free[row[1]] > 0 and len(claimed) < limit:
-                free[row[1]] -= 1
-                claimed.append(DueDelivery(row[0], row[1], row[2], EventType(row[3]), *row[4:8]))
-                self._claims[row[0]] = to_micros(claim_until)
+        claimed_ids = json.dumps(list(self._claims))
+        channels = list(rules.slots.items())
+        rows: list[sqlite3.Row] = []
+        for start in range(0, len(channels), CHANNELS_PER_CLAIM):
+            sql, parameters = _claim_query(channels[start : start + CHANNELS_PER_CLAIM], rules)
+            # One step per statement, so each snapshot is fresh: it sees every attempt recorded
+            # before it, and waits for no writer.
+            rows += await self._claimer.execute_fetchall(
+                sql, {**parameters, "now": now_micros, "claimed": claimed_ids}
+            )
+        rows.sort(key=lambda row: (row["due_at"], row["id"]))
+        claimed = [
+            DueDelivery(
+                row["id"],
+                row["channel_id"],
+                row["event_id"],
+                EventType(row["event_type"]),
+                row["ticket_id"],
+                row["ticket_number"],
+                row["attempts"],
+                row["payload"],
+            )
+            for row in rows[:limit]
+        ]
+        for delivery in claimed:
+            self._claims[delivery.delivery_id] = to_micros(claim_until)
         return claimed
 
     async def next_due_at(self, channel_ids: Sequence[str]) -> datetime | None:
@@ -124,7 +123,9 @@ class DeliveryTables(SqliteConnections):
                     for record, _ in attempts
                 ],
             )
-            # Several attempts of one channel in a batch: the last one's health stands.
+            # Several attempts of one channel in a batch: the last one's health stands, written
+            # once.
+            latest = {record.channel_id: health for record, health in attempts}
             await db.executemany(
                 "UPDATE channels SET consecutive_failures = ?, failing_since = ?,"
                 " last_success_time = ? WHERE id = ?",
@@ -133,10 +134,42 @@ class DeliveryTables(SqliteConnections):
                         health.consecutive_failures,
                         to_micros(health.failing_since) if health.failing_since else None,
                         to_micros(health.last_success_time) if health.last_success_time else None,
-                        record.channel_id,
+                        channel_id,
                     )
-                    for record, health in attempts
+                    for channel_id, health in latest.items()
                 ],
             )
         for record, _ in attempts:
             self._claims.pop(record.delivery_id, None)
+
+
+def _claim_query(
+    channels: Sequence[tuple[str, int]], rules: ClaimRules
+) -> tuple[str, dict[str, object]]:
+    """The earliest due deliveries of each channel, as many as it has free slots, with their
+    events. A query per channel walks that channel's index in due order and stops at its limit,
+    however long the backlog; one query over all channels would sort the whole backlog. A
+    per-ticket channel offers only the earliest pending delivery of each ticket."""
+    parts: list[str] = []
+    parameters: dict[str, object] = {}
+    for index, (channel_id, slots) in enumerate(channels):
+        parameters[f"channel{index}"], parameters[f"slots{index}"] = channel_id, slots
+        first_of_ticket = (
+            " AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.channel_id = d.channel_id"
+            " AND p.ticket_id = d.ticket_id AND p.state = 'pending' AND p.id < d.id)"
+            if channel_id in rules.per_ticket
+            else ""
+        )
+        parts.append(
+            "SELECT * FROM (SELECT d.id FROM deliveries d"
+            f" WHERE d.channel_id = :channel{index} AND d.state = 'pending'"
+            " AND d.due_at <= :now AND d.id NOT IN (SELECT value FROM json_each(:claimed))"
+            f"{first_of_ticket} ORDER BY d.due_at, d.id LIMIT :slots{index})"
+        )
+    sql = (
+        "SELECT d.id, d.channel_id, d.due_at, e.event_id, e.event_type, d.ticket_id,"
+        " e.ticket_number, d.attempts, e.payload"
+        " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+        f" WHERE d.id IN ({' UNION ALL '.join(parts)})"
+    )
+    return sql, parameters

@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""Load with faults: events stream at a steady rate to 10 channels, each on its own department
+and its own path of one HTTPS receiver, in runs of two kinds, each on a fresh server and
+database:
+
+A. every channel healthy;
+B. the same load with 2 channels failing: one answers 500 at once, the other holds every
+   request past the server's 15 s attempt timeout.
+
+The runs go A, B, B, A, so that a machine that speeds up or slows down meanwhile weighs on both
+kinds alike. For the 8 channels healthy in both it sets the B runs against the A runs:
+deliveries/s, and the latency from the producer's ack to the webhook's arrival (p50, p99).
+Target: within 10%.
+
+    .venv/bin/python scripts/bench_faults.py [--rate 200] [--seconds 20] [--quick]
+        [--results FILE]
+
+The server runs in its own process (`deskhook serve`); the producer and the receiver (the
+tests' HTTPS receiver) share this one, so ack and arrival times come from one monotonic clock.
+Every signature is checked after the run, against each channel's own secret, off the measured
+path. Each run stops by itself: publishing lasts --seconds, the wait for the last deliveries is
+bounded, and the receiver stops before the server, which lets go of the requests it holds.
+"""
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvloop
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from deskhook.client import open_channel
+from deskhook.delivery.http_client import HttpLimits
+from deskhook.v1 import channel_admin_pb2_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the tests' receiver, events, channels and server runner
+from benchkit import Figure, percentile, publish_paced, verdict, write_figures  # noqa: E402
+
+from tests.channels import add_channel  # noqa: E402
+from tests.events import make_event  # noqa: E402
+from tests.receiver import Answer, ReceivedRequest, Receiver  # noqa: E402
+from tests.serve_process import serve_process  # noqa: E402
+
+TOKEN = "bench-token"
+CHANNELS = 10
+DEPARTMENT_BASE = 100
+# Past the server's attempt timeout, so the server gives up first; bounded all the same.
+HANG_SECONDS = HttpLimits().total_timeout + 5
+# Channel number -> how its path answers in the B runs.
+FAILING = {8: Answer(status=500), 9: Answer(delay=HANG_SECONDS)}
+HEALTHY = [n for n in range(CHANNELS) if n not in FAILING]
+# Events sent before the measured stream, while every channel is healthy: connections open.
+WARM_EVENTS = 10 * CHANNELS
+# How long the deliveries may trail the last event before the run gives up on them.
+SETTLE_SECONDS = 60.0
+# Signatures are checked after the run and standardwebhooks refuses those 5 minutes old.
+MAX_SECONDS = 120.0
+MAX_RATE = 2000.0
+TARGET_RATE_RATIO = 0.9
+TARGET_LATENCY_RATIO = 1.1
+# Event n goes to channel n % CHANNELS: its ticket is in that channel's department.
+TEMPLATES = [make_event("template", department_id=DEPARTMENT_BASE + n) for n in range(CHANNELS)]
+
+
+def path_of(channel: int) -> str:
+    return f"/ch-{channel}"
+
+
+def channel_of(event_id: str) -> int:
+    return int(event_id.rsplit("-", 1)[1]) % CHANNELS
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one run delivered to the channels healthy in both runs."""
+
+    expected: int  # their events acked
+    delivered: int  # of those, how many arrived
+    latencies: list[float]  # ack -> arrival, seconds
+    rate: float  # their deliveries per second, from the first event sent to the last arrival
+    duplicates: int
+    bad_signatures: int
+    failing_requests: Counter[str]  # requests to the failing channels' paths
+
+    @property
+    def ok(self) -> bool:
+        return self.delivered == self.expected and not self.bad_signatures
+
+    def latency_ms(self, fraction: float) -> float:
+        return percentile(self.latencies, fraction) * 1000
+
+    @classmethod
+    def pooled(cls, runs: Sequence["Run"]) -> "Run":
+        """Several runs of one kind as one: counts and latencies together, the mean rate."""
+        return cls(
+            expected=sum(run.expected for run in runs),
+            delivered=sum(run.delivered for run in runs),
+            latencies=[latency for run in runs for latency in run.latencies],
+            rate=sum(run.rate for run in runs) / len(runs),
+            duplicates=sum(run.duplicates for run in runs),
+            bad_signatures=sum(run.bad_signatures for run in runs),
+            failing_requests=sum((run.failing_requests for run in runs), Counter()),
+        )
+
+
+async def create_channels(target: str, receiver: Receiver) -> dict[str, Webhook]:
+    """The channels, one per department and path; a verifier with each one's secret, by path."""
+    verifiers: dict[str, Webhook] = {}
+    async with open_channel(target, TOKEN) as channel:
+        admin = channel_admin_pb2_grpc.ChannelAdminStub(channel)
+        for n in range(CHANNELS):
+            _, secret = await add_channel(
+                admin,
+                receiver,
+                path_of(n),
+                name=f"faults-{n}",
+                department_id=DEPARTMENT_BASE + n,
+            )
+            verifiers[path_of(n)] = Webhook(secret)
+    return verifiers
+
+
+async def wait_for_healthy(receiver: Receiver, start: int, expected: int) -> None:
+    """Until the healthy paths have had `expected` requests since `start`, or SETTLE_SECONDS."""
+    paths = {path_of(n) for n in HEALTHY}
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while time.monotonic() < deadline:
+        if sum(request.path in paths for request in receiver.requests[start:]) >= expected:
+            return
+        await asyncio.sleep(0.1)
+
+
+def healthy_events(event_ids: Iterable[str]) -> int:
+    return sum(channel_of(event_id) in HEALTHY for event_id in event_ids)
+
+
+def tally(
+    requests: Sequence[ReceivedRequest],
+    verifiers: dict[str, Webhook],
+    sent: dict[str, float],
+    acked: dict[str, float],
+) -> Run:
+    arrivals: dict[str, float] = {}
+    duplicates = bad_signatures = 0
+    failing_requests: Counter[str] = Counter()
+    healthy = {path_of(n) for n in HEALTHY}
+    for request in requests:
+        if request.path not in healthy:
+            failing_requests[request.path] += 1
+            continue
+        try:
+            payload = verifiers[request.path].verify(request.body, dict(request.headers))
+        except WebhookVerificationError:
+            bad_signatures += 1
+            continue
+        if payload["event_id"] in arrivals:
+            duplicates += 1
+        else:
+            arrivals[payload["event_id"]] = request.arrived_at
+    latencies = [
+        arrived - acked[event_id] for event_id, arrived in arrivals.items() if event_id in acked
+    ]
+    seconds = max(arrivals.values(), default=0.0) - min(sent.values())
+    return Run(
+        expected=healthy_events(acked),
+        delivered=len(arrivals),
+        latencies=latencies,
+        rate=len(arrivals) / seconds if seconds > 0 else 0.0,
+        duplicates=duplicates,
+        bad_signatures=bad_signatures,
+        failing_requests=failing_requests,
+    )
+
+
+async def measure(scratch: Path, name: str, *, faults: bool, rate: float, seconds: float) -> Run:
+    """One run on a fresh server and database; `faults` makes FAILING fail once warm."""
+    async with Receiver() as receiver:
+        args = (
+            "--admin-token", TOKEN,
+            "--ingest-token", TOKEN,
+            "--allow-network", "127.0.0.0/8",
+            "--ca-bundle", str(receiver.write_ca(scratch / f"{name}-ca.pem")),
+        )  # fmt: skip
+        async with serve_process(scratch / f"{name}.db", args) as served:
+            target = f"127.0.0.1:{served.port}"
+            verifiers = await create_channels(target, receiver)
+            await publish_paced(
+                target, TOKEN, TEMPLATES, count=WARM_EVENTS, rate=rate, prefix=f"{name}-warm"
+            )
+            # Each channel's connection test, then the warm events.
+            await receiver.wait_for_requests(CHANNELS + WARM_EVENTS)
+            if faults:
+                for n, answer in FAILING.items():
+                    receiver.respond_at(path_of(n), answer)
+            start = len(receiver.requests)
+            sent, acked = await publish_paced(
+                target, TOKEN, TEMPLATES, count=int(rate * seconds), rate=rate, prefix=name
+            )
+            await wait_for_healthy(receiver, start, healthy_events(acked))
+            # Stopping cancels the requests the receiver still holds: their attempts end, so
+            # the server does not spend its shutdown grace waiting for them.
+            await receiver.stop()
+    return tally(receiver.requests[start:], verifiers, sent, acked)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    rate: float
+    seconds: float
+    healthy: Run  # the A runs, pooled
+    faulty: Run  # the B runs, pooled
+
+    @property
+    def ok(self) -> bool:
+        return self.healthy.ok and self.faulty.ok
+
+    def figures(self) -> list[Figure]:
+        a, b = self.healthy, self.faulty
+        failing = f"{len(FAILING)} of {CHANNELS} channels failing"
+        baseline = f"all {CHANNELS} healthy"
+        rate_target = f"≥ {TARGET_RATE_RATIO:.0%} of the baseline"
+        latency_target = f"≤ {TARGET_LATENCY_RATIO:.0%} of the baseline"
+
+        def latency(label: str, fraction: float) -> Figure:
+            value, base = b.latency_ms(fraction), a.latency_ms(fraction)
+            return Figure(
+                "faults",
+                f"ack → arrival {label}, {len(HEALTHY)} healthy channels, {failing}",
+                value,
+                "ms",
+                baseline,
+                base,
+                latency_target,
+                verdict(value <= TARGET_LATENCY_RATIO * base),
+            )
+
+        return [
+            Figure(
+                "faults",
+                f"deliveries to {len(HEALTHY)} healthy channels, {self.rate:g} events/s for"
+                f" {self.seconds:g} s, {failing}",
+                b.rate,
+                "webhooks/s",
+                baseline,
+                a.rate,
+                rate_target,
+                verdict(b.rate >= TARGET_RATE_RATIO * a.rate),
+            ),
+            latency("p50", 0.5),
+            latency("p99", 0.99),
+        ]
+
+    def lines(self) -> list[str]:
+        rate, p50, p99 = self.figures()
+        rows = [
+            f"{'':38}{'A: all healthy':>16}{f'B: {len(FAILING)} failing':>16}{'B / A':>8}   target"
+        ]
+        for label, unit, figure in (
+            (f"deliveries to the {len(HEALTHY)} healthy channels", "/s", rate),
+            ("ack -> arrival p50", "ms", p50),
+            ("ack -> arrival p99", "ms", p99),
+        ):
+            rows.append(
+                f"{label:38}{figure.baseline_value or 0:>13.1f} {unit}{figure.value:>13.1f} {unit}"
+                f"{figure.ratio or 0:>8.0%}   {figure.target}: {figure.verdict}"
+            )
+        failing = ", ".join(
+            f"{path_of(n)} {self.faulty.failing_requests[path_of(n)]:,}" for n in sorted(FAILING)
+        )
+        rows.append(f"requests to the failing channels in the B runs: {failing}")
+        for name, run in (("A", self.healthy), ("B", self.faulty)):
+            rows.append(
+                f"{name} runs: {run.delivered:,} of {run.expected:,} events delivered to the"
+                f" healthy channels, {run.duplicates} duplicates,"
+                f" {run.bad_signatures} bad signatures"
+            )
+        rows.append("verdict: " + ("ok" if self.ok else "FAILED: events missing or forged"))
+        return rows
+
+
+async def compare(scratch: Path, *, rate: float, seconds: float) -> Comparison:
+    # A, B, B, A: a machine that speeds up or slows down over the runs weighs on both alike.
+    runs: dict[bool, list[Run]] = {False: [], True: []}
+    for order, faults in enumerate((False, True, True, False)):
+        name = f"{'b' if faults else 'a'}{order}"
+        runs[faults].append(await measure(scratch, name, faults=faults, rate=rate, seconds=seconds))
+    return Comparison(rate, seconds, Run.pooled(runs[False]), Run.pooled(runs[True]))
+
+
+async def main(rate: float, seconds: float, results: Path | None) -> int:
+    print(
+        f"load with faults: {CHANNELS} channels, {rate:g} events/s spread over them for"
+        f" {seconds:g} s a run (A, B, B, A), {os.cpu_count()} cores; in the B runs channel 8"
+        f" answers 500 and channel 9 holds each request {HANG_SECONDS:g} s (the server gives"
+        f" up after {HttpLimits().total_timeout:g} s)",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        comparison = await compare(Path(scratch), rate=rate, seconds=seconds)
+    print("\n".join(f"  {line}" for line in comparison.lines()))
+    if results is not None:
+        write_figures(results, comparison.figures())
+    return 0 if comparison.ok else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, default=200, help="events per second, all channels")
+    parser.add_argument("--seconds", type=float, default=20, help="length of each run")
+    parser.add_argument("--quick", action="store_true", help="5 s runs, for a smoke test")
+    parser.add_argument(
+        "--results", type=Path, metavar="FILE", help="also write the figures to FILE as JSON"
+    )
+    options = parser.parse_args()
+    if options.quick:
+        options.seconds = 5
+    if not (0 < options.rate <= MAX_RATE and 0 < options.seconds <= MAX_SECONDS):
+        parser.error(f"--rate must be in (0, {MAX_RATE:g}] and --seconds in (0, {MAX_SECONDS:g}]")
+    if options.rate * options.seconds < CHANNELS:
+        parser.error(f"--rate times --seconds must give each of the {CHANNELS} channels an event")
+    sys.exit(uvloop.run(main(options.rate, options.seconds, options.results)))
