@@ -189,7 +189,7 @@ async def measure(scratch: Path, name: str, *, faults: bool, rate: float, second
             "--allow-network", "127.0.0.0/8",
             "--ca-bundle", str(receiver.write_ca(scratch / f"{name}-ca.pem")),
         )  # fmt: skip
-        async with serve_process(scratch / f"{name}.db", args) as served:
+        async with serve_process(str(scratch / f"{name}.db"), args) as served:
             target = f"127.0.0.1:{served.port}"
             verifiers = await create_channels(target, receiver)
             await publish_paced(
