@@ -27,8 +27,8 @@ def cli(server: DeskhookServer) -> Cli:
     return Cli(server.port, ADMIN_TOKEN)
 
 
-async def publish(ingest: IngestStub, *event_ids: str) -> None:
-    for ticket_id, event_id in enumerate(event_ids, start=1):
+async def publish(ingest: IngestStub, *event_ids: str, first_ticket: int = 1) -> None:
+    for ticket_id, event_id in enumerate(event_ids, start=first_ticket):
         event = make_event(event_id, ticket_id=ticket_id)
         await ingest.PublishEvent(ingest_pb.PublishEventRequest(event=event))
 
@@ -48,7 +48,10 @@ async def one_failed(
     """A channel without retries: `lost` was given up after a 500, `kept` delivered."""
     channel_id, _ = await add_channel(admin, receiver, retries_enabled=False)
     receiver.queue(Answer(status=500, body=b"down"))
-    await publish(ingest, "lost", "kept")
+    # One at a time: claimed together, the two would race for the 500.
+    await publish(ingest, "lost")
+    await scheduler.drain()
+    await publish(ingest, "kept", first_ticket=2)
     await scheduler.drain()
     return channel_id
 
