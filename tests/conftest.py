@@ -3,6 +3,7 @@ and a PostgreSQL database too when a server is configured: see tests/databases.p
 HTTPS receiver it may deliver to, and channels that carry the right token."""
 
 import os
+import signal
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,6 +42,14 @@ ADMIN_TOKEN = "admin-token-for-tests"
 INGEST_TOKEN = "ingest-token-for-tests"
 # Short enough that a hanging receiver costs a test well under a second.
 TEST_LIMITS = HttpLimits(connect_timeout=0.5, total_timeout=0.5)
+
+
+def pytest_configure() -> None:
+    # A shell that starts the suite in the background ignores SIGINT, and every command the
+    # tests start would inherit that; the Ctrl-C tests need it delivered. A Python handler is
+    # not inherited across exec, so the children start with the default again.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
