@@ -93,10 +93,13 @@ class DeliveryTables(SqliteConnections):
         return claimed
 
     async def next_due_at(self, channel_ids: Sequence[str]) -> datetime | None:
+        # A claimed delivery is in flight, not due: counted, it would wake the scheduler at
+        # once, again and again, until its attempt is recorded.
         async with self._reader.execute(
             "SELECT MIN(due_at) FROM deliveries WHERE state = 'pending'"
-            " AND channel_id IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(channel_ids)),),
+            " AND channel_id IN (SELECT value FROM json_each(?))"
+            " AND id NOT IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(channel_ids)), json.dumps(list(self._claims))),
         ) as cursor:
             row = await cursor.fetchone()
         return from_micros(row[0]) if row and row[0] is not None else None
