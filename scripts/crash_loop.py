@@ -34,13 +34,14 @@ import uvloop
 
 from deskhook.client import open_channel
 from deskhook.v1 import channel_admin_pb2 as admin_pb
-from deskhook.v1 import channel_admin_pb2_grpc, channel_pb2, event_ingest_pb2_grpc, event_pb2
+from deskhook.v1 import channel_admin_pb2_grpc, event_ingest_pb2_grpc
 from deskhook.v1 import event_ingest_pb2 as ingest_pb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' receiver, events and server runner
 from benchkit import Figure, verdict, write_figures  # noqa: E402
 
+from tests.channels import add_channel  # noqa: E402
 from tests.events import make_event  # noqa: E402
 from tests.receiver import Answer, ReceivedRequest, Receiver  # noqa: E402
 from tests.serve_process import ServeProcess, serve_process  # noqa: E402
@@ -197,16 +198,8 @@ class Producer:
 
 async def create_channel(target: str, receiver: Receiver) -> None:
     async with open_channel(target, ADMIN_TOKEN) as channel:
-        await channel_admin_pb2_grpc.ChannelAdminStub(channel).CreateChannel(
-            admin_pb.CreateChannelRequest(
-                channel=channel_pb2.Channel(
-                    name="crash-loop",
-                    url=receiver.url(),
-                    department_id=7,
-                    subscriptions=[event_pb2.EVENT_TYPE_TICKET_CREATE],
-                    retries_enabled=True,
-                )
-            )
+        await add_channel(
+            channel_admin_pb2_grpc.ChannelAdminStub(channel), receiver, name="crash-loop"
         )
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from standardwebhooks import Webhook
 
 from deskhook.client import open_channel
-from deskhook.v1 import channel_admin_pb2 as admin_pb
-from deskhook.v1 import channel_admin_pb2_grpc, channel_pb2, event_ingest_pb2_grpc, event_pb2
+from deskhook.v1 import channel_admin_pb2_grpc, event_ingest_pb2_grpc
 from deskhook.v1 import event_ingest_pb2 as pb
+from tests.channels import add_channel
 from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN
 from tests.events import make_event
 from tests.receiver import Answer, ReceivedRequest, Receiver
@@ -88,16 +88,8 @@ async def test_sigkill_with_deliveries_in_flight_loses_none(
     async with serve_process(database, server_args) as served:
         target = f"127.0.0.1:{served.port}"
         async with open_channel(target, ADMIN_TOKEN) as channel:
-            created = await channel_admin_pb2_grpc.ChannelAdminStub(channel).CreateChannel(
-                admin_pb.CreateChannelRequest(
-                    channel=channel_pb2.Channel(
-                        name="crm",
-                        url=receiver.url(),
-                        department_id=7,
-                        subscriptions=[event_pb2.EVENT_TYPE_TICKET_CREATE],
-                        retries_enabled=True,
-                    )
-                )
+            _, signing_secret = await add_channel(
+                channel_admin_pb2_grpc.ChannelAdminStub(channel), receiver
             )
         # Only now: the connection test above was answered at once.
         connection_tests = len(receiver.requests)
@@ -144,7 +136,7 @@ async def test_sigkill_with_deliveries_in_flight_loses_none(
     assert restarted.process.returncode == 0
 
     # Repeats are real webhooks too: the restarted server signs with the stored secret.
-    webhook = Webhook(created.signing_secret)
+    webhook = Webhook(signing_secret)
     ids_by_event: defaultdict[str, set[str]] = defaultdict(set)
     events_by_id: defaultdict[str, set[str]] = defaultdict(set)
     for request in deliveries(receiver.requests):
