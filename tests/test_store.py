@@ -2,6 +2,7 @@
 hold and end, what ClaimRules let through, how attempts settle deliveries, and how the log
 pages."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -130,3 +131,23 @@ async def test_the_log_pages_newest_first_by_time_then_id(store: Store) -> None:
     assert [r.event_id for r in await store.list_attempts(window, None, 10)] == ["e1"]
     failed = LogFilter(outcome=AttemptOutcome.GIVEN_UP)
     assert await store.list_attempts(failed, None, 10) == []
+
+
+async def test_a_read_sees_every_earlier_write_while_other_reads_run(store: Store) -> None:
+    # Reads under way all the time, as the scheduler's: a read started after a commit must not
+    # share the snapshot of one started before it.
+    busy = True
+
+    async def keep_reading() -> None:
+        while busy:
+            await store.next_due_at(["a"])
+            await store.pending_deliveries(["a"])
+
+    reading = asyncio.create_task(keep_reading())
+    try:
+        for number in range(300):
+            await add_channels(store, f"new-{number}")
+            assert await store.get_channel(f"new-{number}") is not None, number
+    finally:
+        busy = False
+        await reading

@@ -21,12 +21,12 @@ class AttemptLog(SqliteConnections):
             conditions.append("(attempted_at, id) < (?, ?)")
             values.extend(before)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        async with self._reader.execute(
+        rows = await self._read(
             f"SELECT id, {ATTEMPT_COLUMNS} FROM attempts{where}"
             " ORDER BY attempted_at DESC, id DESC LIMIT ?",
             (*values, limit),
-        ) as cursor:
-            return [attempt_from_row(row) for row in await cursor.fetchall()]
+        )
+        return [attempt_from_row(row) for row in rows]
 
     async def prune(self, before: datetime, batch: int) -> int:
         cutoff: dict[str, object] = {"before": to_micros(before), "batch": batch}

@@ -47,31 +47,30 @@ class ChannelTables(SqliteConnections):
             raise
 
     async def find_created_channel(self, request_id: str) -> CreatedChannel | None:
-        async with self._reader.execute(
+        rows = await self._read(
             f"SELECT {CHANNEL_COLUMNS}, create_request_hash,"
             " (SELECT secret FROM signing_secrets WHERE channel_id = channels.id"
             "  ORDER BY id LIMIT 1) AS first_secret"
             " FROM channels WHERE create_request_id = ?",
             (request_id,),
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
+        )
+        if not rows:
             return None
+        (row,) = rows
         return CreatedChannel(
             channel_from_row(row), row["create_request_hash"], row["first_secret"]
         )
 
     async def get_channel(self, channel_id: str) -> Channel | None:
-        async with self._reader.execute(
+        rows = await self._read(
             f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = ?", (channel_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return channel_from_row(row) if row else None
+        )
+        return channel_from_row(rows[0]) if rows else None
 
     async def list_channels(
         self, channel_filter: ChannelFilter, after: int, limit: int
     ) -> list[tuple[int, Channel]]:
-        async with self._reader.execute(
+        rows = await self._read(
             f"SELECT seq, {CHANNEL_COLUMNS} FROM channels"
             " WHERE seq > :after"
             " AND (:department_id IS NULL OR department_id = :department_id)"
@@ -83,8 +82,7 @@ class ChannelTables(SqliteConnections):
                 "enabled": channel_filter.enabled,
                 "limit": limit,
             },
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [(row["seq"], channel_from_row(row)) for row in rows]
 
     async def update_channel(self, channel: Channel) -> bool:
@@ -101,7 +99,7 @@ class ChannelTables(SqliteConnections):
         return await self._write("DELETE FROM channels WHERE id = :id", {"id": channel_id}) > 0
 
     async def signing_secrets(self, channel_id: str) -> list[SigningSecret]:
-        rows = await self._reader.execute_fetchall(
+        rows = await self._read(
             "SELECT secret, expire_time FROM signing_secrets WHERE channel_id = ? ORDER BY id DESC",
             (channel_id,),
         )
@@ -133,10 +131,8 @@ class ChannelTables(SqliteConnections):
         return True
 
     async def list_all_channels(self) -> list[Channel]:
-        async with self._reader.execute(
-            f"SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY seq"
-        ) as cursor:
-            return [channel_from_row(row) for row in await cursor.fetchall()]
+        rows = await self._read(f"SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY seq")
+        return [channel_from_row(row) for row in rows]
 
     async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None:
         await self._write(
@@ -146,10 +142,9 @@ class ChannelTables(SqliteConnections):
         )
 
     async def channel_health(self) -> dict[str, HealthUpdate]:
-        async with self._reader.execute(
+        rows = await self._read(
             "SELECT id, consecutive_failures, failing_since, last_success_time FROM channels"
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return {
             row[0]: HealthUpdate(
                 row[1],

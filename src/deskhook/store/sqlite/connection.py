@@ -2,13 +2,15 @@
 
 Three connections: writes go through one, serialised by a lock so that coroutines never
 interleave statements inside each other's transactions; reads use another and, thanks to WAL,
-see only committed data without waiting for writers. Claims have the third to themselves: a
-connection's snapshot lasts while any of its statements is open, so on the shared reader a
-claim could miss an attempt recorded a moment before and send the delivery twice."""
+see only committed data without waiting for writers. A connection's snapshot lasts while any of
+its statements is open, so each read runs and fetches in one call (`_read`): a statement left
+open between calls would lend its old snapshot to the next read, which would miss a commit made
+meanwhile. Claims have the third connection to themselves, so that they never queue behind a
+slow read."""
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Self
@@ -111,6 +113,12 @@ class SqliteConnections:
                 await self._writer.execute("ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
+
+    async def _read(
+        self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()
+    ) -> list[sqlite3.Row]:
+        """The rows of one query on the reader, run to completion in one call."""
+        return list(await self._reader.execute_fetchall(sql, parameters))
 
     async def _write(self, sql: str, parameters: dict[str, object]) -> int:
         """Run one statement in its own transaction; the number of rows it changed."""

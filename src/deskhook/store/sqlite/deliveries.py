@@ -25,12 +25,12 @@ CHANNELS_PER_CLAIM = 400
 
 class DeliveryTables(SqliteConnections):
     async def pending_deliveries(self, channel_ids: Sequence[str]) -> dict[str, int]:
-        async with self._reader.execute(
+        rows = await self._read(
             "SELECT channel_id, COUNT(*) FROM deliveries WHERE state = 'pending'"
             " AND channel_id IN (SELECT value FROM json_each(?)) GROUP BY channel_id",
             (json.dumps(list(channel_ids)),),
-        ) as cursor:
-            return {row[0]: row[1] for row in await cursor.fetchall()}
+        )
+        return {row[0]: row[1] for row in rows}
 
     async def redeliver(
         self, channel_id: str, event_id: str | None, failed_since: datetime | None, now: datetime
@@ -95,14 +95,13 @@ class DeliveryTables(SqliteConnections):
     async def next_due_at(self, channel_ids: Sequence[str]) -> datetime | None:
         # A claimed delivery is in flight, not due: counted, it would wake the scheduler at
         # once, again and again, until its attempt is recorded.
-        async with self._reader.execute(
+        ((due_at,),) = await self._read(
             "SELECT MIN(due_at) FROM deliveries WHERE state = 'pending'"
             " AND channel_id IN (SELECT value FROM json_each(?))"
             " AND id NOT IN (SELECT value FROM json_each(?))",
             (json.dumps(list(channel_ids)), json.dumps(list(self._claims))),
-        ) as cursor:
-            row = await cursor.fetchone()
-        return from_micros(row[0]) if row and row[0] is not None else None
+        )
+        return from_micros(due_at) if due_at is not None else None
 
     async def finish_attempts(self, attempts: Sequence[tuple[AttemptRecord, HealthUpdate]]) -> None:
         async with self._transaction(durable=False) as db:
