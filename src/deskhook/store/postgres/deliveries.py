@@ -5,13 +5,12 @@ sets `claimed_by` (the store's claim owner id, see `connection`) and `claimed_un
 its rows with `FOR UPDATE SKIP LOCKED`, so two replicas claiming at once never take the same
 delivery. A delivery may be claimed again once its lease has run out.
 
-`release_claims()` without ids (called on start) never releases another live replica's claims,
-which are attempts in flight. It releases this store's own, and those whose owner is gone: its
-claim owner lock went with its session (a replica that died or restarted), so they are sent
-again at once rather than a lease later. A lease that ran out needs no release, as it may be
-claimed anyway. An owner cut off from the database by a network fault loses its claims the
-same way; at worst an attempt is sent twice, with the same webhook-id, which at-least-once
-delivery allows."""
+A lease whose owner is gone counts for nothing: its claim owner lock went with its session (a
+replica that died or restarted), so the others claim its deliveries at once rather than a lease
+later. `release_claims()` without ids (called on start) releases this store's own and those,
+never another live replica's, which are attempts in flight. An owner cut off from the database
+by a network fault loses its claims the same way; at worst an attempt is sent twice, with the
+same webhook-id, which at-least-once delivery allows."""
 
 from collections.abc import Sequence
 from datetime import datetime
@@ -41,16 +40,24 @@ def _arrays(first: int, types: Sequence[str]) -> str:
     return ", ".join(f"${number}::{type_}[]" for number, type_ in enumerate(types, first))
 
 
+# The claim owner ids of the stores alive now, from their locks (see `connection`).
+LIVE_OWNERS = f"""
+SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted
+    AND classid = {CLAIM_OWNERS} AND objsubid = 2
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
 # Each channel offers its earliest due deliveries, up to its free slots (a per-ticket channel
-# only the earliest pending delivery of each ticket), skipping those claimed or locked by
-# another claim under way; the earliest of all these are claimed.
-CLAIM = """
-WITH chosen AS (
+# only the earliest pending delivery of each ticket), skipping those leased to a live owner or
+# locked by another claim under way; the earliest of all these are claimed.
+CLAIM = f"""
+WITH live AS ({LIVE_OWNERS}), chosen AS (
     SELECT due.id FROM unnest($1::text[], $2::integer[]) AS s(channel_id, slots)
     CROSS JOIN LATERAL (
         SELECT d.id, d.due_at FROM deliveries d
         WHERE d.channel_id = s.channel_id AND d.state = 'pending' AND d.due_at <= $3
-            AND (d.claimed_until IS NULL OR d.claimed_until <= $3)
+            AND (d.claimed_until IS NULL OR d.claimed_until <= $3
+                OR d.claimed_by NOT IN (SELECT objid FROM live))
             AND (NOT (s.channel_id = ANY($4::text[])) OR NOT EXISTS (
                 SELECT 1 FROM deliveries p WHERE p.channel_id = d.channel_id
                     AND p.ticket_id = d.ticket_id AND p.state = 'pending' AND p.id < d.id))
@@ -141,13 +148,9 @@ class DeliveryTables(PostgresConnections):
             return
         # Any lease still held is kept only while its owner's lock is.
         await self._pool.execute(
-            "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
-            " WHERE claimed_by IS NOT NULL AND (claimed_by = $1 OR claimed_by NOT IN ("
-            "  SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            "  AND classid = $2 AND objsubid = 2"
-            "  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())))",
+            "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by"
+            f" IS NOT NULL AND (claimed_by = $1 OR claimed_by NOT IN ({LIVE_OWNERS}))",
             self._owner,
-            CLAIM_OWNERS,
         )
 
     async def claim_due(
