@@ -201,8 +201,10 @@ class DeliveryScheduler:
             return await self._pump()
 
     def _concurrency(self, channel: Channel) -> int:
-        # An open circuit is probed with one request at a time.
-        if self.health(channel.id).state is CircuitState.OPEN:
+        # A failing channel gets one request at a time until one succeeds, and an open circuit
+        # one probe: a receiver that is down or hanging is not sent a fresh round of requests
+        # (each a new connection and TLS handshake) every time the last round fails.
+        if self.health(channel.id).consecutive_failures:
             return 1
         return channel.spec.max_concurrency or self._limits.channel_concurrency
 
@@ -300,7 +302,8 @@ class DeliveryScheduler:
             jitter=self._jitter(),
         )
         health = self._record_health(channel.id, outcome.succeeded, finished)
-        if health.state is CircuitState.OPEN:
+        if not outcome.succeeded:
+            # What was claimed ahead for the full concurrency waits, unclaimed, for a success.
             await self._drop_ready(channel.id)
         # The delivery stays claimed (and, for PER_TICKET, first of its ticket) until recorded.
         self._free_slot(delivery)
