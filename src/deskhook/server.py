@@ -169,7 +169,7 @@ class DeskhookServer:
             ChannelAdminServicer(channels, DeliveryLog(store), feed), self._grpc
         )
         event_ingest_pb2_grpc.add_EventIngestServicer_to_server(
-            EventIngestServicer(self._committer, clock), self._grpc
+            EventIngestServicer(self._committer, clock, self._metrics.count_rejected), self._grpc
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
         reflection.enable_server_reflection(
