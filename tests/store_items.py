@@ -11,14 +11,15 @@ from deskhook.domain.events import EventType, MatchedEvent, PublishedEvent
 from deskhook.domain.times import to_micros
 from deskhook.store.base import ClaimRules, HealthUpdate, Store
 from deskhook.store.open import open_store
+from deskhook.store.postgres.connection import POOL_SIZE
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
 
 
 @asynccontextmanager
-async def opened(database: str) -> AsyncIterator[Store]:
-    store = await open_store(database)
+async def opened(database: str, pool_size: int = POOL_SIZE) -> AsyncIterator[Store]:
+    store = await open_store(database, pool_size)
     try:
         yield store
     finally:

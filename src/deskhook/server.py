@@ -108,7 +108,9 @@ class DeskhookServer:
 
     async def start(self) -> None:
         self._check_exposure()
-        store = self._store = await open_store(self.settings.database)
+        store = self._store = await open_store(
+            self.settings.database, self.settings.database_pool_size
+        )
         try:
             await self._start_serving(store)
         except BaseException:
