@@ -55,7 +55,7 @@ class Answer:
     trickle: Trickle | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class ReceivedRequest:
     method: str
     path: str
@@ -64,6 +64,10 @@ class ReceivedRequest:
     arrived_at: float  # time.monotonic()
     # The client's end of the TCP connection: requests with the same peer shared a connection.
     peer: tuple[str, int]
+    # When the receiver was done with it: its answer handed to aiohttp, or the client gone
+    # before that. None while it is still being answered. [arrived_at, ended_at] is when the
+    # request was in flight, as the receiver saw it.
+    ended_at: float | None = None
 
 
 class Receiver:
@@ -160,18 +164,26 @@ class Receiver:
         )
         transport = request.transport
         assert transport is not None
-        self.requests.append(
-            ReceivedRequest(
-                method=request.method,
-                path=request.path,
-                headers=request.headers,
-                body=await request.read(),
-                arrived_at=time.monotonic(),
-                peer=transport.get_extra_info("peername"),
-            )
+        received = ReceivedRequest(
+            method=request.method,
+            path=request.path,
+            headers=request.headers,
+            body=await request.read(),
+            arrived_at=time.monotonic(),
+            peer=transport.get_extra_info("peername"),
         )
+        self.requests.append(received)
         async with self._arrived:
             self._arrived.notify_all()
+        try:
+            return await self._answer(request, transport, answer)
+        finally:
+            # Also when the client hung up: aiohttp then cancels the answer under way.
+            received.ended_at = time.monotonic()
+
+    async def _answer(
+        self, request: web.Request, transport: asyncio.Transport, answer: Answer
+    ) -> web.StreamResponse:
         await asyncio.sleep(answer.delay)
         if answer.disconnect:
             transport.close()
