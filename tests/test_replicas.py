@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
 
-import pytest
 from crash_loop import (
     ADMIN_TOKEN,
     INGEST_TOKEN,
@@ -116,7 +115,6 @@ async def publish_until_matched(ingest: IngestStub) -> str | None:
     return None
 
 
-@pytest.mark.xfail(strict=True, reason="needs channel change notifications between replicas")
 async def test_a_channel_created_through_one_replica_gets_events_ingested_through_another(
     tmp_path: Path, postgres_database: str, receiver: Receiver
 ) -> None:
