@@ -11,9 +11,8 @@ c. PostgreSQL, two replicas sharing one database.
 
 Each setup gets a fresh database (on PostgreSQL a new database on the server --postgres names,
 by default DESKHOOK_TEST_POSTGRES, copied from a migrated template and dropped afterwards) and
-fresh `deskhook serve` processes. The first replica creates the one channel (concurrency 10 per
-replica, as in scripts/bench_delivery.py); the second starts after it, since a replica reads the
-channels when it starts. After a warm-up, --events events (1 KiB webhooks) are streamed as fast
+fresh `deskhook serve` processes. The first replica creates the one channel (concurrency 10, as
+in scripts/bench_delivery.py); the second starts after it. After a warm-up, --events events (1 KiB webhooks) are streamed as fast
 as flow control lets, 50 a message, split evenly over the replicas, one stream each; the rate
 is the events over the time from the first send to the last arrival. The receiver is
 scripts/bench_delivery.py's: its own process, HTTPS, verifying every signature. Every event must
