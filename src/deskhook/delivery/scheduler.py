@@ -148,10 +148,14 @@ class DeliveryScheduler:
     async def drain(self) -> None:
         """Return once nothing is due now and no attempt is in flight."""
         while True:
+            # Attempts that end while a claim is on its way free slots (and, per ticket, the
+            # next delivery) that the claim did not count: only a claim that began with
+            # nothing in flight and found nothing proves that nothing is left.
+            busy = bool(self._in_flight)
             claimed = await self.pump()
             if self._in_flight:
                 await asyncio.wait(set(self._in_flight))
-            elif not claimed:
+            elif not claimed and not busy:
                 return
 
     async def _run(self) -> None:
