@@ -9,7 +9,7 @@ from deskhook.domain.channels import Channel, ChannelSpec, Ordering
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
 from deskhook.domain.events import EventType, MatchedEvent, PublishedEvent
 from deskhook.domain.times import to_micros
-from deskhook.store.base import ClaimRules, HealthUpdate, Store
+from deskhook.store.base import Claimed, ClaimRules, HealthUpdate, Store
 from deskhook.store.open import open_store
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
@@ -56,7 +56,14 @@ def matched(event_id: str, *channel_ids: str, ticket_id: int = 1) -> MatchedEven
 
 async def claim(store: Store, channel_ids: Sequence[str], at: datetime = NOW) -> list[DueDelivery]:
     """Claim at `at` for a lease, with ten slots for each channel."""
-    return await store.claim_due(at, at + LEASE, ClaimRules(dict.fromkeys(channel_ids, 10)), 100)
+    return (await claim_within(store, ClaimRules(dict.fromkeys(channel_ids, 10)), at)).deliveries
+
+
+async def claim_within(
+    store: Store, rules: ClaimRules, at: datetime = NOW, limit: int = 100
+) -> Claimed:
+    """Claim at `at` for a lease, within `rules`."""
+    return await store.claim_due(at, at + LEASE, rules, limit)
 
 
 def attempt(

@@ -257,6 +257,9 @@ async def test_per_ticket_order_holds_under_failures(
     await publish(ingest, make_event("other-ticket", ticket_id=43))
     await scheduler.drain()
     assert event_ids(deliveries(receiver)) == ["t-0", "other-ticket"]
+    # Due, but behind the ticket's first, which is due again in 5 s: the scheduler does not
+    # spin on them, and its timer looks again within its idle time.
+    assert await scheduler.idle_seconds() == 1.0
     clock.advance(timedelta(seconds=5))
     await scheduler.drain()
     ticket_42 = [e for e in event_ids(deliveries(receiver)) if e.startswith("t-")]
@@ -380,6 +383,9 @@ async def test_rate_limit_spaces_attempts(
     await publish(ingest, *(make_event(f"rate-{n}", ticket_id=n + 1) for n in range(5)))
     await scheduler.drain()
     assert len(deliveries(receiver)) == 2
+    # The scheduler sleeps until the channel's next token: neither spinning on the deliveries
+    # it may not take yet, nor waiting out its full idle time.
+    assert await scheduler.idle_seconds() == 0.5
     clock.advance(timedelta(seconds=1))
     await scheduler.drain()
     assert len(deliveries(receiver)) == 4

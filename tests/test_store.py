@@ -12,13 +12,14 @@ from deskhook.domain.channels import Ordering
 from deskhook.domain.delivery import AttemptOutcome
 from deskhook.domain.events import IngestResult
 from deskhook.domain.times import to_micros
-from deskhook.store.base import ClaimRules, LogFilter, Store
+from deskhook.store.base import Claimed, ClaimRules, LogFilter, Store
 from tests.store_items import (
     LEASE,
     NOW,
     add_channels,
     attempt,
     claim,
+    claim_within,
     make_channel,
     matched,
     opened,
@@ -75,7 +76,7 @@ async def test_claims_keep_to_each_channels_slots_and_ticket_order(store: Store)
         NOW,
     )
     rules = ClaimRules({"a": 2, "p": 10}, per_ticket=frozenset({"p"}))
-    claimed = await store.claim_due(NOW, NOW + LEASE, rules, 10)
+    claimed = (await claim_within(store, rules, limit=10)).deliveries
     assert [(d.channel_id, d.event_id) for d in claimed] == [
         ("a", "t1-1"),
         ("p", "t1-1"),
@@ -84,9 +85,32 @@ async def test_claims_keep_to_each_channels_slots_and_ticket_order(store: Store)
     ]
     # The limit counts over every channel; a claimed delivery still holds its ticket back.
     await store.release_claims()
-    assert len(await store.claim_due(NOW, NOW + LEASE, rules, 3)) == 3
-    rest = await store.claim_due(NOW, NOW + LEASE, rules, 10)
+    assert len((await claim_within(store, rules, limit=3)).deliveries) == 3
+    rest = (await claim_within(store, rules, limit=10)).deliveries
     assert [(d.channel_id, d.event_id) for d in rest] == [("a", "t2-1"), ("p", "t2-1")]
+
+
+async def test_a_rate_limit_spends_tokens_claimed_and_says_when_the_next_one_comes(
+    store: Store,
+) -> None:
+    await store.ingest([matched(f"e{n}", "a", ticket_id=n) for n in range(6)], NOW)
+    rules = ClaimRules({"a": 10}, rates={"a": 2})
+    half_second = timedelta(milliseconds=500)
+    first = await claim_within(store, rules)
+    assert ([d.event_id for d in first.deliveries], first.next_token_at) == (
+        ["e0", "e1"],
+        NOW + half_second,
+    )
+    assert await claim_within(store, rules) == Claimed([], NOW + half_second)
+    assert [
+        d.event_id for d in (await claim_within(store, rules, NOW + half_second)).deliveries
+    ] == ["e2"]
+    # A second's rest fills the bucket, and no more.
+    later = await claim_within(store, rules, NOW + 10 * half_second)
+    assert ([d.event_id for d in later.deliveries], later.next_token_at) == (
+        ["e3", "e4"],
+        NOW + 11 * half_second,
+    )
 
 
 async def test_attempts_settle_their_deliveries(store: Store) -> None:
@@ -101,14 +125,16 @@ async def test_attempts_settle_their_deliveries(store: Store) -> None:
         ]
     )
     assert await claim(store, ["a", "b"]) == []
-    assert await store.next_due_at(["a", "b"]) == later
-    assert await store.pending_deliveries(["a", "b"]) == {"a": 1}
+    # Due by then and unclaimed, a delivery waits for a limit of its channel, not for a time.
+    await store.ingest([matched("waiting", "b")], NOW)
+    assert await store.next_due_at(["a", "b"], NOW) == later
+    assert await store.pending_deliveries(["a", "b"]) == {"a": 1, "b": 1}
     assert await claim(store, ["a"], later) == [retry._replace(attempts=1)]
     health = await store.channel_health()
     assert (health["a"].consecutive_failures, health["b"].consecutive_failures) == (1, 1)
 
     assert await store.redeliver("b", None, NOW, later) == 1
-    assert [d.event_id for d in await claim(store, ["b"], later)] == ["lost"]
+    assert [d.event_id for d in await claim(store, ["b"], later)] == ["waiting", "lost"]
     assert await store.redeliver("a", "ok", None, later) == 1
     assert [d.event_id for d in await claim(store, ["a"], later)] == ["ok"]
 
@@ -140,7 +166,7 @@ async def test_a_read_sees_every_earlier_write_while_other_reads_run(store: Stor
 
     async def keep_reading() -> None:
         while busy:
-            await store.next_due_at(["a"])
+            await store.next_due_at(["a"], NOW)
             await store.pending_deliveries(["a"])
 
     reading = asyncio.create_task(keep_reading())

@@ -1,10 +1,12 @@
 """The delivery scheduler: claims due deliveries from the store, sends them, and records each
 attempt in the webhook log, within a global window and per-channel limits.
 
-It is woken at once by new commits (no polling delay on the hot path), by a freed slot, and by
-its own timer for retries and circuit-breaker probes. Only a bounded window of deliveries is in
-memory, whatever the backlog. Time and randomness are injected, so tests drive retries by
-moving a clock and calling `drain`, never by sleeping."""
+It is woken at once by new commits (no polling delay on the hot path), by a freed slot, by a
+recorded attempt, and by its own timer for retries, rate limits and circuit-breaker probes.
+The limits a channel has over every replica are the store's to keep: its claims count the
+leases, tokens and breaker state that replicas sharing it have in common. Only a bounded window
+of deliveries is in memory, whatever the backlog. Time and randomness are injected, so tests
+drive retries by moving a clock and calling `drain`, never by sleeping."""
 
 import asyncio
 import contextlib
@@ -33,7 +35,6 @@ from deskhook.domain.breaker import (
 )
 from deskhook.domain.channels import Channel, Ordering
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery, webhook_id
-from deskhook.domain.rate import TokenBucket, refilled, taken
 from deskhook.domain.retry import Decision, Verdict, decide
 from deskhook.domain.signing import webhook_headers
 from deskhook.store.base import ClaimRules, HealthUpdate, Store
@@ -93,8 +94,8 @@ class DeliveryScheduler:
         self._limits = limits
         self._breaker = breaker
         self._health: dict[str, ChannelHealth] = {}
-        self._buckets: dict[str, TokenBucket] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._attempts_ended = 0
         self._per_channel: Counter[str] = Counter()
         # Deliveries whose request is still on the wire: each holds one of its channel's slots.
         self._sending: set[int] = set()
@@ -109,6 +110,10 @@ class DeliveryScheduler:
         # The background loop and drain() both pump: one at a time, so the slots counted for
         # a claim are still free when it lands.
         self._pumping = asyncio.Lock()
+        # When the last pump looked, and when a channel its claim's rate limit held back earns
+        # a token again.
+        self._pumped_at = now()
+        self._next_token_at: datetime | None = None
 
     def health(self, channel_id: str) -> ChannelHealth:
         return self._health.get(channel_id, ChannelHealth())
@@ -148,10 +153,14 @@ class DeliveryScheduler:
     async def drain(self) -> None:
         """Return once nothing is due now and no attempt is in flight."""
         while True:
+            # An attempt that ended while the pump was under way may have freed what its claim
+            # found taken (a lease under its channel's limit, a ticket's turn): only a pump
+            # that no attempt ended beside and that claimed nothing ends the drain.
+            ended = self._attempts_ended
             claimed = await self.pump()
             if self._in_flight:
                 await asyncio.wait(set(self._in_flight))
-            elif not claimed:
+            elif not claimed and ended == self._attempts_ended:
                 return
 
     async def _run(self) -> None:
@@ -159,20 +168,28 @@ class DeliveryScheduler:
             self._wake.clear()
             if await self.pump():
                 continue
-            await wait_for_wake(self._wake, await self._idle_seconds())
+            await wait_for_wake(self._wake, await self.idle_seconds())
 
-    async def _idle_seconds(self) -> float:
+    async def idle_seconds(self) -> float:
+        """How long the loop sleeps once a pump took nothing: until a delivery falls due, a
+        channel its rate limit held back earns a token, or an open circuit's probe is due;
+        never longer than `max_idle`. What was due by the last pump and is still unclaimed
+        waits for a limit of its channel (its concurrency over every replica, or a ticket's
+        earlier delivery): a recorded attempt wakes the loop when one of this scheduler's ends,
+        and `max_idle` bounds the wait for another replica's."""
         now = self._now()
         wake_at = now + self._limits.max_idle
-        due = await self._store.next_due_at(list(self._claim_rules(now).slots))
+        due = await self._store.next_due_at(list(self._claim_rules(now).slots), self._pumped_at)
         probes = [next_probe_at(health, self._breaker) for health in self._health.values()]
-        for moment in (due, *probes):
-            if moment is not None:
+        for moment in (due, self._next_token_at, *probes):
+            if moment is not None and moment > self._pumped_at:
                 wake_at = min(wake_at, moment)
         return max((wake_at - now).total_seconds(), 0.0)
 
     def _claim_rules(self, now: datetime) -> ClaimRules:
         slots: dict[str, int] = {}
+        limits: dict[str, int] = {}
+        rates: dict[str, int] = {}
         per_ticket: set[str] = set()
         for channel in self._directory.channels():
             if not channel.spec.enabled:
@@ -184,16 +201,14 @@ class DeliveryScheduler:
             # A closed circuit claims one round ahead; an open one only its probe.
             depth = limit if health.state is CircuitState.OPEN else 2 * limit
             free = depth - self._per_channel[channel.id] - len(self._ready[channel.id])
-            if rate := channel.spec.rate_limit_per_second:
-                bucket = self._buckets[channel.id] = refilled(
-                    self._buckets.get(channel.id), rate, now
-                )
-                free = min(free, int(bucket.tokens))
             if free > 0:
                 slots[channel.id] = free
+                limits[channel.id] = limit
+                if rate := channel.spec.rate_limit_per_second:
+                    rates[channel.id] = rate
                 if channel.spec.ordering is Ordering.PER_TICKET:
                     per_ticket.add(channel.id)
-        return ClaimRules(slots, frozenset(per_ticket))
+        return ClaimRules(slots, limits, rates, frozenset(per_ticket))
 
     async def pump(self) -> int:
         """Claim what is due and may be sent now, and start its attempts; how many."""
@@ -207,15 +222,16 @@ class DeliveryScheduler:
         return channel.spec.max_concurrency or self._limits.channel_concurrency
 
     async def _pump(self) -> int:
+        now = self._pumped_at = self._now()
         waiting = sum(len(ready) for ready in self._ready.values())
         room = self._limits.window - len(self._in_flight) - waiting
         if room <= 0:
             return 0
-        now = self._now()
         rules = self._claim_rules(now)
-        claimed = await self._store.claim_due(now, now + self._limits.claim_lease, rules, room)
+        claim = await self._store.claim_due(now, now + self._limits.claim_lease, rules, room)
+        self._next_token_at = claim.next_token_at
         held: list[int] = []
-        for delivery in claimed:
+        for delivery in claim.deliveries:
             health = self.health(delivery.channel_id)
             if health.state is CircuitState.OPEN:
                 # The circuit may have opened while the claim was on its way: only a due probe
@@ -224,14 +240,12 @@ class DeliveryScheduler:
                     held.append(delivery.delivery_id)
                     continue
                 self._health[delivery.channel_id] = start_probe(health, now, self._breaker)
-            if delivery.channel_id in self._buckets:
-                self._buckets[delivery.channel_id] = taken(self._buckets[delivery.channel_id], 1)
             self._ready[delivery.channel_id].append(delivery)
         if held:
             await self._store.release_claims(held)
-        for channel_id in {delivery.channel_id for delivery in claimed}:
+        for channel_id in {delivery.channel_id for delivery in claim.deliveries}:
             self._send_ready(channel_id)
-        return len(claimed)
+        return len(claim.deliveries)
 
     def _send_ready(self, channel_id: str) -> None:
         """Start the channel's claimed deliveries while it has free slots."""
@@ -266,6 +280,7 @@ class DeliveryScheduler:
             )
         finally:
             self._free_slot(delivery)
+            self._attempts_ended += 1
 
     def _free_slot(self, delivery: DueDelivery) -> None:
         """The channel may take its next request: called once the response is in, before the
@@ -348,6 +363,8 @@ class DeliveryScheduler:
 
     async def _record_batch(self, attempts: list[tuple[AttemptRecord, HealthUpdate]]) -> list[None]:
         await self._store.finish_attempts(attempts)
+        # Their leases ended, and a ticket's next delivery may be first now: claim again.
+        self._wake.set()
         return [None] * len(attempts)
 
     def _record_health(self, channel_id: str, succeeded: bool, now: datetime) -> ChannelHealth:

@@ -2,7 +2,7 @@
 default, or PostgreSQL for several replicas sharing one database (`deskhook.store.open`)."""
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -45,11 +45,32 @@ class ChannelFilter:
 
 @dataclass(frozen=True)
 class ClaimRules:
-    """Which due deliveries the scheduler may take now: at most `slots[channel]` for each
-    channel listed, and for `per_ticket` channels only a ticket's earliest pending delivery."""
+    """Which due deliveries a scheduler may take now. Only the channels in `slots` are claimed,
+    at most `slots[channel]` each: this scheduler's own room for the channel, claiming ahead
+    included. `limits[channel]` is the most deliveries of the channel claimed at once over every
+    scheduler sharing the store, and `rates[channel]` its attempts per second (a token bucket
+    the store keeps, full after a second's rest); a channel missing from either has no such
+    limit. For `per_ticket` channels only a ticket's earliest pending delivery is offered.
+
+    On PostgreSQL a claim counts the channel's live leases over every replica against its
+    limit, and a lease ends only when its attempt is recorded or released, so a channel's
+    leases, and with them its requests on the wire, never exceed the limit. A SQLite file has
+    one scheduler, whose slots already keep within the limit: there the limit is left to them,
+    and claims run ahead of it, so that a freed slot is refilled at once."""
 
     slots: Mapping[str, int]
+    limits: Mapping[str, int] = field(default_factory=dict)
+    rates: Mapping[str, int] = field(default_factory=dict)
     per_ticket: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What a claim took: `deliveries`, earliest due first, and `next_token_at`, when the first
+    channel its rate limit held back earns a token again (None when none was)."""
+
+    deliveries: list[DueDelivery]
+    next_token_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -152,13 +173,15 @@ class Store(Protocol):
 
     async def claim_due(
         self, now: datetime, claim_until: datetime, rules: ClaimRules, limit: int
-    ) -> list[DueDelivery]:
+    ) -> Claimed:
         """Claim up to `limit` pending deliveries due at `now`, earliest first, within `rules`;
         a claimed delivery is not claimed again before `claim_until`."""
         ...
 
-    async def next_due_at(self, channel_ids: Sequence[str]) -> datetime | None:
-        """When the earliest pending delivery to one of `channel_ids` falls due."""
+    async def next_due_at(self, channel_ids: Sequence[str], after: datetime) -> datetime | None:
+        """When the earliest pending delivery to one of `channel_ids` falls due after `after`,
+        the time of a claim: what was due then and is still unclaimed waits for a limit of its
+        channel, not for a time."""
         ...
 
     async def finish_attempts(self, attempts: Sequence[tuple[AttemptRecord, HealthUpdate]]) -> None:

@@ -17,6 +17,7 @@ from typing import Self
 
 import aiosqlite
 
+from deskhook.domain.rate import TokenBucket
 from deskhook.store.base import StoreOpenError
 from deskhook.store.sqlite.migrations import migrate
 
@@ -64,6 +65,8 @@ class SqliteConnections:
         # a SQLite file, so claims live here: claiming is a read that never waits for a writer,
         # and a restart starts with none, which releases whatever a crash left in flight.
         self._claims: dict[int, int] = {}
+        # The token buckets of rate-limited channels, for the same reason.
+        self._buckets: dict[str, TokenBucket] = {}
 
     @classmethod
     async def open(cls, path: str) -> Self:

@@ -8,7 +8,8 @@ from datetime import datetime
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
 from deskhook.domain.events import EventType
 from deskhook.domain.times import from_micros, to_micros
-from deskhook.store.base import ClaimRules, HealthUpdate
+from deskhook.store.base import Claimed, ClaimRules, HealthUpdate
+from deskhook.store.claim_limits import allowances, first_token_at, paid, refilled_buckets
 from deskhook.store.rows import ATTEMPT_COLUMNS, attempt_values
 from deskhook.store.sqlite.connection import SqliteConnections
 
@@ -59,13 +60,26 @@ class DeliveryTables(SqliteConnections):
 
     async def claim_due(
         self, now: datetime, claim_until: datetime, rules: ClaimRules, limit: int
-    ) -> list[DueDelivery]:
+    ) -> Claimed:
         if not rules.slots or limit <= 0:
-            return []
+            return Claimed([])
         now_micros = to_micros(now)
         self._claims = {id_: until for id_, until in self._claims.items() if until > now_micros}
+        buckets = refilled_buckets(rules, rules.slots, self._buckets.get, now)
+        allowed = allowances(rules, rules.slots, buckets)
+        claimed = await self._claim(now_micros, rules, allowed, limit)
+        for delivery in claimed:
+            self._claims[delivery.delivery_id] = to_micros(claim_until)
+        buckets = paid(buckets, claimed)
+        self._buckets.update(buckets)
+        return Claimed(claimed, first_token_at(rules, buckets))
+
+    async def _claim(
+        self, now_micros: int, rules: ClaimRules, allowed: dict[str, int], limit: int
+    ) -> list[DueDelivery]:
+        """Up to `limit` due deliveries, at most `allowed[channel]` of each channel."""
         claimed_ids = json.dumps(list(self._claims))
-        channels = list(rules.slots.items())
+        channels = [(channel_id, count) for channel_id, count in allowed.items() if count > 0]
         rows: list[sqlite3.Row] = []
         for start in range(0, len(channels), CHANNELS_PER_CLAIM):
             sql, parameters = _claim_query(channels[start : start + CHANNELS_PER_CLAIM], rules)
@@ -75,7 +89,7 @@ class DeliveryTables(SqliteConnections):
                 sql, {**parameters, "now": now_micros, "claimed": claimed_ids}
             )
         rows.sort(key=lambda row: (row["due_at"], row["id"]))
-        claimed = [
+        return [
             DueDelivery(
                 row["id"],
                 row["channel_id"],
@@ -88,18 +102,13 @@ class DeliveryTables(SqliteConnections):
             )
             for row in rows[:limit]
         ]
-        for delivery in claimed:
-            self._claims[delivery.delivery_id] = to_micros(claim_until)
-        return claimed
 
-    async def next_due_at(self, channel_ids: Sequence[str]) -> datetime | None:
-        # A claimed delivery is in flight, not due: counted, it would wake the scheduler at
-        # once, again and again, until its attempt is recorded.
+    async def next_due_at(self, channel_ids: Sequence[str], after: datetime) -> datetime | None:
+        # A claimed delivery was due by its claim: in flight, it never wakes the scheduler.
         ((due_at,),) = await self._read(
             "SELECT MIN(due_at) FROM deliveries WHERE state = 'pending'"
-            " AND channel_id IN (SELECT value FROM json_each(?))"
-            " AND id NOT IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(channel_ids)), json.dumps(list(self._claims))),
+            " AND channel_id IN (SELECT value FROM json_each(?)) AND due_at > ?",
+            (json.dumps(list(channel_ids)), to_micros(after)),
         )
         return from_micros(due_at) if due_at is not None else None
 
