@@ -4,6 +4,7 @@ FakeClock moved by the test; `scheduler.drain()` waits until nothing is due."""
 import asyncio
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import grpc
@@ -17,6 +18,7 @@ from structlog.testing import capture_logs
 from deskhook.client import open_channel
 from deskhook.config import Settings
 from deskhook.delivery.scheduler import DeliveryScheduler, wait_for_wake
+from deskhook.domain.breaker import BreakerPolicy, CircuitState
 from deskhook.server import Tuning
 from deskhook.v1 import channel_admin_pb2 as admin_pb
 from deskhook.v1 import channel_admin_pb2_grpc, channel_pb2, event_ingest_pb2_grpc, event_pb2
@@ -370,6 +372,29 @@ async def test_five_days_without_success_disables_the_channel_across_a_restart(
     await attempt_once(create=False)
     assert await channel_state() == (False, "no successful delivery for 5 days")
     assert len(deliveries(receiver, "/down")) == 3
+
+
+async def test_an_open_circuit_stays_open_across_a_restart(
+    settings: Settings, tuning: Tuning, receiver: Receiver, clock: FakeClock
+) -> None:
+    tuning = replace(tuning, breaker=BreakerPolicy(failure_threshold=1))
+    receiver.respond_at("/down", Answer(status=500))
+    async with running(settings, tuning) as server:
+        target = f"127.0.0.1:{server.port}"
+        async with open_channel(target, ADMIN_TOKEN) as admin_channel:
+            admin = channel_admin_pb2_grpc.ChannelAdminStub(admin_channel)
+            channel_id, _ = await add_channel(admin, receiver, "/down")
+        async with open_channel(target, INGEST_TOKEN) as ingest_channel:
+            await publish(event_ingest_pb2_grpc.EventIngestStub(ingest_channel), make_event("e"))
+        assert server.scheduler is not None
+        await server.scheduler.drain()
+    # Its retry is due, but the circuit its failure opened waits 30 s for a probe.
+    clock.advance(timedelta(seconds=10))
+    async with running(settings, tuning) as server:
+        assert server.scheduler is not None
+        await server.scheduler.drain()
+        assert server.scheduler.health(channel_id).state is CircuitState.OPEN
+    assert len(deliveries(receiver, "/down")) == 1
 
 
 async def test_rate_limit_spaces_attempts(

@@ -12,6 +12,7 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
+from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, CircuitState
 from deskhook.domain.channels import Ordering
 from deskhook.domain.delivery import AttemptOutcome
 from deskhook.domain.events import IngestResult
@@ -21,11 +22,13 @@ from deskhook.store.postgres import migrations
 from deskhook.store.postgres.store import PostgresStore
 from tests.databases import PostgresServer
 from tests.store_items import (
+    MICROSECOND,
     NOW,
     add_channels,
     attempt,
     claim,
     claim_within,
+    failed,
     make_channel,
     matched,
     opened,
@@ -187,7 +190,9 @@ async def test_a_channels_concurrency_limit_holds_over_replicas(postgres_databas
         taken = await claim_within(first, rules)
         assert event_ids(taken) == ["e0", "e1"]
         assert event_ids(await claim_within(second, rules)) == []
-        await first.finish_attempts([attempt(taken.deliveries[0], AttemptOutcome.DELIVERED)])
+        await first.finish_attempts(
+            [attempt(taken.deliveries[0], AttemptOutcome.DELIVERED)], DEFAULT_POLICY
+        )
         assert event_ids(await claim_within(second, rules)) == ["e2"]
 
 
@@ -244,5 +249,41 @@ async def test_a_tickets_next_delivery_waits_for_the_first_on_any_replica(
         held = await claim_within(first, rules)
         assert event_ids(held) == ["t1-1"]
         assert event_ids(await claim_within(second, rules)) == []
-        await first.finish_attempts([attempt(held.deliveries[0], AttemptOutcome.DELIVERED)])
+        await first.finish_attempts(
+            [attempt(held.deliveries[0], AttemptOutcome.DELIVERED)], DEFAULT_POLICY
+        )
         assert event_ids(await claim_within(second, rules)) == ["t1-2"]
+
+
+async def test_the_circuit_breaker_holds_over_replicas(postgres_database: str) -> None:
+    breaker = BreakerPolicy(failure_threshold=3)
+    async with opened(postgres_database) as first, opened(postgres_database) as second:
+        await add_channels(first, "a")
+        await first.ingest([matched(f"e{n}", "a", ticket_id=n) for n in range(6)], NOW)
+        one, two = (await claim_within(first, ClaimRules({"a": 2}, breaker=breaker))).deliveries
+        (three,) = (await claim_within(second, ClaimRules({"a": 1}, breaker=breaker))).deliveries
+        # Failures recorded by each replica add up: the third opens the circuit.
+        health = await first.finish_attempts([failed(one, NOW), failed(two, NOW)], breaker)
+        assert health["a"].state is CircuitState.CLOSED
+        health = await second.finish_attempts([failed(three, NOW)], breaker)
+        assert health["a"].state is CircuitState.OPEN
+        # Neither claims before the probe is due, and the other replica learns of it.
+        rules = ClaimRules({"a": 10}, breaker=breaker)
+        probe_at = NOW + breaker.probe_interval
+        held = await claim_within(first, rules, probe_at - MICROSECOND)
+        assert (held.deliveries, held.health["a"]) == ([], health["a"])
+        assert (await claim_within(second, rules, probe_at - MICROSECOND)).deliveries == []
+        # Once it is due, exactly one of them gets the probe.
+        claims = await asyncio.gather(
+            *(claim_within(store, rules, probe_at) for store in (first, second))
+        )
+        assert sorted(len(claimed.deliveries) for claimed in claims) == [0, 1]
+        (probe,), prober, other = next(
+            (claimed.deliveries, store, rest)
+            for claimed, store, rest in zip(claims, (first, second), (second, first), strict=True)
+            if claimed.deliveries
+        )
+        # Its success, recorded by the replica that sent it, closes the circuit for both.
+        await prober.finish_attempts([attempt(probe, AttemptOutcome.DELIVERED, probe_at)], breaker)
+        taken = await claim_within(other, rules, probe_at)
+        assert (len(taken.deliveries), taken.health["a"].state) == (5, CircuitState.CLOSED)

@@ -8,18 +8,21 @@ from datetime import timedelta
 
 import pytest
 
+from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, ChannelHealth, CircuitState
 from deskhook.domain.channels import Ordering
 from deskhook.domain.delivery import AttemptOutcome
 from deskhook.domain.events import IngestResult
 from deskhook.domain.times import to_micros
-from deskhook.store.base import Claimed, ClaimRules, LogFilter, Store
+from deskhook.store.base import ClaimRules, LogFilter, Store
 from tests.store_items import (
     LEASE,
+    MICROSECOND,
     NOW,
     add_channels,
     attempt,
     claim,
     claim_within,
+    failed,
     make_channel,
     matched,
     opened,
@@ -101,7 +104,8 @@ async def test_a_rate_limit_spends_tokens_claimed_and_says_when_the_next_one_com
         ["e0", "e1"],
         NOW + half_second,
     )
-    assert await claim_within(store, rules) == Claimed([], NOW + half_second)
+    spent = await claim_within(store, rules)
+    assert (spent.deliveries, spent.next_token_at) == ([], NOW + half_second)
     assert [
         d.event_id for d in (await claim_within(store, rules, NOW + half_second)).deliveries
     ] == ["e2"]
@@ -113,6 +117,36 @@ async def test_a_rate_limit_spends_tokens_claimed_and_says_when_the_next_one_com
     )
 
 
+async def test_the_stored_circuit_holds_a_channel_and_lets_one_probe_through(store: Store) -> None:
+    breaker = BreakerPolicy(failure_threshold=2)
+    await store.ingest([matched(f"e{n}", "a", ticket_id=n) for n in range(4)], NOW)
+    rules = ClaimRules({"a": 10}, breaker=breaker)
+    failing = (await claim_within(store, ClaimRules({"a": 2}, breaker=breaker))).deliveries
+    opened = ChannelHealth(CircuitState.OPEN, 2, failing_since=NOW, opened_at=NOW)
+    assert await store.finish_attempts([failed(due, NOW) for due in failing], breaker) == {
+        "a": opened
+    }
+    assert (await store.channel_health())["a"] == opened
+    # Held until its probe is due; then one delivery, and no other while it is out.
+    probe_at = NOW + breaker.probe_interval
+    assert (await claim_within(store, rules, probe_at - MICROSECOND)).deliveries == []
+    probe = await claim_within(store, rules, probe_at)
+    assert (len(probe.deliveries), probe.health["a"]) == (1, opened)
+    assert (await claim_within(store, rules, probe_at)).deliveries == []
+    # A failed probe opens the circuit afresh.
+    reopened = await store.finish_attempts([failed(probe.deliveries[0], probe_at)], breaker)
+    assert reopened["a"].opened_at == probe_at
+    next_probe_at = probe_at + breaker.probe_interval
+    assert (await claim_within(store, rules, next_probe_at - MICROSECOND)).deliveries == []
+    # A successful one closes it, and the channel's deliveries go out again.
+    (last_probe,) = (await claim_within(store, rules, next_probe_at)).deliveries
+    closed = await store.finish_attempts(
+        [attempt(last_probe, AttemptOutcome.DELIVERED, next_probe_at)], breaker
+    )
+    assert closed == {"a": ChannelHealth(last_success_time=next_probe_at)}
+    assert len((await claim_within(store, rules, next_probe_at)).deliveries) == 3
+
+
 async def test_attempts_settle_their_deliveries(store: Store) -> None:
     await store.ingest([matched("ok", "a"), matched("retry", "a"), matched("lost", "b")], NOW)
     ok, retry, lost = await claim(store, ["a", "b"])
@@ -122,7 +156,8 @@ async def test_attempts_settle_their_deliveries(store: Store) -> None:
             attempt(ok, AttemptOutcome.DELIVERED),
             attempt(retry, AttemptOutcome.RETRY_SCHEDULED, next_attempt_at=later),
             attempt(lost, AttemptOutcome.GIVEN_UP),
-        ]
+        ],
+        DEFAULT_POLICY,
     )
     assert await claim(store, ["a", "b"]) == []
     # Due by then and unclaimed, a delivery waits for a limit of its channel, not for a time.
@@ -145,7 +180,8 @@ async def test_the_log_pages_newest_first_by_time_then_id(store: Store) -> None:
     # Three attempts share a time: the id breaks the tie, and no page repeats or skips one.
     times = [NOW, NOW, NOW, NOW + timedelta(seconds=1), NOW + timedelta(seconds=2)]
     await store.finish_attempts(
-        [attempt(d, AttemptOutcome.DELIVERED, at) for d, at in zip(due, times, strict=True)]
+        [attempt(d, AttemptOutcome.DELIVERED, at) for d, at in zip(due, times, strict=True)],
+        DEFAULT_POLICY,
     )
     pages: list[list[str]] = []
     before: tuple[int, int] | None = None

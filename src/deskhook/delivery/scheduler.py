@@ -4,14 +4,17 @@ attempt in the webhook log, within a global window and per-channel limits.
 It is woken at once by new commits (no polling delay on the hot path), by a freed slot, by a
 recorded attempt, and by its own timer for retries, rate limits and circuit-breaker probes.
 The limits a channel has over every replica are the store's to keep: its claims count the
-leases, tokens and breaker state that replicas sharing it have in common. Only a bounded window
+leases, tokens and breaker state that replicas sharing it have in common, and each claim and
+each recorded batch tells the scheduler the stored health, which it adopts. Its own view of a
+channel's health runs ahead only while its own results are on their way to the store, so that
+it stops sending to a channel whose circuit it just saw open. Only a bounded window
 of deliveries is in memory, whatever the backlog. Time and randomness are injected, so tests
 drive retries by moving a clock and calling `drain`, never by sleeping."""
 
 import asyncio
 import contextlib
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -28,8 +31,7 @@ from deskhook.domain.breaker import (
     CircuitState,
     may_send,
     next_probe_at,
-    record_failure,
-    record_success,
+    record_result,
     should_disable,
     start_probe,
 )
@@ -37,7 +39,7 @@ from deskhook.domain.channels import Channel, Ordering
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery, webhook_id
 from deskhook.domain.retry import Decision, Verdict, decide
 from deskhook.domain.signing import webhook_headers
-from deskhook.store.base import ClaimRules, HealthUpdate, Store
+from deskhook.store.base import ClaimRules, Store
 
 log = structlog.get_logger("deskhook.delivery")
 
@@ -94,6 +96,8 @@ class DeliveryScheduler:
         self._limits = limits
         self._breaker = breaker
         self._health: dict[str, ChannelHealth] = {}
+        # Results counted into `_health` and not yet into the stored health, by channel.
+        self._unsettled: Counter[str] = Counter()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._attempts_ended = 0
         self._per_channel: Counter[str] = Counter()
@@ -104,7 +108,7 @@ class DeliveryScheduler:
         self._ready: defaultdict[str, deque[DueDelivery]] = defaultdict(deque)
         self._task: asyncio.Task[None] | None = None
         # Attempts settle in shared transactions: one fsync for many deliveries.
-        self._recorder: GroupCommitter[tuple[AttemptRecord, HealthUpdate], None] = GroupCommitter(
+        self._recorder: GroupCommitter[tuple[AttemptRecord, datetime], None] = GroupCommitter(
             self._record_batch, name="attempt-recorder", max_batch=limits.window
         )
         # The background loop and drain() both pump: one at a time, so the slots counted for
@@ -122,15 +126,7 @@ class DeliveryScheduler:
         # Whatever a crash left claimed, here or by a replica that is gone, is not in flight.
         await self._store.release_claims()
         self._recorder.start()
-        # The circuit starts closed, but the count of failures and the five-day clock go on.
-        self._health = {
-            channel_id: ChannelHealth(
-                consecutive_failures=stored.consecutive_failures,
-                failing_since=stored.failing_since,
-                last_success_time=stored.last_success_time,
-            )
-            for channel_id, stored in (await self._store.channel_health()).items()
-        }
+        self._health = await self._store.channel_health()
         self._task = asyncio.create_task(self._run(), name="delivery-scheduler")
 
     async def stop(self, grace: float) -> None:
@@ -208,7 +204,7 @@ class DeliveryScheduler:
                     rates[channel.id] = rate
                 if channel.spec.ordering is Ordering.PER_TICKET:
                     per_ticket.add(channel.id)
-        return ClaimRules(slots, limits, rates, frozenset(per_ticket))
+        return ClaimRules(slots, limits, rates, frozenset(per_ticket), self._breaker)
 
     async def pump(self) -> int:
         """Claim what is due and may be sent now, and start its attempts; how many."""
@@ -229,13 +225,15 @@ class DeliveryScheduler:
             return 0
         rules = self._claim_rules(now)
         claim = await self._store.claim_due(now, now + self._limits.claim_lease, rules, room)
+        self._adopt(claim.health)
         self._next_token_at = claim.next_token_at
         held: list[int] = []
         for delivery in claim.deliveries:
             health = self.health(delivery.channel_id)
             if health.state is CircuitState.OPEN:
-                # The circuit may have opened while the claim was on its way: only a due probe
-                # goes out, and the rest wait for its answer.
+                # The circuit may have opened while the claim was on its way, in this
+                # scheduler's view ahead of the store's: only a due probe goes out, and the rest
+                # wait for its answer.
                 if not may_send(health, now, self._breaker):
                     held.append(delivery.delivery_id)
                     continue
@@ -260,11 +258,14 @@ class DeliveryScheduler:
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
 
+    def _take_ready(self, channel_id: str) -> list[int]:
+        """Take back the claims of a channel that may not send them now (its circuit opened,
+        or it was disabled); released, they are due again at once when it may."""
+        return [delivery.delivery_id for delivery in self._ready.pop(channel_id, ())]
+
     async def _drop_ready(self, channel_id: str) -> None:
-        """Give back the claims of a channel that may not send them now (its circuit opened,
-        or it was disabled), so they are due again at once when it may."""
-        if dropped := self._ready.pop(channel_id, None):
-            await self._store.release_claims([delivery.delivery_id for delivery in dropped])
+        if dropped := self._take_ready(channel_id):
+            await self._store.release_claims(dropped)
 
     async def _attempt(self, delivery: DueDelivery) -> None:
         try:
@@ -315,8 +316,9 @@ class DeliveryScheduler:
             jitter=self._jitter(),
         )
         health = self._record_health(channel.id, outcome.succeeded, finished)
-        if health.state is CircuitState.OPEN:
-            await self._drop_ready(channel.id)
+        # Taken back before the slot frees and starts the next; released once recorded, with
+        # nothing between counting the result and submitting it.
+        dropped = self._take_ready(channel.id) if health.state is CircuitState.OPEN else []
         # The delivery stays claimed (and, for PER_TICKET, first of its ticket) until recorded.
         self._free_slot(delivery)
         record = AttemptRecord(
@@ -337,16 +339,9 @@ class DeliveryScheduler:
             webhook_id=message_id,
             next_attempt_at=decision.next_attempt_at,
         )
-        await self._recorder.submit(
-            [
-                (
-                    record,
-                    HealthUpdate(
-                        health.consecutive_failures, health.failing_since, health.last_success_time
-                    ),
-                )
-            ]
-        )
+        await self._recorder.submit([(record, finished)])
+        if dropped:
+            await self._store.release_claims(dropped)
         log.info(
             "attempt",
             channel_id=channel.id,
@@ -359,25 +354,37 @@ class DeliveryScheduler:
             duration_ms=round(outcome.duration * 1000, 1),
         )
         self._on_attempt(record)
-        await self._disable_if_due(channel, decision, health, finished)
+        await self._disable_if_due(channel, decision, finished)
 
-    async def _record_batch(self, attempts: list[tuple[AttemptRecord, HealthUpdate]]) -> list[None]:
-        await self._store.finish_attempts(attempts)
+    async def _record_batch(self, attempts: list[tuple[AttemptRecord, datetime]]) -> list[None]:
+        try:
+            health = await self._store.finish_attempts(attempts, self._breaker)
+        finally:
+            for record, _ in attempts:
+                self._unsettled[record.channel_id] -= 1
+        self._adopt(health)
         # Their leases ended, and a ticket's next delivery may be first now: claim again.
         self._wake.set()
         return [None] * len(attempts)
 
     def _record_health(self, channel_id: str, succeeded: bool, now: datetime) -> ChannelHealth:
-        health = self.health(channel_id)
-        health = (
-            record_success(health, now) if succeeded else record_failure(health, now, self._breaker)
+        """Count an attempt's result into this scheduler's view at once; the store counts it
+        into the stored health when the attempt is recorded."""
+        health = self._health[channel_id] = record_result(
+            self.health(channel_id), succeeded, now, self._breaker
         )
-        self._health[channel_id] = health
+        self._unsettled[channel_id] += 1
         return health
 
-    async def _disable_if_due(
-        self, channel: Channel, decision: Decision, health: ChannelHealth, now: datetime
-    ) -> None:
+    def _adopt(self, stored: Mapping[str, ChannelHealth]) -> None:
+        """Take the store's health of these channels, which counts every replica's results,
+        for those with none of this scheduler's still on their way to it."""
+        for channel_id, health in stored.items():
+            if not self._unsettled[channel_id]:
+                self._health[channel_id] = health
+
+    async def _disable_if_due(self, channel: Channel, decision: Decision, now: datetime) -> None:
+        health = self.health(channel.id)
         if decision.verdict is Verdict.DISABLE_CHANNEL:
             reason = decision.reason
         elif should_disable(health, now, self._breaker):

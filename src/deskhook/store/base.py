@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, ChannelHealth
 from deskhook.domain.channels import Channel, ConnectionStatus
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
 from deskhook.domain.events import EventType, IngestResult, MatchedEvent
@@ -51,6 +52,9 @@ class ClaimRules:
     scheduler sharing the store, and `rates[channel]` its attempts per second (a token bucket
     the store keeps, full after a second's rest); a channel missing from either has no such
     limit. For `per_ticket` channels only a ticket's earliest pending delivery is offered.
+    `breaker` is the circuit breaker's policy: a channel whose stored circuit is open is
+    claimed only when its next probe is due and it has no lease, and then one delivery, the
+    probe.
 
     On PostgreSQL a claim counts the channel's live leases over every replica against its
     limit, and a lease ends only when its attempt is recorded or released, so a channel's
@@ -62,24 +66,19 @@ class ClaimRules:
     limits: Mapping[str, int] = field(default_factory=dict)
     rates: Mapping[str, int] = field(default_factory=dict)
     per_ticket: frozenset[str] = frozenset()
+    breaker: BreakerPolicy = DEFAULT_POLICY
 
 
 @dataclass(frozen=True)
 class Claimed:
-    """What a claim took: `deliveries`, earliest due first, and `next_token_at`, when the first
-    channel its rate limit held back earns a token again (None when none was)."""
+    """What a claim took: `deliveries`, earliest due first; the stored `health` of the channels
+    it looked at, so that a scheduler follows what other replicas recorded; and
+    `next_token_at`, when the first channel its rate limit held back earns a token again (None
+    when none was)."""
 
     deliveries: list[DueDelivery]
+    health: Mapping[str, ChannelHealth] = field(default_factory=dict)
     next_token_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class HealthUpdate:
-    """The parts of a channel's delivery health that must survive a restart."""
-
-    consecutive_failures: int
-    failing_since: datetime | None
-    last_success_time: datetime | None
 
 
 @dataclass(frozen=True)
@@ -154,7 +153,7 @@ class Store(Protocol):
         """How many deliveries wait to be attempted, for each of `channel_ids` that has any."""
         ...
 
-    async def channel_health(self) -> dict[str, HealthUpdate]:
+    async def channel_health(self) -> dict[str, ChannelHealth]:
         """The stored health of every channel, to resume after a restart."""
         ...
 
@@ -184,9 +183,14 @@ class Store(Protocol):
         channel, not for a time."""
         ...
 
-    async def finish_attempts(self, attempts: Sequence[tuple[AttemptRecord, HealthUpdate]]) -> None:
+    async def finish_attempts(
+        self, attempts: Sequence[tuple[AttemptRecord, datetime]], breaker: BreakerPolicy
+    ) -> dict[str, ChannelHealth]:
         """Log each attempt and settle its delivery (delivered, given up, or due again at
-        `record.next_attempt_at`) with its channel's health, all in one transaction."""
+        `record.next_attempt_at`), and count its result, in order, into the stored health of its
+        channel, as of the time given with it (when the answer came): all in one transaction,
+        in turn with claims and with the other replicas' results. The health of each channel of
+        `attempts` after them."""
         ...
 
     async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None: ...
