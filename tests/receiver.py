@@ -19,6 +19,7 @@ from typing import Self
 
 import trustme
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from multidict import CIMultiDictProxy
 
 WAIT_SECONDS = 10.0
@@ -83,6 +84,9 @@ class Receiver:
     ) -> None:
         self.ca = ca or trustme.CA()
         self.requests: list[ReceivedRequest] = []
+        # Requests being answered now, and the most there have been at once.
+        self.answering = 0
+        self.most_answering = 0
         self.port = 0
         # Body bytes handed to the connection by answers written piece by piece (repeated,
         # cut or trickled): how much of a huge body got out before its client hung up.
@@ -124,7 +128,7 @@ class Receiver:
         return self.requests[:count]
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[self._count_answering])
         app.router.add_route("*", "/{path:.*}", self._handle)
         # A client that gave up cancels its delayed answer, and stop() barely waits for answers
         # in flight: the tests are done with them. (0 would mean no limit at all.)
@@ -153,6 +157,15 @@ class Receiver:
         traceback: TracebackType | None,
     ) -> None:
         await self.stop()
+
+    @web.middleware
+    async def _count_answering(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self.answering += 1
+        self.most_answering = max(self.most_answering, self.answering)
+        try:
+            return await handler(request)
+        finally:
+            self.answering -= 1
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         answer = self._by_path.get(request.path) or (
