@@ -17,8 +17,9 @@ the rows of the channels it looks at (so claims of one channel take turns), hold
 stored circuit is open until their probe is due, counts each one's live leases against its
 concurrency limit (one while its circuit is open: the probe), and refills and spends the token
 bucket kept on its row. Four round trips (BEGIN, lock, claim, COMMIT), a fifth when a
-rate-limited channel took some. Recording attempts locks the same rows, in the same order, to
-count their results into the stored health: BEGIN, lock, record, COMMIT."""
+rate-limited channel took some; three when nothing is due. Recording attempts locks the same
+rows, in the same order, to count their results into the stored health: BEGIN, lock, record,
+COMMIT."""
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -237,6 +238,8 @@ class DeliveryTables(PostgresConnections):
             return Claimed([])
         async with self._transaction() as db:
             locked = await db.fetch(LOCK_CHANNELS, list(rules.slots), to_micros(now))
+            if not locked:
+                return Claimed([])
             health = {row["id"]: health_from_row(row) for row in locked}
             stored = {row["id"]: _bucket(row) for row in locked}
             buckets = refilled_buckets(rules, stored, stored.get, now)
