@@ -74,6 +74,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for the sample events the tests publish
 from benchkit import (  # noqa: E402
     Figure,
+    gc_paused,
     peak_rss_mib,
     percentile,
     publish_paced,
@@ -634,9 +635,10 @@ class Bench:
         rate = self.options.rate
         count = int(rate * self.options.seconds)
         await self.receiver.ask("reset")
-        sent, acked = await publish_paced(
-            target, TOKEN, [self.template], count=count, rate=rate, prefix="lat"
-        )
+        with gc_paused():
+            sent, acked = await publish_paced(
+                target, TOKEN, [self.template], count=count, rate=rate, prefix="lat"
+            )
         await self.receiver.wait_for(count, 60 + count / 20)
         dump = self.scratch / "arrivals.json"
         await self.receiver.ask("dump", prefix="lat-", path=str(dump))

@@ -42,7 +42,14 @@ from deskhook.v1 import channel_admin_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' receiver, events, channels and server runner
-from benchkit import Figure, percentile, publish_paced, verdict, write_figures  # noqa: E402
+from benchkit import (  # noqa: E402
+    Figure,
+    gc_paused,
+    percentile,
+    publish_paced,
+    verdict,
+    write_figures,
+)
 
 from tests.channels import add_channel  # noqa: E402
 from tests.events import make_event  # noqa: E402
@@ -201,10 +208,11 @@ async def measure(scratch: Path, name: str, *, faults: bool, rate: float, second
                 for n, answer in FAILING.items():
                     receiver.respond_at(path_of(n), answer)
             start = len(receiver.requests)
-            sent, acked = await publish_paced(
-                target, TOKEN, TEMPLATES, count=int(rate * seconds), rate=rate, prefix=name
-            )
-            await wait_for_healthy(receiver, start, healthy_events(acked))
+            with gc_paused():
+                sent, acked = await publish_paced(
+                    target, TOKEN, TEMPLATES, count=int(rate * seconds), rate=rate, prefix=name
+                )
+                await wait_for_healthy(receiver, start, healthy_events(acked))
             # Stopping cancels the requests the receiver still holds: their attempts end, so
             # the server does not spend its shutdown grace waiting for them.
             await receiver.stop()

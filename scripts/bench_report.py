@@ -51,7 +51,10 @@ def machine() -> str:
 def quantity(value: float, unit: str) -> str:
     if unit == "count":
         return f"{value:,.0f}"
-    return f"{value:,.0f} {unit}" if abs(value) >= 100 else f"{value:.1f} {unit}"
+    if abs(value) >= 100:
+        return f"{value:,.0f} {unit}"
+    # Below 1 (CPU seconds per 1,000 webhooks), one decimal would hide most of the figure.
+    return f"{value:.2f} {unit}" if abs(value) < 1 else f"{value:.1f} {unit}"
 
 
 def cells(figure: Figure) -> list[str]:
@@ -88,8 +91,9 @@ def markdown(figures: Sequence[Figure], command: str, when: datetime, chart: str
             f"Measured {when:%Y-%m-%d %H:%M} UTC on {machine()}, by `{command}` run from the"
             " root of the repository. Each figure stands next to the baseline measured in the"
             " same run; the ratio is the figure over its baseline. `scripts/bench` runs"
-            " `scripts/bench_ingest.py`, `scripts/bench_delivery.py`, `scripts/bench_faults.py`"
-            " and `scripts/crash_loop.py`; each one's docstring says how it measures.",
+            " `scripts/bench_ingest.py`, `scripts/bench_delivery.py`, `scripts/bench_faults.py`,"
+            " `scripts/crash_loop.py` and `scripts/bench_replicas.py`; each one's docstring says"
+            " how it measures.",
             "",
             *table(figures),
             "",

@@ -2,9 +2,11 @@
 figures each writes with `--results` for scripts/bench_report.py."""
 
 import asyncio
+import gc
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,6 +36,21 @@ def spread(values: list[float]) -> str:
 
 def verdict(ok: bool) -> str:
     return "meets" if ok else "MISSES"
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Holds off this process's garbage collection while it measures: it timestamps acks (and,
+    in some benchmarks, arrivals), and its own pauses would count as the server's latency. The
+    measured phases are bounded, and so is what they allocate."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 async def publish_paced(

@@ -19,7 +19,6 @@ from typing import Self
 
 import trustme
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from multidict import CIMultiDictProxy
 
 WAIT_SECONDS = 10.0
@@ -56,7 +55,7 @@ class Answer:
     trickle: Trickle | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class ReceivedRequest:
     method: str
     path: str
@@ -65,6 +64,23 @@ class ReceivedRequest:
     arrived_at: float  # time.monotonic()
     # The client's end of the TCP connection: requests with the same peer shared a connection.
     peer: tuple[str, int]
+    # When the receiver was done with it: its answer handed to aiohttp, or the client gone
+    # before that. None while it is still being answered. [arrived_at, ended_at] is when the
+    # request was in flight, as the receiver saw it.
+    ended_at: float | None = None
+
+
+def most_at_once(requests: Sequence[ReceivedRequest]) -> int:
+    """The most of `requests` in flight at one moment, as the receiver saw them; one still
+    being answered is in flight until now."""
+    arrivals = [(request.arrived_at, 1) for request in requests]
+    # At the same moment, an end comes before an arrival: the two did not overlap.
+    ends = [(request.ended_at, -1) for request in requests if request.ended_at is not None]
+    most = in_flight = 0
+    for _, change in sorted(arrivals + ends):
+        in_flight += change
+        most = max(most, in_flight)
+    return most
 
 
 class Receiver:
@@ -84,9 +100,6 @@ class Receiver:
     ) -> None:
         self.ca = ca or trustme.CA()
         self.requests: list[ReceivedRequest] = []
-        # Requests being answered now, and the most there have been at once.
-        self.answering = 0
-        self.most_answering = 0
         self.port = 0
         # Body bytes handed to the connection by answers written piece by piece (repeated,
         # cut or trickled): how much of a huge body got out before its client hung up.
@@ -128,7 +141,7 @@ class Receiver:
         return self.requests[:count]
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[self._count_answering])
+        app = web.Application()
         app.router.add_route("*", "/{path:.*}", self._handle)
         # A client that gave up cancels its delayed answer, and stop() barely waits for answers
         # in flight: the tests are done with them. (0 would mean no limit at all.)
@@ -158,33 +171,32 @@ class Receiver:
     ) -> None:
         await self.stop()
 
-    @web.middleware
-    async def _count_answering(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        self.answering += 1
-        self.most_answering = max(self.most_answering, self.answering)
-        try:
-            return await handler(request)
-        finally:
-            self.answering -= 1
-
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         answer = self._by_path.get(request.path) or (
             self._queued.popleft() if self._queued else self._default
         )
         transport = request.transport
         assert transport is not None
-        self.requests.append(
-            ReceivedRequest(
-                method=request.method,
-                path=request.path,
-                headers=request.headers,
-                body=await request.read(),
-                arrived_at=time.monotonic(),
-                peer=transport.get_extra_info("peername"),
-            )
+        received = ReceivedRequest(
+            method=request.method,
+            path=request.path,
+            headers=request.headers,
+            body=await request.read(),
+            arrived_at=time.monotonic(),
+            peer=transport.get_extra_info("peername"),
         )
+        self.requests.append(received)
         async with self._arrived:
             self._arrived.notify_all()
+        try:
+            return await self._answer(request, transport, answer)
+        finally:
+            # Also when the client hung up: aiohttp then cancels the answer under way.
+            received.ended_at = time.monotonic()
+
+    async def _answer(
+        self, request: web.Request, transport: asyncio.Transport, answer: Answer
+    ) -> web.StreamResponse:
         await asyncio.sleep(answer.delay)
         if answer.disconnect:
             transport.close()

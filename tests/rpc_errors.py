@@ -17,12 +17,10 @@ class RpcFailure:
     fields: list[str]
 
 
-async def rpc_failure(call: Awaitable[Any]) -> RpcFailure:
-    """Await `call`, which must fail; its code, message, ErrorInfo reason and BadRequest
-    fields."""
-    with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await call
-    error = raised.value
+def failure_of(error: grpc.RpcError) -> RpcFailure:
+    """A failed call's code, message, ErrorInfo reason and BadRequest fields; the call may be
+    blocking or asyncio."""
+    assert isinstance(error, grpc.Call | grpc.aio.AioRpcError)
     reason, fields = "", []
     for key, value in error.trailing_metadata() or ():
         if key != "grpc-status-details-bin":
@@ -38,3 +36,10 @@ async def rpc_failure(call: Awaitable[Any]) -> RpcFailure:
                 detail.Unpack(bad_request)
                 fields = [violation.field for violation in bad_request.field_violations]
     return RpcFailure(error.code(), error.details() or "", reason, fields)
+
+
+async def rpc_failure(call: Awaitable[Any]) -> RpcFailure:
+    """Await `call`, which must fail; what `failure_of` reads from it."""
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await call
+    return failure_of(raised.value)

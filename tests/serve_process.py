@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 START_TIMEOUT_SECONDS = 20.0
@@ -26,6 +27,17 @@ class ServeProcess:
 
 def deskhook_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "deskhook", *args]
+
+
+def delivery_flags(admin_token: str, ingest_token: str, ca_bundle: Path) -> tuple[str, ...]:
+    """Flags for a server with these tokens that delivers to a local test receiver: loopback
+    exempt from the URL policy, and the receiver's CA (a PEM file) trusted."""
+    return (
+        "--admin-token", admin_token,
+        "--ingest-token", ingest_token,
+        "--allow-network", "127.0.0.0/8",
+        "--ca-bundle", str(ca_bundle),
+    )  # fmt: skip
 
 
 def _read_until_listening(stream: IO[str], lines: list[str]) -> int:

@@ -12,6 +12,7 @@ from deskhook.domain.outcomes import FailureReason
 from deskhook.domain.times import to_micros
 from deskhook.store.base import Claimed, ClaimRules, Store
 from deskhook.store.open import open_store
+from deskhook.store.postgres.connection import POOL_SIZE
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -19,8 +20,8 @@ MICROSECOND = timedelta(microseconds=1)
 
 
 @asynccontextmanager
-async def opened(database: str) -> AsyncIterator[Store]:
-    store = await open_store(database)
+async def opened(database: str, pool_size: int = POOL_SIZE) -> AsyncIterator[Store]:
+    store = await open_store(database, pool_size)
     try:
         yield store
     finally:

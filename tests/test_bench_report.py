@@ -5,7 +5,7 @@ import os
 import platform
 from pathlib import Path
 
-from bench_report import write_report
+from bench_report import quantity, write_report
 from benchkit import Figure, read_figures, write_figures
 
 INGEST = [
@@ -61,6 +61,12 @@ def test_the_table_holds_each_figure_next_to_its_baseline(tmp_path: Path) -> Non
         " ≤ 110% of the baseline | **MISSES** |",
         "| crash loop | acked events lost | 0 |  |  | 0 | meets |",
     ]
+
+
+def test_figures_below_one_keep_two_decimals() -> None:
+    assert quantity(0.694, "CPU s") == "0.69 CPU s"
+    assert quantity(5.46, "ms") == "5.5 ms"
+    assert quantity(1304.2, "webhooks/s") == "1,304 webhooks/s"
 
 
 def test_the_report_names_the_machine_the_command_and_the_chart(tmp_path: Path) -> None:

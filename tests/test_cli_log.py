@@ -136,6 +136,23 @@ async def test_follow_prints_attempts_live_until_ctrl_c(
     assert await process.stderr.read() == b""
 
 
+async def test_follow_says_when_the_server_ends_the_stream(
+    cli: Cli, server: DeskhookServer
+) -> None:
+    process = await cli.start("log", "--follow")
+    assert process.stderr is not None
+    async with asyncio.timeout(RUN_SECONDS):
+        await process.stderr.readline()  # following
+        await server.stop(grace=0)
+        returncode = await process.wait()
+    told = (await process.stderr.read()).decode()
+    assert (returncode, told) == (
+        1,
+        f"deskhook: the server at 127.0.0.1:{server.port} ended the stream; it may be"
+        " shutting down: run the command again to follow on\n",
+    )
+
+
 async def test_follow_takes_no_list_filters(cli: Cli) -> None:
     result = await cli.run("log", "--follow", "--outcome", "given_up")
     assert "--follow filters by --channel only" in result.failure(returncode=2)

@@ -97,6 +97,12 @@ def test_repeated_flags_and_toml_arrays(tmp_path: Path) -> None:
         ({"listen": "::1:50051"}, {}, "write an IPv6 address in brackets"),
         (
             {},
+            {"DESKHOOK_DATABASE_POOL_SIZE": "0"},
+            "invalid setting database_pool_size (from environment variable"
+            " DESKHOOK_DATABASE_POOL_SIZE): Input should be greater than or equal to 1",
+        ),
+        (
+            {},
             {"DESKHOOK_DATABASE": "mysql://deskhook:hunter2@db/deskhook"},
             "invalid setting database (from environment variable DESKHOOK_DATABASE): expected"
             " a SQLite file or a postgresql:// URL, not mysql://",
@@ -117,6 +123,11 @@ def test_bad_value_names_the_setting_and_its_source(
 )
 def test_database_is_a_file_or_a_postgres_url(database: str) -> None:
     assert load_settings({"database": database}, environ={}).database == database
+
+
+def test_database_pool_size_from_environment() -> None:
+    environ = {"DESKHOOK_DATABASE_POOL_SIZE": "3"}
+    assert load_settings({}, environ=environ).database_pool_size == 3
 
 
 def test_bad_value_in_file_names_the_file(tmp_path: Path) -> None:

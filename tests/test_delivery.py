@@ -242,6 +242,35 @@ async def test_breaker_holds_a_dead_channel_while_a_healthy_one_keeps_its_pace(
     assert (health.consecutive_failures, health.pending_deliveries) == (0, 0)
 
 
+async def test_a_failing_channel_gets_one_request_at_a_time_until_one_succeeds(
+    admin: AdminStub,
+    ingest: IngestStub,
+    receiver: Receiver,
+    scheduler: DeliveryScheduler,
+    clock: FakeClock,
+) -> None:
+    await add_channel(admin, receiver)
+    await receiver.wait_for_requests(1)
+    receiver.respond(Answer(status=500))
+    await publish(ingest, make_event("first-failure"))
+    await scheduler.drain()
+    # Three more failures, slow enough to overlap if they could: four in all, one short of
+    # opening the circuit.
+    receiver.respond(Answer(status=500, delay=0.2))
+    await publish(ingest, *(make_event(f"while-failing-{n}", ticket_id=n + 1) for n in range(3)))
+    await scheduler.drain()
+    # One after the other, so each reused the connection of the one before.
+    failed = deliveries(receiver)[1:]
+    assert len(failed) == 3
+    assert len({request.peer for request in failed}) == 1
+
+    receiver.respond(Answer())
+    clock.advance(timedelta(seconds=5))
+    await scheduler.drain()
+    delivered = {json.loads(request.body)["event_id"] for request in deliveries(receiver)[4:]}
+    assert delivered == {"first-failure", *(f"while-failing-{n}" for n in range(3))}
+
+
 async def test_per_ticket_order_holds_under_failures(
     admin: AdminStub,
     ingest: IngestStub,

@@ -22,9 +22,7 @@ import hypothesis
 import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import Message
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,7 +40,7 @@ from tests.channels import add_channel
 from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, TEST_LIMITS, AdminStub, IngestStub, running
 from tests.events import make_event
 from tests.receiver import Receiver
-from tests.rpc_errors import rpc_failure
+from tests.rpc_errors import failure_of, rpc_failure
 from tests.strategies import (
     PRINTABLE_ASCII,
     TIMESTAMP_MAX_SECONDS,
@@ -181,18 +179,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         )
 
 
-def violated_fields(error: grpc.Call) -> list[str]:
-    """The fields of the BadRequest detail in a failed call's status."""
-    status = rpc_status.from_call(error)
-    fields: list[str] = []
-    for detail in status.details if status is not None else ():
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad_request = error_details_pb2.BadRequest()
-            detail.Unpack(bad_request)
-            fields.extend(violation.field for violation in bad_request.field_violations)
-    return fields
-
-
 def assert_proper_failure(
     error: grpc.RpcError,
     field_prefix: str = "",
@@ -204,7 +190,7 @@ def assert_proper_failure(
     code = error.code()
     assert code in allowed, f"{code}: {error.details()}"
     if code is grpc.StatusCode.INVALID_ARGUMENT:
-        fields = violated_fields(error)
+        fields = failure_of(error).fields
         assert fields, f"INVALID_ARGUMENT names no field: {error.details()}"
         assert all(field.startswith(field_prefix) for field in fields), fields
     return code

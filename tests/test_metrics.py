@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -19,7 +20,7 @@ from tests.channels import add_channel
 from tests.conftest import AdminStub, IngestStub, running
 from tests.events import make_event
 from tests.receiver import Answer, Receiver
-from tests.test_ingest import ACCEPTED, DUPLICATE, publish_stream
+from tests.test_ingest import ACCEPTED, DUPLICATE, REJECTED, publish_stream
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -98,6 +99,22 @@ async def test_counters_and_gauges_move_with_ingest_and_attempts(
     assert value(before, circuit, channel_id=failing) == 0
     assert value(after, circuit, channel_id=failing) == 1
     assert value(after, circuit, channel_id=healthy) == 0
+
+
+async def test_rejected_events_are_counted_whichever_way_they_came(
+    server: DeskhookServer, ingest: IngestStub
+) -> None:
+    before = await scrape(server)
+    invalid = make_event("no-ticket", ticket_id=0)
+    acks = await publish_stream(ingest, [make_event("fine"), invalid, invalid])
+    assert [ack.result for ack in acks] == [ACCEPTED, REJECTED, REJECTED]
+    with pytest.raises(grpc.aio.AioRpcError):
+        await ingest.PublishEvent(pb.PublishEventRequest(event=invalid))
+    after = await scrape(server)
+
+    events = "deskhook_events_ingested_total"
+    assert moved(before, after, events, result="rejected") == 3
+    assert moved(before, after, events, result="accepted") == 1
 
 
 async def test_a_deleted_channel_leaves_the_gauges(

@@ -287,3 +287,19 @@ async def test_the_circuit_breaker_holds_over_replicas(postgres_database: str) -
         await prober.finish_attempts([attempt(probe, AttemptOutcome.DELIVERED, probe_at)], breaker)
         taken = await claim_within(other, rules, probe_at)
         assert (len(taken.deliveries), taken.health["a"].state) == (5, CircuitState.CLOSED)
+
+
+async def test_a_store_keeps_to_its_pool_size(postgres_database: str) -> None:
+    pool_size = 2
+    async with (
+        opened(postgres_database, pool_size) as store,
+        session(postgres_database) as db,
+    ):
+        # Queries all at once: a pool that could grow would open a connection for each.
+        await asyncio.gather(*(store.get_channel(str(n)) for n in range(pool_size + 3)))
+        connections = await db.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    # The pool's, and the one holding the store's claim owner lock.
+    assert connections == pool_size + 1

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from deskhook.store.location import POSTGRES_SCHEMES, url_scheme
+from deskhook.store.postgres.connection import POOL_SIZE
 
 ENV_PREFIX = "DESKHOOK_"
 CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
@@ -57,6 +58,8 @@ class Settings(BaseModel):
 
     listen: str = "127.0.0.1:50051"
     database: str = "./deskhook.db"
+    # Connections each replica keeps open to PostgreSQL for its queries; SQLite ignores it.
+    database_pool_size: int = Field(default=POOL_SIZE, ge=1, le=1000)
     metrics_listen: str = "127.0.0.1:9464"
     admin_tokens: tuple[str, ...] = ()
     ingest_tokens: tuple[str, ...] = ()

@@ -35,7 +35,7 @@ from deskhook.delivery.scheduler import DeliveryScheduler, SchedulerLimits
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy
 from deskhook.domain.delivery import AttemptRecord
 from deskhook.domain.url_policy import UrlPolicy
-from deskhook.store.base import Store
+from deskhook.store.base import Store, StoreListener
 from deskhook.store.location import redacted
 from deskhook.store.open import open_store
 from deskhook.v1 import (
@@ -97,6 +97,7 @@ class DeskhookServer:
             raise StartupError(f"cannot load CA bundle {settings.ca_bundle}: {error}") from error
         self._store: Store | None = None
         self._committer: IngestCommitter | None = None
+        self.directory: ChannelDirectory | None = None
         self.scheduler: DeliveryScheduler | None = None
         self.pruner: Pruner | None = None
         self._metrics = ServerMetrics()
@@ -108,7 +109,9 @@ class DeskhookServer:
 
     async def start(self) -> None:
         self._check_exposure()
-        store = self._store = await open_store(self.settings.database)
+        store = self._store = await open_store(
+            self.settings.database, self.settings.database_pool_size
+        )
         try:
             await self._start_serving(store)
         except BaseException:
@@ -131,12 +134,18 @@ class DeskhookServer:
 
     async def _start_serving(self, store: Store) -> None:
         clock = self.tuning.clock
-        directory = ChannelDirectory(store)
-        await directory.refresh()
+        directory = self.directory = ChannelDirectory(store)
         feed = LogFeed()
-        # Set whenever deliveries become due (ingest commits, redelivery); the scheduler
-        # wakes on it.
+        # Set whenever deliveries become due (ingest commits, redelivery, here or in another
+        # replica); the scheduler wakes on it.
         deliveries_due = asyncio.Event()
+        # Listening before the first read of the channels: no change falls between the two.
+        await store.listen(
+            StoreListener(
+                deliveries_due=deliveries_due.set, channels_changed=directory.request_refresh
+            )
+        )
+        await directory.refresh()
         self._committer = CountingIngestCommitter(
             store, directory, self._metrics, now=clock, on_commit=deliveries_due.set
         )
@@ -169,7 +178,7 @@ class DeskhookServer:
             ChannelAdminServicer(channels, DeliveryLog(store), feed), self._grpc
         )
         event_ingest_pb2_grpc.add_EventIngestServicer_to_server(
-            EventIngestServicer(self._committer, clock), self._grpc
+            EventIngestServicer(self._committer, clock, self._metrics.count_rejected), self._grpc
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
         reflection.enable_server_reflection(
@@ -255,6 +264,9 @@ class DeskhookServer:
         if self.pruner is not None:
             await self.pruner.stop()
             self.pruner = None
+        if self.directory is not None:
+            await self.directory.close()
+            self.directory = None
         await self._client.close()
         # Up until the store closes, so that /readyz says 503 through the whole shutdown.
         if self._metrics_endpoint is not None:

@@ -91,9 +91,16 @@ class _InFlight:
 
 
 class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
-    def __init__(self, committer: IngestCommitter, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        committer: IngestCommitter,
+        now: Callable[[], datetime],
+        on_rejected: Callable[[int], None],
+    ) -> None:
         self._committer = committer
         self._now = now
+        # Told how many events were refused as invalid: they never reach the committer.
+        self._on_rejected = on_rejected
 
     async def PublishEvent(
         self, request: pb.PublishEventRequest, context: Context
@@ -103,6 +110,7 @@ class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
         try:
             event = published_event(request.event, int(self._now().timestamp()))
         except InvalidArgument as invalid:
+            self._on_rejected(1)
             raise InvalidArgument(
                 *(type(v)(f"event.{v.field}", v.description) for v in invalid.violations),
                 reason="INVALID_EVENT",
@@ -175,5 +183,7 @@ class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
                 acks.append(rejected_ack(message.event_id, invalid))
                 continue
             acks.append(None)
+        if rejected := len(acks) - len(valid):
+            self._on_rejected(rejected)
         stored = asyncio.ensure_future(self._committer.submit(valid)) if valid else None
         return _InFlight(acks, stored, [e.event_id for e in valid], len(request.events), size)

@@ -1,6 +1,13 @@
 """The `deskhook` command: `serve` runs the server; every other command is a client of its
 public gRPC API."""
 
+import os
+
+# gRPC's core logs a server's GOAWAY (a restart, a shutdown) to stderr at INFO, in its own
+# format; the commands say what happened in their own words. Read when gRPC is imported, so set
+# before anything imports it; GRPC_VERBOSITY set by the user still wins.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
 import argparse
 from collections.abc import Callable, Sequence
 

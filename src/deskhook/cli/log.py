@@ -5,7 +5,7 @@ import sys
 
 import grpc
 
-from deskhook.cli.command import Commands, UsageError, add_client_command
+from deskhook.cli.command import EXIT_FAILED, Commands, UsageError, add_client_command
 from deskhook.cli.enums import EVENT_TYPES, OUTCOMES
 from deskhook.cli.output import milliseconds, print_json, show_all, table, when
 from deskhook.cli.paging import collect
@@ -69,19 +69,32 @@ async def _follow(stub: AdminStub, options: argparse.Namespace) -> int:
     call = stub.WatchDeliveryLog(admin_pb.WatchDeliveryLogRequest(channel_id=options.channel))
     # The server sends its headers once the watcher is registered: every later attempt counts.
     await call.initial_metadata()
-    if not call.done():  # a call that failed at once ends here, its error told below
+    # A call that failed at once ends below, its error told as any call's.
+    following = not call.done()
+    if following:
         print("deskhook: following the webhook log; Ctrl-C stops", file=sys.stderr, flush=True)
-    async for response in call:
-        if response.skipped_entries:
-            print(
-                f"deskhook: missed {response.skipped_entries} entries by reading too slowly;"
-                " `deskhook log` lists them",
-                file=sys.stderr,
-            )
-        if options.json:
-            print_json(response.entry)
-        else:
-            print("  ".join(_cells(response.entry)), flush=True)
+    try:
+        async for response in call:
+            if response.skipped_entries:
+                print(
+                    f"deskhook: missed {response.skipped_entries} entries by reading too slowly;"
+                    " `deskhook log` lists them",
+                    file=sys.stderr,
+                )
+            if options.json:
+                print_json(response.entry)
+            else:
+                print("  ".join(_cells(response.entry)), flush=True)
+    except grpc.aio.AioRpcError as error:
+        if not following or error.code() != grpc.StatusCode.UNAVAILABLE:
+            raise
+        # Not "cannot reach": it was reached, and went away (a restart, a shutdown).
+        print(
+            f"deskhook: the server at {options.server} ended the stream; it may be shutting"
+            " down: run the command again to follow on",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return 0
 
 

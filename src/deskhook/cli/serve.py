@@ -14,6 +14,12 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
         metavar="PATH|URL",
         help="SQLite file (default ./deskhook.db) or postgresql:// URL",
     )
+    add(
+        "--database-pool-size",
+        type=int,
+        metavar="N",
+        help="connections to PostgreSQL per replica (default 10)",
+    )
     add("--metrics-listen", metavar="HOST:PORT", help="metrics and probes address")
     add(
         "--admin-token",

@@ -3,11 +3,15 @@
 import asyncio
 from datetime import datetime
 
+import structlog
+
 from deskhook.domain.channels import Channel
 from deskhook.domain.events import PublishedEvent
 from deskhook.domain.matching import ChannelIndex, build_index, match
 from deskhook.domain.signing import SigningSecret, active_secrets, secret_key
 from deskhook.store.base import Store
+
+log = structlog.get_logger("deskhook.channels")
 
 
 class ChannelDirectory:
@@ -23,6 +27,16 @@ class ChannelDirectory:
         self._secrets: dict[str, list[SigningSecret]] = {}
         self._generation = 0
         self._lock = asyncio.Lock()
+        # Background refreshes (`request_refresh`): the one running, and whether another was
+        # asked for since it began reading.
+        self._refresher: asyncio.Task[None] | None = None
+        self._stale = False
+        self._closed = False
+
+    @property
+    def generation(self) -> int:
+        """How many refreshes have completed."""
+        return self._generation
 
     async def refresh(self) -> None:
         async with self._lock:
@@ -31,6 +45,40 @@ class ChannelDirectory:
             self._index = build_index(channels)
             self._secrets = {}
             self._generation += 1
+
+    def request_refresh(self) -> None:
+        """Refresh in the background, for changes made elsewhere (another replica). Requests
+        coalesce: one refresh runs at a time, and any number of requests made while it runs
+        bring exactly one more after it, which sees all their changes."""
+        if self._closed:
+            return
+        self._stale = True
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.create_task(
+                self._refresh_while_stale(), name="channel-refresh"
+            )
+
+    async def refreshed(self) -> None:
+        """Until the refreshes requested so far are done."""
+        if self._refresher is not None:
+            await asyncio.shield(self._refresher)
+
+    async def close(self) -> None:
+        """Cancel the background refresh, and take no more requests."""
+        self._closed = True
+        if self._refresher is not None:
+            self._refresher.cancel()
+            await asyncio.gather(self._refresher, return_exceptions=True)
+
+    async def _refresh_while_stale(self) -> None:
+        while self._stale:
+            self._stale = False
+            try:
+                await self.refresh()
+            except Exception:
+                # The channels stay as they were until the next change asks again (a listener
+                # that lost its connection asks once it is back).
+                log.exception("refreshing channels failed")
 
     async def signing_keys(self, channel_id: str, now: datetime) -> list[bytes]:
         """The HMAC keys that sign the channel's requests at `now`, newest first."""

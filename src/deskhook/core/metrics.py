@@ -16,6 +16,7 @@ from deskhook.store.base import Store
 
 ACCEPTED: Final = "accepted"
 DUPLICATE: Final = "duplicate"
+REJECTED: Final = "rejected"
 # Up to the 15 s a whole attempt may take.
 ATTEMPT_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
 
@@ -28,7 +29,8 @@ class ServerMetrics:
         self.registry = CollectorRegistry()
         self._events = Counter(
             "deskhook_events_ingested",
-            "Events committed and acked to their producer, by result.",
+            "Events answered to their producer, by result: accepted or duplicate once"
+            " committed, rejected when invalid.",
             ["result"],
             registry=self.registry,
         )
@@ -57,7 +59,7 @@ class ServerMetrics:
             registry=self.registry,
         )
         # Every series exists from the start: rate() needs the zero before the first increase.
-        for result in (ACCEPTED, DUPLICATE):
+        for result in (ACCEPTED, DUPLICATE, REJECTED):
             self._events.labels(result)
         for outcome in AttemptOutcome:
             self._attempts.labels(outcome.value)
@@ -66,6 +68,9 @@ class ServerMetrics:
         accepted = sum(result.accepted for result in results)
         self._events.labels(ACCEPTED).inc(accepted)
         self._events.labels(DUPLICATE).inc(len(results) - accepted)
+
+    def count_rejected(self, count: int) -> None:
+        self._events.labels(REJECTED).inc(count)
 
     def observe_attempt(self, record: AttemptRecord) -> None:
         self._attempts.labels(record.outcome.value).inc()

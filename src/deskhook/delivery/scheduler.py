@@ -212,8 +212,10 @@ class DeliveryScheduler:
             return await self._pump()
 
     def _concurrency(self, channel: Channel) -> int:
-        # An open circuit is probed with one request at a time.
-        if self.health(channel.id).state is CircuitState.OPEN:
+        # A failing channel gets one request at a time until one succeeds, and an open circuit
+        # one probe: a receiver that is down or hanging is not sent a fresh round of requests
+        # (each a new connection and TLS handshake) every time the last round fails.
+        if self.health(channel.id).consecutive_failures:
             return 1
         return channel.spec.max_concurrency or self._limits.channel_concurrency
 
@@ -259,8 +261,8 @@ class DeliveryScheduler:
             task.add_done_callback(self._in_flight.discard)
 
     def _take_ready(self, channel_id: str) -> list[int]:
-        """Take back the claims of a channel that may not send them now (its circuit opened,
-        or it was disabled); released, they are due again at once when it may."""
+        """Take back the claims of a channel that may not send them now (it is failing, or was
+        disabled); released, they are due again at once when it may."""
         return [delivery.delivery_id for delivery in self._ready.pop(channel_id, ())]
 
     async def _drop_ready(self, channel_id: str) -> None:
@@ -315,10 +317,11 @@ class DeliveryScheduler:
             now=finished,
             jitter=self._jitter(),
         )
-        health = self._record_health(channel.id, outcome.succeeded, finished)
-        # Taken back before the slot frees and starts the next; released once recorded, with
+        self._record_health(channel.id, outcome.succeeded, finished)
+        # What was claimed ahead for the full concurrency waits, unclaimed, for a success: taken
+        # back before the slot frees and starts the next, and released once recorded, with
         # nothing between counting the result and submitting it.
-        dropped = self._take_ready(channel.id) if health.state is CircuitState.OPEN else []
+        dropped = [] if outcome.succeeded else self._take_ready(channel.id)
         # The delivery stays claimed (and, for PER_TICKET, first of its ticket) until recorded.
         self._free_slot(delivery)
         record = AttemptRecord(
@@ -367,14 +370,13 @@ class DeliveryScheduler:
         self._wake.set()
         return [None] * len(attempts)
 
-    def _record_health(self, channel_id: str, succeeded: bool, now: datetime) -> ChannelHealth:
+    def _record_health(self, channel_id: str, succeeded: bool, now: datetime) -> None:
         """Count an attempt's result into this scheduler's view at once; the store counts it
         into the stored health when the attempt is recorded."""
-        health = self._health[channel_id] = record_result(
+        self._health[channel_id] = record_result(
             self.health(channel_id), succeeded, now, self._breaker
         )
         self._unsettled[channel_id] += 1
-        return health
 
     def _adopt(self, stored: Mapping[str, ChannelHealth]) -> None:
         """Take the store's health of these channels, which counts every replica's results,

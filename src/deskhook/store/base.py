@@ -1,7 +1,7 @@
 """The storage interface. Everything outside `deskhook.store` talks to a `Store`: SQLite by
 default, or PostgreSQL for several replicas sharing one database (`deskhook.store.open`)."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -92,9 +92,28 @@ class LogFilter:
     event_id: str = ""
 
 
+@dataclass(frozen=True)
+class StoreListener:
+    """What a store tells its process about commits made by other processes sharing its
+    database (other replicas); a process learns of its own commits where it makes them. Plain
+    callbacks, called on the event loop: they must not block, and may be called when nothing
+    changed after all (a lost connection was restored, and what it missed is unknown)."""
+
+    # Deliveries may have become due: new events matched, a redelivery, claims given back.
+    deliveries_due: Callable[[], None]
+    # A channel was created, changed, tested, disabled or deleted, or had its signing secret
+    # rotated.
+    channels_changed: Callable[[], None]
+
+
 class Store(Protocol):
     async def close(self) -> None:
-        """Finish pending writes and release the database."""
+        """Finish pending writes, stop listening, and release the database."""
+        ...
+
+    async def listen(self, listener: StoreListener) -> None:
+        """Call `listener` on changes committed by other processes, from now until `close()`.
+        Called once, after open."""
         ...
 
     async def schema_version(self) -> int:

@@ -3,11 +3,13 @@
 
 from deskhook.store.base import Store
 from deskhook.store.location import is_postgres_url
+from deskhook.store.postgres.connection import POOL_SIZE
 from deskhook.store.postgres.store import PostgresStore
 from deskhook.store.sqlite.store import SqliteStore
 
 
-async def open_store(database: str) -> Store:
+async def open_store(database: str, pool_size: int = POOL_SIZE) -> Store:
+    """`pool_size` is the PostgreSQL store's connection pool; SQLite has its own three."""
     if is_postgres_url(database):
-        return await PostgresStore.open(database)
+        return await PostgresStore.open(database, pool_size)
     return await SqliteStore.open(database)

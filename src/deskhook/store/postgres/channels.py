@@ -15,6 +15,7 @@ from deskhook.store.base import (
     DuplicateCreateRequest,
 )
 from deskhook.store.postgres.connection import PostgresConnections
+from deskhook.store.postgres.notify import CHANNELS_CHANGED, notify_if_any
 from deskhook.store.rows import (
     CHANNEL_COLUMNS,
     HEALTH_COLUMNS,
@@ -41,15 +42,17 @@ class ChannelTables(PostgresConnections):
         values = channel_values(channel)
         values["create_request_id"] = request.request_id if request else None
         values["create_request_hash"] = request.request_hash if request else None
-        secret = f"${len(values) + 1}"
+        secret = len(values) + 1
         try:
             await self._pool.execute(
                 f"WITH channel AS (INSERT INTO channels ({', '.join(values)})"
-                f" VALUES ({_placeholders(len(values))}) RETURNING id, create_time)"
+                f" VALUES ({_placeholders(len(values))}) RETURNING id, create_time),"
+                f" {notify_if_any(CHANNELS_CHANGED, 'channel', secret + 1)}"
                 " INSERT INTO signing_secrets (channel_id, secret, create_time)"
-                f" SELECT id, {secret}, create_time FROM channel",
+                f" SELECT id, ${secret}, create_time FROM channel LEFT JOIN woken ON true",
                 *values.values(),
                 signing_secret,
+                self._sender,
             )
         except asyncpg.UniqueViolationError as error:
             if request is not None and "create_request_id" in (error.constraint_name or ""):
@@ -96,7 +99,9 @@ class ChannelTables(PostgresConnections):
         values = channel_values(channel)
         return (
             await self._write(
-                f"UPDATE channels SET {_assignments(values)} WHERE id = $1", *values.values()
+                f"UPDATE channels SET {_assignments(values)} WHERE id = $1",
+                *values.values(),
+                notify=CHANNELS_CHANGED,
             )
             > 0
         )
@@ -105,13 +110,20 @@ class ChannelTables(PostgresConnections):
         values = {"id": channel_id, **status_values(status)}
         return (
             await self._write(
-                f"UPDATE channels SET {_assignments(values)} WHERE id = $1", *values.values()
+                f"UPDATE channels SET {_assignments(values)} WHERE id = $1",
+                *values.values(),
+                notify=CHANNELS_CHANGED,
             )
             > 0
         )
 
     async def delete_channel(self, channel_id: str) -> bool:
-        return await self._write("DELETE FROM channels WHERE id = $1", channel_id) > 0
+        return (
+            await self._write(
+                "DELETE FROM channels WHERE id = $1", channel_id, notify=CHANNELS_CHANGED
+            )
+            > 0
+        )
 
     async def signing_secrets(self, channel_id: str) -> list[SigningSecret]:
         rows = await self._pool.fetch(
@@ -151,6 +163,7 @@ class ChannelTables(PostgresConnections):
                 new_secret,
                 to_micros(now),
             )
+            await db.execute(f"SELECT pg_notify('{CHANNELS_CHANGED}', $1)", self._sender)
         return True
 
     async def list_all_channels(self) -> list[Channel]:
@@ -158,12 +171,13 @@ class ChannelTables(PostgresConnections):
         return [channel_from_row(row) for row in rows]
 
     async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None:
-        await self._pool.execute(
+        await self._write(
             "UPDATE channels SET enabled = false, disabled_reason = $2, update_time = $3"
             " WHERE id = $1",
             channel_id,
             reason,
             to_micros(now),
+            notify=CHANNELS_CHANGED,
         )
 
     async def channel_health(self) -> dict[str, ChannelHealth]:

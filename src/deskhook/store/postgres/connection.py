@@ -21,6 +21,7 @@ import asyncpg
 from deskhook.store.base import StoreOpenError
 from deskhook.store.location import redacted
 from deskhook.store.postgres.migrations import migrate
+from deskhook.store.postgres.notify import notify_if_any
 
 POOL_SIZE = 10
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -46,14 +47,18 @@ class PostgresConnections:
 
     def __init__(
         self,
+        url: str,
         pool: asyncpg.Pool,
         owner_session: asyncpg.Connection,
         owner: int,
         version: int,
     ) -> None:
+        self._url = url
         self._pool = pool
         self._owner_session = owner_session
         self._owner = owner
+        # The payload of this store's notifications, by which it knows its own.
+        self._sender = str(owner)
         self._version = version
 
     @classmethod
@@ -80,7 +85,7 @@ class PostgresConnections:
                     f"cannot prepare PostgreSQL database {where}: {error}"
                 ) from error
             raise
-        return cls(pool, owner_session, owner, version)
+        return cls(url, pool, owner_session, owner, version)
 
     async def close(self) -> None:
         await self._pool.close()
@@ -95,10 +100,19 @@ class PostgresConnections:
         async with self._pool.acquire() as connection, connection.transaction():
             yield connection
 
-    async def _write(self, sql: str, *parameters: object) -> int:
-        """Run one statement; the number of rows it changed."""
-        status = await self._pool.execute(sql, *parameters)
-        return changed(status)
+    async def _write(self, sql: str, *parameters: object, notify: str = "") -> int:
+        """Run one statement; the number of rows it changed. If it changed any, `notify` names
+        the topic the other replicas hear of it on, at its commit."""
+        if not notify:
+            return changed(await self._pool.execute(sql, *parameters))
+        count: int = await self._pool.fetchval(
+            f"WITH changes AS ({sql} RETURNING 1),"
+            f" {notify_if_any(notify, 'changes', len(parameters) + 1)}"
+            " SELECT count(*) FROM changes LEFT JOIN woken ON true",
+            *parameters,
+            self._sender,
+        )
+        return count
 
 
 def changed(status: str) -> int:

@@ -34,6 +34,7 @@ from deskhook.domain.rate import TokenBucket
 from deskhook.domain.times import from_micros, to_micros
 from deskhook.store.base import Claimed, ClaimRules
 from deskhook.store.postgres.connection import CLAIM_OWNERS, PostgresConnections
+from deskhook.store.postgres.notify import DELIVERIES_DUE
 from deskhook.store.rows import (
     ATTEMPT_COLUMNS,
     HEALTH_COLUMNS,
@@ -181,12 +182,14 @@ def _bucket(row: asyncpg.Record) -> TokenBucket | None:
 
 class DeliveryTables(PostgresConnections):
     async def close(self) -> None:
-        # Nothing of this store's is in flight any more: its claims go to the others at once.
+        # Nothing of this store's is in flight any more: its claims go to the others at once,
+        # and wake them.
         try:
-            await self._pool.execute(
+            await self._write(
                 "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
                 " WHERE claimed_by = $1",
                 self._owner,
+                notify=DELIVERIES_DUE,
             )
         finally:
             await super().close()
@@ -213,22 +216,26 @@ class DeliveryTables(PostgresConnections):
             channel_id,
             to_micros(now),
             event_id if event_id is not None else optional_micros(failed_since),
+            notify=DELIVERIES_DUE,
         )
 
     async def release_claims(self, delivery_ids: Sequence[int] | None = None) -> None:
+        # Released, they are due at once: the other replicas hear of it.
         if delivery_ids is not None:
-            await self._pool.execute(
+            await self._write(
                 "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
                 " WHERE id = ANY($1::bigint[]) AND claimed_by = $2",
                 list(delivery_ids),
                 self._owner,
+                notify=DELIVERIES_DUE,
             )
             return
         # Any lease still held is kept only while its owner's lock is.
-        await self._pool.execute(
+        await self._write(
             "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by"
             f" IS NOT NULL AND (claimed_by = $1 OR claimed_by NOT IN ({LIVE_OWNERS}))",
             self._owner,
+            notify=DELIVERIES_DUE,
         )
 
     async def claim_due(

@@ -7,10 +7,12 @@ from datetime import datetime
 from deskhook.domain.events import IngestResult, MatchedEvent
 from deskhook.domain.times import to_micros
 from deskhook.store.postgres.connection import PostgresConnections
+from deskhook.store.postgres.notify import DELIVERIES_DUE, notify_if_any
 
-# Inserts the new events and their deliveries, and reads the events stored before: every part
-# of one statement sees the database as it was when the statement began.
-INGEST = """
+# Inserts the new events and their deliveries, wakes the other replicas if there are any
+# deliveries, and reads the events stored before: every part of one statement sees the database
+# as it was when the statement began.
+INGEST = f"""
 WITH inserted AS (
     INSERT INTO events (event_id, event_type, ticket_id, ticket_number, occurred_at,
         received_at, matched_channels, payload)
@@ -34,8 +36,9 @@ WITH inserted AS (
     JOIN channels c ON c.id = m.channel_id
     ORDER BY m.position
     FOR KEY SHARE OF c
-)
-SELECT event_id, matched_channels, true AS accepted FROM inserted
+    RETURNING 1
+), {notify_if_any(DELIVERIES_DUE, "delivered", 11)}
+SELECT event_id, matched_channels, true AS accepted FROM inserted LEFT JOIN woken ON true
 UNION ALL
 SELECT event_id, matched_channels, false FROM events WHERE event_id = ANY($1::text[])
 """
@@ -61,6 +64,7 @@ class EventTables(PostgresConnections):
             to_micros(now),
             [matched.event.event_id for matched in offered for _ in matched.channel_ids],
             [channel_id for matched in offered for channel_id in matched.channel_ids],
+            self._sender,
         )
         accepted = {row["event_id"] for row in rows if row["accepted"]}
         matched_channels = {row["event_id"]: row["matched_channels"] for row in rows}

@@ -5,7 +5,9 @@ from deskhook.store.postgres.attempt_log import AttemptLog
 from deskhook.store.postgres.channels import ChannelTables
 from deskhook.store.postgres.deliveries import DeliveryTables
 from deskhook.store.postgres.events import EventTables
+from deskhook.store.postgres.listen import Listening
 
 
-class PostgresStore(ChannelTables, EventTables, DeliveryTables, AttemptLog):
-    """For several replicas on one database: claims are leases in the table."""
+class PostgresStore(ChannelTables, EventTables, DeliveryTables, AttemptLog, Listening):
+    """For several replicas on one database: claims are leases in the table, and each replica
+    hears of the others' commits (LISTEN/NOTIFY)."""

@@ -1,5 +1,6 @@
 """The SQLite store: every part of the Store interface over one database file."""
 
+from deskhook.store.base import StoreListener
 from deskhook.store.sqlite.attempt_log import AttemptLog
 from deskhook.store.sqlite.channels import ChannelTables
 from deskhook.store.sqlite.deliveries import DeliveryTables
@@ -8,3 +9,7 @@ from deskhook.store.sqlite.events import EventTables
 
 class SqliteStore(ChannelTables, EventTables, DeliveryTables, AttemptLog):
     """The default store: one process owns the file (claims live in that process)."""
+
+    async def listen(self, listener: StoreListener) -> None:
+        """Never calls `listener`: one process owns the file, so every commit is its own, and
+        that process already wakes its scheduler and refreshes its channels as it commits."""
