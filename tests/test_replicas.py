@@ -29,9 +29,9 @@ from tests.events import make_event
 from tests.receiver import Answer, ReceivedRequest, Receiver, most_at_once
 from tests.serve_process import ServeProcess, delivery_flags, serve_process
 
-# Each replica sends a channel 10 requests at a time; answered this slowly, the two deliver
-# about 100 webhooks/s while the producer streams 200 events/s (100 to each): a backlog builds
-# and both replicas always have attempts in flight.
+# The replicas send a channel 10 requests at a time between them; answered this slowly, they
+# deliver about 50 webhooks/s while the producer streams 200 events/s (100 to each): a backlog
+# builds and both replicas have attempts in flight.
 SLOW_ANSWER = Answer(delay=0.2)
 RATE_PER_REPLICA = 100
 KILL_AFTER_DELIVERIES = 150
