@@ -353,7 +353,7 @@ async def main(events: int, warm: int, postgres: str | None, results: Path | Non
         where = f"{await postgres_settings(postgres)} at {redacted(postgres)}"
     print(
         f"replicas: {events:,} webhooks of {BODY_BYTES:,} bytes per setup after {warm:,} to warm"
-        f" up, one channel (concurrency {CONCURRENCY} per replica), {os.cpu_count()} cores;"
+        f" up, one channel (concurrency {CONCURRENCY} over all replicas), {os.cpu_count()} cores;"
         f" {where}",
         flush=True,
     )
