@@ -12,9 +12,10 @@ c. PostgreSQL, two replicas sharing one database.
 Each setup gets a fresh database (on PostgreSQL a new database on the server --postgres names,
 by default DESKHOOK_TEST_POSTGRES, copied from a migrated template and dropped afterwards) and
 fresh `deskhook serve` processes. The first replica creates the one channel (concurrency 10, as
-in scripts/bench_delivery.py); the second starts after it. After a warm-up, --events events (1 KiB webhooks) are streamed as fast
-as flow control lets, 50 a message, split evenly over the replicas, one stream each; the rate
-is the events over the time from the first send to the last arrival. The receiver is
+in scripts/bench_delivery.py); the second starts after it. After a warm-up, --events events
+(1 KiB webhooks) are streamed as fast as flow control lets, 50 a message, split evenly over the
+replicas, one stream each; the rate is the events over the time from the first send to the last
+arrival. The receiver is
 scripts/bench_delivery.py's: its own process, HTTPS, verifying every signature. Every event must
 arrive once.
 
@@ -352,7 +353,7 @@ async def main(events: int, warm: int, postgres: str | None, results: Path | Non
         where = f"{await postgres_settings(postgres)} at {redacted(postgres)}"
     print(
         f"replicas: {events:,} webhooks of {BODY_BYTES:,} bytes per setup after {warm:,} to warm"
-        f" up, one channel (concurrency {CONCURRENCY} per replica), {os.cpu_count()} cores;"
+        f" up, one channel (concurrency {CONCURRENCY} over all replicas), {os.cpu_count()} cores;"
         f" {where}",
         flush=True,
     )

@@ -70,6 +70,19 @@ class ReceivedRequest:
     ended_at: float | None = None
 
 
+def most_at_once(requests: Sequence[ReceivedRequest]) -> int:
+    """The most of `requests` in flight at one moment, as the receiver saw them; one still
+    being answered is in flight until now."""
+    arrivals = [(request.arrived_at, 1) for request in requests]
+    # At the same moment, an end comes before an arrival: the two did not overlap.
+    ends = [(request.ended_at, -1) for request in requests if request.ended_at is not None]
+    most = in_flight = 0
+    for _, change in sorted(arrivals + ends):
+        in_flight += change
+        most = max(most, in_flight)
+    return most
+
+
 class Receiver:
     """`Receiver()` presents a certificate for localhost signed by `ca`, its own CA unless one
     is given (another receiver's, which a client already trusts). `hostnames` names other hosts

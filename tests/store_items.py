@@ -8,13 +8,15 @@ from datetime import UTC, datetime, timedelta
 from deskhook.domain.channels import Channel, ChannelSpec, Ordering
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
 from deskhook.domain.events import EventType, MatchedEvent, PublishedEvent
+from deskhook.domain.outcomes import FailureReason
 from deskhook.domain.times import to_micros
-from deskhook.store.base import ClaimRules, HealthUpdate, Store
+from deskhook.store.base import Claimed, ClaimRules, Store
 from deskhook.store.open import open_store
 from deskhook.store.postgres.connection import POOL_SIZE
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
+MICROSECOND = timedelta(microseconds=1)
 
 
 @asynccontextmanager
@@ -57,7 +59,14 @@ def matched(event_id: str, *channel_ids: str, ticket_id: int = 1) -> MatchedEven
 
 async def claim(store: Store, channel_ids: Sequence[str], at: datetime = NOW) -> list[DueDelivery]:
     """Claim at `at` for a lease, with ten slots for each channel."""
-    return await store.claim_due(at, at + LEASE, ClaimRules(dict.fromkeys(channel_ids, 10)), 100)
+    return (await claim_within(store, ClaimRules(dict.fromkeys(channel_ids, 10)), at)).deliveries
+
+
+async def claim_within(
+    store: Store, rules: ClaimRules, at: datetime = NOW, limit: int = 100
+) -> Claimed:
+    """Claim at `at` for a lease, within `rules`."""
+    return await store.claim_due(at, at + LEASE, rules, limit)
 
 
 def attempt(
@@ -65,8 +74,8 @@ def attempt(
     outcome: AttemptOutcome,
     at: datetime = NOW,
     next_attempt_at: datetime | None = None,
-) -> tuple[AttemptRecord, HealthUpdate]:
-    """An attempt of `due` at `at` with its channel's health after it."""
+) -> tuple[AttemptRecord, datetime]:
+    """An attempt of `due` at `at`, answered at once: 200 when delivered, else 500."""
     record = AttemptRecord(
         delivery_id=due.delivery_id,
         channel_id=due.channel_id,
@@ -81,10 +90,13 @@ def attempt(
         attempted_at=at,
         duration=timedelta(milliseconds=20),
         error="",
-        failure=None,
+        failure=None if outcome is AttemptOutcome.DELIVERED else FailureReason.HTTP_STATUS,
         webhook_id=f"msg_{due.delivery_id}",
         next_attempt_at=next_attempt_at,
     )
-    failed = outcome is not AttemptOutcome.DELIVERED
-    health = HealthUpdate(int(failed), at if failed else None, None if failed else at)
-    return record, health
+    return record, at
+
+
+def failed(due: DueDelivery, at: datetime) -> tuple[AttemptRecord, datetime]:
+    """An attempt of `due` at `at` that failed, its retry due at once."""
+    return attempt(due, AttemptOutcome.RETRY_SCHEDULED, at, next_attempt_at=at)

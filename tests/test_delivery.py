@@ -4,6 +4,7 @@ FakeClock moved by the test; `scheduler.drain()` waits until nothing is due."""
 import asyncio
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import grpc
@@ -17,6 +18,7 @@ from structlog.testing import capture_logs
 from deskhook.client import open_channel
 from deskhook.config import Settings
 from deskhook.delivery.scheduler import DeliveryScheduler, wait_for_wake
+from deskhook.domain.breaker import BreakerPolicy, CircuitState
 from deskhook.server import Tuning
 from deskhook.v1 import channel_admin_pb2 as admin_pb
 from deskhook.v1 import channel_admin_pb2_grpc, channel_pb2, event_ingest_pb2_grpc, event_pb2
@@ -286,6 +288,9 @@ async def test_per_ticket_order_holds_under_failures(
     await publish(ingest, make_event("other-ticket", ticket_id=43))
     await scheduler.drain()
     assert event_ids(deliveries(receiver)) == ["t-0", "other-ticket"]
+    # Due, but behind the ticket's first, which is due again in 5 s: the scheduler does not
+    # spin on them, and its timer looks again within its idle time.
+    assert await scheduler.idle_seconds() == 1.0
     clock.advance(timedelta(seconds=5))
     await scheduler.drain()
     ticket_42 = [e for e in event_ids(deliveries(receiver)) if e.startswith("t-")]
@@ -398,6 +403,29 @@ async def test_five_days_without_success_disables_the_channel_across_a_restart(
     assert len(deliveries(receiver, "/down")) == 3
 
 
+async def test_an_open_circuit_stays_open_across_a_restart(
+    settings: Settings, tuning: Tuning, receiver: Receiver, clock: FakeClock
+) -> None:
+    tuning = replace(tuning, breaker=BreakerPolicy(failure_threshold=1))
+    receiver.respond_at("/down", Answer(status=500))
+    async with running(settings, tuning) as server:
+        target = f"127.0.0.1:{server.port}"
+        async with open_channel(target, ADMIN_TOKEN) as admin_channel:
+            admin = channel_admin_pb2_grpc.ChannelAdminStub(admin_channel)
+            channel_id, _ = await add_channel(admin, receiver, "/down")
+        async with open_channel(target, INGEST_TOKEN) as ingest_channel:
+            await publish(event_ingest_pb2_grpc.EventIngestStub(ingest_channel), make_event("e"))
+        assert server.scheduler is not None
+        await server.scheduler.drain()
+    # Its retry is due, but the circuit its failure opened waits 30 s for a probe.
+    clock.advance(timedelta(seconds=10))
+    async with running(settings, tuning) as server:
+        assert server.scheduler is not None
+        await server.scheduler.drain()
+        assert server.scheduler.health(channel_id).state is CircuitState.OPEN
+    assert len(deliveries(receiver, "/down")) == 1
+
+
 async def test_rate_limit_spaces_attempts(
     admin: AdminStub,
     ingest: IngestStub,
@@ -409,6 +437,9 @@ async def test_rate_limit_spaces_attempts(
     await publish(ingest, *(make_event(f"rate-{n}", ticket_id=n + 1) for n in range(5)))
     await scheduler.drain()
     assert len(deliveries(receiver)) == 2
+    # The scheduler sleeps until the channel's next token: neither spinning on the deliveries
+    # it may not take yet, nor waiting out its full idle time.
+    assert await scheduler.idle_seconds() == 0.5
     clock.advance(timedelta(seconds=1))
     await scheduler.drain()
     assert len(deliveries(receiver)) == 4

@@ -1,22 +1,38 @@
 """What only the PostgreSQL store has to get right, as several replicas share one database:
 migrations run once however many start together, claims are leases that two replicas never
-both hold, a replica's claims outlive its restarts only while it lives, and ingest holds up
-when another replica writes the same rows at the same moment."""
+both hold, a replica's claims outlive its restarts only while it lives, a channel's limits hold
+over every replica, and ingest holds up when another replica writes the same rows at the same
+moment."""
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import asyncpg
 import pytest
 
+from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, CircuitState
+from deskhook.domain.channels import Ordering
+from deskhook.domain.delivery import AttemptOutcome
 from deskhook.domain.events import IngestResult
-from deskhook.store.base import StoreOpenError
+from deskhook.store.base import Claimed, ClaimRules, StoreOpenError
 from deskhook.store.migration_files import load_migrations
 from deskhook.store.postgres import migrations
 from deskhook.store.postgres.store import PostgresStore
 from tests.databases import PostgresServer
-from tests.store_items import NOW, add_channels, claim, matched, opened
+from tests.store_items import (
+    MICROSECOND,
+    NOW,
+    add_channels,
+    attempt,
+    claim,
+    claim_within,
+    failed,
+    make_channel,
+    matched,
+    opened,
+)
 
 SCHEMA = (
     "SELECT table_name, column_name, data_type, is_nullable, column_default"
@@ -47,6 +63,20 @@ async def blocked_on_a_lock(connection: asyncpg.Connection) -> None:
         # Polled: nothing tells one session that another one started waiting.
         while not await connection.fetchval(WAITING):  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+
+
+async def end_lease_owners(database: str) -> None:
+    """The replicas holding leases die: their sessions end, and their claim owner locks too."""
+    async with session(database) as db:
+        await db.execute(
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks"
+            " WHERE locktype = 'advisory' AND objsubid = 2"
+            " AND objid::bigint IN (SELECT claimed_by FROM deliveries)"
+        )
+
+
+def event_ids(claimed: Claimed) -> list[str]:
+    return [delivery.event_id for delivery in claimed.deliveries]
 
 
 @pytest.fixture
@@ -108,13 +138,7 @@ async def test_a_replicas_claims_return_to_the_others_as_soon_as_it_is_gone(
         await survivor.release_claims()
         await survivor.release_claims([delivery.delivery_id for delivery in held])
         assert await claim(survivor, ["a"]) == []
-        # The replica dies: its session ends, and its claim owner lock with it.
-        async with session(postgres_database) as db:
-            await db.execute(
-                "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks"
-                " WHERE locktype = 'advisory' AND objsubid = 2"
-                " AND objid::bigint IN (SELECT claimed_by FROM deliveries)"
-            )
+        await end_lease_owners(postgres_database)
         assert await claim(survivor, ["a"]) == held
 
 
@@ -155,6 +179,114 @@ async def test_a_channel_deleted_by_another_replica_meanwhile_gets_no_delivery(
             await blocked_on_a_lock(other)
         assert await ingesting == [IngestResult(True, 2)]
         assert await store.pending_deliveries(["a", "b"]) == {"a": 1}
+
+
+async def test_a_channels_concurrency_limit_holds_over_replicas(postgres_database: str) -> None:
+    async with opened(postgres_database) as first, opened(postgres_database) as second:
+        await add_channels(first, "a")
+        await first.ingest([matched(f"e{n}", "a", ticket_id=n) for n in range(5)], NOW)
+        # Each replica has room for four; the channel takes two at once, over both.
+        rules = ClaimRules({"a": 4}, limits={"a": 2})
+        taken = await claim_within(first, rules)
+        assert event_ids(taken) == ["e0", "e1"]
+        assert event_ids(await claim_within(second, rules)) == []
+        await first.finish_attempts(
+            [attempt(taken.deliveries[0], AttemptOutcome.DELIVERED)], DEFAULT_POLICY
+        )
+        assert event_ids(await claim_within(second, rules)) == ["e2"]
+
+
+async def test_a_dead_replicas_leases_do_not_count_against_the_limit(
+    postgres_database: str,
+) -> None:
+    async with opened(postgres_database) as first, opened(postgres_database) as second:
+        await add_channels(first, "a")
+        await first.ingest([matched(f"e{n}", "a", ticket_id=n) for n in range(3)], NOW)
+        rules = ClaimRules({"a": 4}, limits={"a": 2})
+        assert event_ids(await claim_within(first, rules)) == ["e0", "e1"]
+        await end_lease_owners(postgres_database)
+        assert event_ids(await claim_within(second, rules)) == ["e0", "e1"]
+
+
+async def test_replicas_claiming_at_once_keep_within_the_limit(postgres_database: str) -> None:
+    async with opened(postgres_database) as first, opened(postgres_database) as second:
+        await add_channels(first, "a")
+        await first.ingest([matched(f"e{n}", "a", ticket_id=n) for n in range(20)], NOW)
+        rules = ClaimRules({"a": 10}, limits={"a": 3})
+        for _ in range(10):
+            taken = await asyncio.gather(*(claim_within(store, rules) for store in (first, second)))
+            assert sum(len(claimed.deliveries) for claimed in taken) == 3
+            for store, claimed in zip((first, second), taken, strict=True):
+                await store.release_claims([d.delivery_id for d in claimed.deliveries])
+
+
+async def test_a_channels_rate_limit_holds_over_replicas(postgres_database: str) -> None:
+    async with opened(postgres_database) as first, opened(postgres_database) as second:
+        await add_channels(first, "a")
+        await first.ingest([matched(f"e{n}", "a", ticket_id=n) for n in range(6)], NOW)
+        # Three a second over both replicas: what one takes, the other cannot.
+        assert event_ids(await claim_within(first, ClaimRules({"a": 2}, rates={"a": 3}))) == [
+            "e0",
+            "e1",
+        ]
+        rules = ClaimRules({"a": 10}, rates={"a": 3})
+        assert event_ids(await claim_within(second, rules)) == ["e2"]
+        assert event_ids(await claim_within(first, rules)) == []
+        assert event_ids(await claim_within(first, rules, NOW + timedelta(seconds=1))) == [
+            "e3",
+            "e4",
+            "e5",
+        ]
+
+
+async def test_a_tickets_next_delivery_waits_for_the_first_on_any_replica(
+    postgres_database: str,
+) -> None:
+    async with opened(postgres_database) as first, opened(postgres_database) as second:
+        await first.insert_channel(make_channel("p", Ordering.PER_TICKET), "whsec_test", None)
+        await first.ingest([matched("t1-1", "p"), matched("t1-2", "p")], NOW)
+        rules = ClaimRules({"p": 10}, per_ticket=frozenset({"p"}))
+        held = await claim_within(first, rules)
+        assert event_ids(held) == ["t1-1"]
+        assert event_ids(await claim_within(second, rules)) == []
+        await first.finish_attempts(
+            [attempt(held.deliveries[0], AttemptOutcome.DELIVERED)], DEFAULT_POLICY
+        )
+        assert event_ids(await claim_within(second, rules)) == ["t1-2"]
+
+
+async def test_the_circuit_breaker_holds_over_replicas(postgres_database: str) -> None:
+    breaker = BreakerPolicy(failure_threshold=3)
+    async with opened(postgres_database) as first, opened(postgres_database) as second:
+        await add_channels(first, "a")
+        await first.ingest([matched(f"e{n}", "a", ticket_id=n) for n in range(6)], NOW)
+        one, two = (await claim_within(first, ClaimRules({"a": 2}, breaker=breaker))).deliveries
+        (three,) = (await claim_within(second, ClaimRules({"a": 1}, breaker=breaker))).deliveries
+        # Failures recorded by each replica add up: the third opens the circuit.
+        health = await first.finish_attempts([failed(one, NOW), failed(two, NOW)], breaker)
+        assert health["a"].state is CircuitState.CLOSED
+        health = await second.finish_attempts([failed(three, NOW)], breaker)
+        assert health["a"].state is CircuitState.OPEN
+        # Neither claims before the probe is due, and the other replica learns of it.
+        rules = ClaimRules({"a": 10}, breaker=breaker)
+        probe_at = NOW + breaker.probe_interval
+        held = await claim_within(first, rules, probe_at - MICROSECOND)
+        assert (held.deliveries, held.health["a"]) == ([], health["a"])
+        assert (await claim_within(second, rules, probe_at - MICROSECOND)).deliveries == []
+        # Once it is due, exactly one of them gets the probe.
+        claims = await asyncio.gather(
+            *(claim_within(store, rules, probe_at) for store in (first, second))
+        )
+        assert sorted(len(claimed.deliveries) for claimed in claims) == [0, 1]
+        (probe,), prober, other = next(
+            (claimed.deliveries, store, rest)
+            for claimed, store, rest in zip(claims, (first, second), (second, first), strict=True)
+            if claimed.deliveries
+        )
+        # Its success, recorded by the replica that sent it, closes the circuit for both.
+        await prober.finish_attempts([attempt(probe, AttemptOutcome.DELIVERED, probe_at)], breaker)
+        taken = await claim_within(other, rules, probe_at)
+        assert (len(taken.deliveries), taken.health["a"].state) == (5, CircuitState.CLOSED)
 
 
 async def test_a_store_keeps_to_its_pool_size(postgres_database: str) -> None:

@@ -1,6 +1,7 @@
 """Replicas of deskhook sharing one PostgreSQL database, in one process: an event ingested
-through one is delivered by another without waiting for its timer. (Channel changes reaching
-the other replicas are shown with real processes, in test_replicas.)"""
+through one is delivered by another without waiting for its timer, and a channel's concurrency
+holds over all of them together. (Channel changes reaching the other replicas are shown with
+real processes, in test_replicas.)"""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -19,7 +20,9 @@ from deskhook.v1 import event_ingest_pb2 as ingest_pb
 from tests.channels import add_channel
 from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, AdminStub, IngestStub, running
 from tests.events import make_event
-from tests.receiver import Receiver
+from tests.receiver import Answer, Receiver, most_at_once
+from tests.test_delivery import deliveries, event_ids
+from tests.test_delivery import publish as publish_events
 
 # Well within what the replicas promise (a second), and far below the idle timer of the test
 # that must not wait for it.
@@ -69,3 +72,27 @@ async def test_an_event_ingested_through_one_replica_is_sent_by_another_at_once(
             async with asyncio.timeout(PROMPTLY_SECONDS):
                 _, delivery = await receiver.wait_for_requests(2)
         assert delivery.headers["x-deskhook-event-type"] == "ticket_create"
+
+
+async def test_two_replicas_never_send_a_channel_more_requests_at_once_than_its_limit(
+    settings: Settings, tuning: Tuning, receiver: Receiver
+) -> None:
+    receiver.respond(Answer(delay=0.02))
+    published = [f"{replica}-{n}" for replica in "ab" for n in range(10)]
+    async with running(settings, tuning) as first:
+        async with admin_of(first) as admin:
+            await add_channel(admin, receiver, max_concurrency=1)
+        async with running(settings, tuning) as second:
+            # Each replica starts on the events it ingests at once, so both want the channel.
+            async with ingest_of(first) as one, ingest_of(second) as other:
+                await asyncio.gather(
+                    publish_events(one, *map(make_event, published[:10])),
+                    publish_events(other, *map(make_event, published[10:])),
+                )
+            await receiver.wait_for_requests(1 + len(published))
+            # Every attempt recorded before either stops: a stop would hand one in flight on.
+            for server in (first, second):
+                assert server.scheduler is not None
+                await server.scheduler.drain()
+    assert sorted(event_ids(deliveries(receiver))) == sorted(published)
+    assert most_at_once(receiver.requests) == 1

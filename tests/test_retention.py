@@ -59,6 +59,9 @@ async def test_old_history_is_pruned_and_pending_work_kept(
     clock.advance(timedelta(days=31))
     await ingest.PublishEvent(ingest_pb.PublishEventRequest(event=make_event("recent")))
     await scheduler.drain()
+    # How many of the failing channel's go out before its fifth failing day disables it is a
+    # race; today's attempts stay, whatever their number.
+    attempted_today = (await counts(settings))[2] - 4
     store = await open_store(settings.database)
     try:
         removed = await Pruner(store, timedelta(days=30), now=clock).prune_once()
@@ -67,4 +70,4 @@ async def test_old_history_is_pruned_and_pending_work_kept(
     # The first day's attempts and delivered deliveries go; the old events stay while their
     # failing deliveries are still pending (retried daily).
     assert removed == 4 + 2
-    assert await counts(settings) == [3, 4, 4]
+    assert await counts(settings) == [3, 4, attempted_today]

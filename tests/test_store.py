@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, ChannelHealth, CircuitState
 from deskhook.domain.channels import Ordering
 from deskhook.domain.delivery import AttemptOutcome
 from deskhook.domain.events import IngestResult
@@ -15,10 +16,13 @@ from deskhook.domain.times import to_micros
 from deskhook.store.base import ClaimRules, LogFilter, Store
 from tests.store_items import (
     LEASE,
+    MICROSECOND,
     NOW,
     add_channels,
     attempt,
     claim,
+    claim_within,
+    failed,
     make_channel,
     matched,
     opened,
@@ -75,7 +79,7 @@ async def test_claims_keep_to_each_channels_slots_and_ticket_order(store: Store)
         NOW,
     )
     rules = ClaimRules({"a": 2, "p": 10}, per_ticket=frozenset({"p"}))
-    claimed = await store.claim_due(NOW, NOW + LEASE, rules, 10)
+    claimed = (await claim_within(store, rules, limit=10)).deliveries
     assert [(d.channel_id, d.event_id) for d in claimed] == [
         ("a", "t1-1"),
         ("p", "t1-1"),
@@ -84,9 +88,63 @@ async def test_claims_keep_to_each_channels_slots_and_ticket_order(store: Store)
     ]
     # The limit counts over every channel; a claimed delivery still holds its ticket back.
     await store.release_claims()
-    assert len(await store.claim_due(NOW, NOW + LEASE, rules, 3)) == 3
-    rest = await store.claim_due(NOW, NOW + LEASE, rules, 10)
+    assert len((await claim_within(store, rules, limit=3)).deliveries) == 3
+    rest = (await claim_within(store, rules, limit=10)).deliveries
     assert [(d.channel_id, d.event_id) for d in rest] == [("a", "t2-1"), ("p", "t2-1")]
+
+
+async def test_a_rate_limit_spends_tokens_claimed_and_says_when_the_next_one_comes(
+    store: Store,
+) -> None:
+    await store.ingest([matched(f"e{n}", "a", ticket_id=n) for n in range(6)], NOW)
+    rules = ClaimRules({"a": 10}, rates={"a": 2})
+    half_second = timedelta(milliseconds=500)
+    first = await claim_within(store, rules)
+    assert ([d.event_id for d in first.deliveries], first.next_token_at) == (
+        ["e0", "e1"],
+        NOW + half_second,
+    )
+    spent = await claim_within(store, rules)
+    assert (spent.deliveries, spent.next_token_at) == ([], NOW + half_second)
+    assert [
+        d.event_id for d in (await claim_within(store, rules, NOW + half_second)).deliveries
+    ] == ["e2"]
+    # A second's rest fills the bucket, and no more.
+    later = await claim_within(store, rules, NOW + 10 * half_second)
+    assert ([d.event_id for d in later.deliveries], later.next_token_at) == (
+        ["e3", "e4"],
+        NOW + 11 * half_second,
+    )
+
+
+async def test_the_stored_circuit_holds_a_channel_and_lets_one_probe_through(store: Store) -> None:
+    breaker = BreakerPolicy(failure_threshold=2)
+    await store.ingest([matched(f"e{n}", "a", ticket_id=n) for n in range(4)], NOW)
+    rules = ClaimRules({"a": 10}, breaker=breaker)
+    failing = (await claim_within(store, ClaimRules({"a": 2}, breaker=breaker))).deliveries
+    opened = ChannelHealth(CircuitState.OPEN, 2, failing_since=NOW, opened_at=NOW)
+    assert await store.finish_attempts([failed(due, NOW) for due in failing], breaker) == {
+        "a": opened
+    }
+    assert (await store.channel_health())["a"] == opened
+    # Held until its probe is due; then one delivery, and no other while it is out.
+    probe_at = NOW + breaker.probe_interval
+    assert (await claim_within(store, rules, probe_at - MICROSECOND)).deliveries == []
+    probe = await claim_within(store, rules, probe_at)
+    assert (len(probe.deliveries), probe.health["a"]) == (1, opened)
+    assert (await claim_within(store, rules, probe_at)).deliveries == []
+    # A failed probe opens the circuit afresh.
+    reopened = await store.finish_attempts([failed(probe.deliveries[0], probe_at)], breaker)
+    assert reopened["a"].opened_at == probe_at
+    next_probe_at = probe_at + breaker.probe_interval
+    assert (await claim_within(store, rules, next_probe_at - MICROSECOND)).deliveries == []
+    # A successful one closes it, and the channel's deliveries go out again.
+    (last_probe,) = (await claim_within(store, rules, next_probe_at)).deliveries
+    closed = await store.finish_attempts(
+        [attempt(last_probe, AttemptOutcome.DELIVERED, next_probe_at)], breaker
+    )
+    assert closed == {"a": ChannelHealth(last_success_time=next_probe_at)}
+    assert len((await claim_within(store, rules, next_probe_at)).deliveries) == 3
 
 
 async def test_attempts_settle_their_deliveries(store: Store) -> None:
@@ -98,17 +156,20 @@ async def test_attempts_settle_their_deliveries(store: Store) -> None:
             attempt(ok, AttemptOutcome.DELIVERED),
             attempt(retry, AttemptOutcome.RETRY_SCHEDULED, next_attempt_at=later),
             attempt(lost, AttemptOutcome.GIVEN_UP),
-        ]
+        ],
+        DEFAULT_POLICY,
     )
     assert await claim(store, ["a", "b"]) == []
-    assert await store.next_due_at(["a", "b"]) == later
-    assert await store.pending_deliveries(["a", "b"]) == {"a": 1}
+    # Due by then and unclaimed, a delivery waits for a limit of its channel, not for a time.
+    await store.ingest([matched("waiting", "b")], NOW)
+    assert await store.next_due_at(["a", "b"], NOW) == later
+    assert await store.pending_deliveries(["a", "b"]) == {"a": 1, "b": 1}
     assert await claim(store, ["a"], later) == [retry._replace(attempts=1)]
     health = await store.channel_health()
     assert (health["a"].consecutive_failures, health["b"].consecutive_failures) == (1, 1)
 
     assert await store.redeliver("b", None, NOW, later) == 1
-    assert [d.event_id for d in await claim(store, ["b"], later)] == ["lost"]
+    assert [d.event_id for d in await claim(store, ["b"], later)] == ["waiting", "lost"]
     assert await store.redeliver("a", "ok", None, later) == 1
     assert [d.event_id for d in await claim(store, ["a"], later)] == ["ok"]
 
@@ -119,7 +180,8 @@ async def test_the_log_pages_newest_first_by_time_then_id(store: Store) -> None:
     # Three attempts share a time: the id breaks the tie, and no page repeats or skips one.
     times = [NOW, NOW, NOW, NOW + timedelta(seconds=1), NOW + timedelta(seconds=2)]
     await store.finish_attempts(
-        [attempt(d, AttemptOutcome.DELIVERED, at) for d, at in zip(due, times, strict=True)]
+        [attempt(d, AttemptOutcome.DELIVERED, at) for d, at in zip(due, times, strict=True)],
+        DEFAULT_POLICY,
     )
     pages: list[list[str]] = []
     before: tuple[int, int] | None = None
@@ -140,7 +202,7 @@ async def test_a_read_sees_every_earlier_write_while_other_reads_run(store: Stor
 
     async def keep_reading() -> None:
         while busy:
-            await store.next_due_at(["a"])
+            await store.next_due_at(["a"], NOW)
             await store.pending_deliveries(["a"])
 
     reading = asyncio.create_task(keep_reading())

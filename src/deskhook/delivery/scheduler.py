@@ -1,15 +1,20 @@
 """The delivery scheduler: claims due deliveries from the store, sends them, and records each
 attempt in the webhook log, within a global window and per-channel limits.
 
-It is woken at once by new commits (no polling delay on the hot path), by a freed slot, and by
-its own timer for retries and circuit-breaker probes. Only a bounded window of deliveries is in
-memory, whatever the backlog. Time and randomness are injected, so tests drive retries by
-moving a clock and calling `drain`, never by sleeping."""
+It is woken at once by new commits (no polling delay on the hot path), by a freed slot, by a
+recorded attempt, and by its own timer for retries, rate limits and circuit-breaker probes.
+The limits a channel has over every replica are the store's to keep: its claims count the
+leases, tokens and breaker state that replicas sharing it have in common, and each claim and
+each recorded batch tells the scheduler the stored health, which it adopts. Its own view of a
+channel's health runs ahead only while its own results are on their way to the store, so that
+it stops sending to a channel whose circuit it just saw open. Only a bounded window
+of deliveries is in memory, whatever the backlog. Time and randomness are injected, so tests
+drive retries by moving a clock and calling `drain`, never by sleeping."""
 
 import asyncio
 import contextlib
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -26,17 +31,15 @@ from deskhook.domain.breaker import (
     CircuitState,
     may_send,
     next_probe_at,
-    record_failure,
-    record_success,
+    record_result,
     should_disable,
     start_probe,
 )
 from deskhook.domain.channels import Channel, Ordering
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery, webhook_id
-from deskhook.domain.rate import TokenBucket, refilled, taken
 from deskhook.domain.retry import Decision, Verdict, decide
 from deskhook.domain.signing import webhook_headers
-from deskhook.store.base import ClaimRules, HealthUpdate, Store
+from deskhook.store.base import ClaimRules, Store
 
 log = structlog.get_logger("deskhook.delivery")
 
@@ -93,8 +96,10 @@ class DeliveryScheduler:
         self._limits = limits
         self._breaker = breaker
         self._health: dict[str, ChannelHealth] = {}
-        self._buckets: dict[str, TokenBucket] = {}
+        # Results counted into `_health` and not yet into the stored health, by channel.
+        self._unsettled: Counter[str] = Counter()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._attempts_ended = 0
         self._per_channel: Counter[str] = Counter()
         # Deliveries whose request is still on the wire: each holds one of its channel's slots.
         self._sending: set[int] = set()
@@ -103,12 +108,16 @@ class DeliveryScheduler:
         self._ready: defaultdict[str, deque[DueDelivery]] = defaultdict(deque)
         self._task: asyncio.Task[None] | None = None
         # Attempts settle in shared transactions: one fsync for many deliveries.
-        self._recorder: GroupCommitter[tuple[AttemptRecord, HealthUpdate], None] = GroupCommitter(
+        self._recorder: GroupCommitter[tuple[AttemptRecord, datetime], None] = GroupCommitter(
             self._record_batch, name="attempt-recorder", max_batch=limits.window
         )
         # The background loop and drain() both pump: one at a time, so the slots counted for
         # a claim are still free when it lands.
         self._pumping = asyncio.Lock()
+        # When the last pump looked, and when a channel its claim's rate limit held back earns
+        # a token again.
+        self._pumped_at = now()
+        self._next_token_at: datetime | None = None
 
     def health(self, channel_id: str) -> ChannelHealth:
         return self._health.get(channel_id, ChannelHealth())
@@ -117,15 +126,7 @@ class DeliveryScheduler:
         # Whatever a crash left claimed, here or by a replica that is gone, is not in flight.
         await self._store.release_claims()
         self._recorder.start()
-        # The circuit starts closed, but the count of failures and the five-day clock go on.
-        self._health = {
-            channel_id: ChannelHealth(
-                consecutive_failures=stored.consecutive_failures,
-                failing_since=stored.failing_since,
-                last_success_time=stored.last_success_time,
-            )
-            for channel_id, stored in (await self._store.channel_health()).items()
-        }
+        self._health = await self._store.channel_health()
         self._task = asyncio.create_task(self._run(), name="delivery-scheduler")
 
     async def stop(self, grace: float) -> None:
@@ -148,14 +149,14 @@ class DeliveryScheduler:
     async def drain(self) -> None:
         """Return once nothing is due now and no attempt is in flight."""
         while True:
-            # Attempts that end while a claim is on its way free slots (and, per ticket, the
-            # next delivery) that the claim did not count: only a claim that began with
-            # nothing in flight and found nothing proves that nothing is left.
-            busy = bool(self._in_flight)
+            # An attempt that ended while the pump was under way may have freed what its claim
+            # found taken (a lease under its channel's limit, a ticket's turn): only a pump
+            # that no attempt ended beside and that claimed nothing ends the drain.
+            ended = self._attempts_ended
             claimed = await self.pump()
             if self._in_flight:
                 await asyncio.wait(set(self._in_flight))
-            elif not claimed and not busy:
+            elif not claimed and ended == self._attempts_ended:
                 return
 
     async def _run(self) -> None:
@@ -163,20 +164,28 @@ class DeliveryScheduler:
             self._wake.clear()
             if await self.pump():
                 continue
-            await wait_for_wake(self._wake, await self._idle_seconds())
+            await wait_for_wake(self._wake, await self.idle_seconds())
 
-    async def _idle_seconds(self) -> float:
+    async def idle_seconds(self) -> float:
+        """How long the loop sleeps once a pump took nothing: until a delivery falls due, a
+        channel its rate limit held back earns a token, or an open circuit's probe is due;
+        never longer than `max_idle`. What was due by the last pump and is still unclaimed
+        waits for a limit of its channel (its concurrency over every replica, or a ticket's
+        earlier delivery): a recorded attempt wakes the loop when one of this scheduler's ends,
+        and `max_idle` bounds the wait for another replica's."""
         now = self._now()
         wake_at = now + self._limits.max_idle
-        due = await self._store.next_due_at(list(self._claim_rules(now).slots))
+        due = await self._store.next_due_at(list(self._claim_rules(now).slots), self._pumped_at)
         probes = [next_probe_at(health, self._breaker) for health in self._health.values()]
-        for moment in (due, *probes):
-            if moment is not None:
+        for moment in (due, self._next_token_at, *probes):
+            if moment is not None and moment > self._pumped_at:
                 wake_at = min(wake_at, moment)
         return max((wake_at - now).total_seconds(), 0.0)
 
     def _claim_rules(self, now: datetime) -> ClaimRules:
         slots: dict[str, int] = {}
+        limits: dict[str, int] = {}
+        rates: dict[str, int] = {}
         per_ticket: set[str] = set()
         for channel in self._directory.channels():
             if not channel.spec.enabled:
@@ -188,16 +197,14 @@ class DeliveryScheduler:
             # A closed circuit claims one round ahead; an open one only its probe.
             depth = limit if health.state is CircuitState.OPEN else 2 * limit
             free = depth - self._per_channel[channel.id] - len(self._ready[channel.id])
-            if rate := channel.spec.rate_limit_per_second:
-                bucket = self._buckets[channel.id] = refilled(
-                    self._buckets.get(channel.id), rate, now
-                )
-                free = min(free, int(bucket.tokens))
             if free > 0:
                 slots[channel.id] = free
+                limits[channel.id] = limit
+                if rate := channel.spec.rate_limit_per_second:
+                    rates[channel.id] = rate
                 if channel.spec.ordering is Ordering.PER_TICKET:
                     per_ticket.add(channel.id)
-        return ClaimRules(slots, frozenset(per_ticket))
+        return ClaimRules(slots, limits, rates, frozenset(per_ticket), self._breaker)
 
     async def pump(self) -> int:
         """Claim what is due and may be sent now, and start its attempts; how many."""
@@ -213,31 +220,32 @@ class DeliveryScheduler:
         return channel.spec.max_concurrency or self._limits.channel_concurrency
 
     async def _pump(self) -> int:
+        now = self._pumped_at = self._now()
         waiting = sum(len(ready) for ready in self._ready.values())
         room = self._limits.window - len(self._in_flight) - waiting
         if room <= 0:
             return 0
-        now = self._now()
         rules = self._claim_rules(now)
-        claimed = await self._store.claim_due(now, now + self._limits.claim_lease, rules, room)
+        claim = await self._store.claim_due(now, now + self._limits.claim_lease, rules, room)
+        self._adopt(claim.health)
+        self._next_token_at = claim.next_token_at
         held: list[int] = []
-        for delivery in claimed:
+        for delivery in claim.deliveries:
             health = self.health(delivery.channel_id)
             if health.state is CircuitState.OPEN:
-                # The circuit may have opened while the claim was on its way: only a due probe
-                # goes out, and the rest wait for its answer.
+                # The circuit may have opened while the claim was on its way, in this
+                # scheduler's view ahead of the store's: only a due probe goes out, and the rest
+                # wait for its answer.
                 if not may_send(health, now, self._breaker):
                     held.append(delivery.delivery_id)
                     continue
                 self._health[delivery.channel_id] = start_probe(health, now, self._breaker)
-            if delivery.channel_id in self._buckets:
-                self._buckets[delivery.channel_id] = taken(self._buckets[delivery.channel_id], 1)
             self._ready[delivery.channel_id].append(delivery)
         if held:
             await self._store.release_claims(held)
-        for channel_id in {delivery.channel_id for delivery in claimed}:
+        for channel_id in {delivery.channel_id for delivery in claim.deliveries}:
             self._send_ready(channel_id)
-        return len(claimed)
+        return len(claim.deliveries)
 
     def _send_ready(self, channel_id: str) -> None:
         """Start the channel's claimed deliveries while it has free slots."""
@@ -252,11 +260,14 @@ class DeliveryScheduler:
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
 
+    def _take_ready(self, channel_id: str) -> list[int]:
+        """Take back the claims of a channel that may not send them now (it is failing, or was
+        disabled); released, they are due again at once when it may."""
+        return [delivery.delivery_id for delivery in self._ready.pop(channel_id, ())]
+
     async def _drop_ready(self, channel_id: str) -> None:
-        """Give back the claims of a channel that may not send them now (its circuit opened,
-        or it was disabled), so they are due again at once when it may."""
-        if dropped := self._ready.pop(channel_id, None):
-            await self._store.release_claims([delivery.delivery_id for delivery in dropped])
+        if dropped := self._take_ready(channel_id):
+            await self._store.release_claims(dropped)
 
     async def _attempt(self, delivery: DueDelivery) -> None:
         try:
@@ -272,6 +283,7 @@ class DeliveryScheduler:
             )
         finally:
             self._free_slot(delivery)
+            self._attempts_ended += 1
 
     def _free_slot(self, delivery: DueDelivery) -> None:
         """The channel may take its next request: called once the response is in, before the
@@ -305,10 +317,11 @@ class DeliveryScheduler:
             now=finished,
             jitter=self._jitter(),
         )
-        health = self._record_health(channel.id, outcome.succeeded, finished)
-        if not outcome.succeeded:
-            # What was claimed ahead for the full concurrency waits, unclaimed, for a success.
-            await self._drop_ready(channel.id)
+        self._record_health(channel.id, outcome.succeeded, finished)
+        # What was claimed ahead for the full concurrency waits, unclaimed, for a success: taken
+        # back before the slot frees and starts the next, and released once recorded, with
+        # nothing between counting the result and submitting it.
+        dropped = [] if outcome.succeeded else self._take_ready(channel.id)
         # The delivery stays claimed (and, for PER_TICKET, first of its ticket) until recorded.
         self._free_slot(delivery)
         record = AttemptRecord(
@@ -329,16 +342,9 @@ class DeliveryScheduler:
             webhook_id=message_id,
             next_attempt_at=decision.next_attempt_at,
         )
-        await self._recorder.submit(
-            [
-                (
-                    record,
-                    HealthUpdate(
-                        health.consecutive_failures, health.failing_since, health.last_success_time
-                    ),
-                )
-            ]
-        )
+        await self._recorder.submit([(record, finished)])
+        if dropped:
+            await self._store.release_claims(dropped)
         log.info(
             "attempt",
             channel_id=channel.id,
@@ -351,23 +357,36 @@ class DeliveryScheduler:
             duration_ms=round(outcome.duration * 1000, 1),
         )
         self._on_attempt(record)
-        await self._disable_if_due(channel, decision, health, finished)
+        await self._disable_if_due(channel, decision, finished)
 
-    async def _record_batch(self, attempts: list[tuple[AttemptRecord, HealthUpdate]]) -> list[None]:
-        await self._store.finish_attempts(attempts)
+    async def _record_batch(self, attempts: list[tuple[AttemptRecord, datetime]]) -> list[None]:
+        try:
+            health = await self._store.finish_attempts(attempts, self._breaker)
+        finally:
+            for record, _ in attempts:
+                self._unsettled[record.channel_id] -= 1
+        self._adopt(health)
+        # Their leases ended, and a ticket's next delivery may be first now: claim again.
+        self._wake.set()
         return [None] * len(attempts)
 
-    def _record_health(self, channel_id: str, succeeded: bool, now: datetime) -> ChannelHealth:
-        health = self.health(channel_id)
-        health = (
-            record_success(health, now) if succeeded else record_failure(health, now, self._breaker)
+    def _record_health(self, channel_id: str, succeeded: bool, now: datetime) -> None:
+        """Count an attempt's result into this scheduler's view at once; the store counts it
+        into the stored health when the attempt is recorded."""
+        self._health[channel_id] = record_result(
+            self.health(channel_id), succeeded, now, self._breaker
         )
-        self._health[channel_id] = health
-        return health
+        self._unsettled[channel_id] += 1
 
-    async def _disable_if_due(
-        self, channel: Channel, decision: Decision, health: ChannelHealth, now: datetime
-    ) -> None:
+    def _adopt(self, stored: Mapping[str, ChannelHealth]) -> None:
+        """Take the store's health of these channels, which counts every replica's results,
+        for those with none of this scheduler's still on their way to it."""
+        for channel_id, health in stored.items():
+            if not self._unsettled[channel_id]:
+                self._health[channel_id] = health
+
+    async def _disable_if_due(self, channel: Channel, decision: Decision, now: datetime) -> None:
+        health = self.health(channel.id)
         if decision.verdict is Verdict.DISABLE_CHANNEL:
             reason = decision.reason
         elif should_disable(health, now, self._breaker):

@@ -112,6 +112,13 @@ def record_failure(
     )
 
 
+def record_result(
+    health: ChannelHealth, succeeded: bool, now: datetime, policy: BreakerPolicy = DEFAULT_POLICY
+) -> ChannelHealth:
+    """`health` after one attempt's result."""
+    return record_success(health, now) if succeeded else record_failure(health, now, policy)
+
+
 def should_disable(
     health: ChannelHealth, now: datetime, policy: BreakerPolicy = DEFAULT_POLICY
 ) -> bool:

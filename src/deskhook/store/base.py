@@ -2,10 +2,11 @@
 default, or PostgreSQL for several replicas sharing one database (`deskhook.store.open`)."""
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, ChannelHealth
 from deskhook.domain.channels import Channel, ConnectionStatus
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
 from deskhook.domain.events import EventType, IngestResult, MatchedEvent
@@ -45,20 +46,39 @@ class ChannelFilter:
 
 @dataclass(frozen=True)
 class ClaimRules:
-    """Which due deliveries the scheduler may take now: at most `slots[channel]` for each
-    channel listed, and for `per_ticket` channels only a ticket's earliest pending delivery."""
+    """Which due deliveries a scheduler may take now. Only the channels in `slots` are claimed,
+    at most `slots[channel]` each: this scheduler's own room for the channel, claiming ahead
+    included. `limits[channel]` is the most deliveries of the channel claimed at once over every
+    scheduler sharing the store, and `rates[channel]` its attempts per second (a token bucket
+    the store keeps, full after a second's rest); a channel missing from either has no such
+    limit. For `per_ticket` channels only a ticket's earliest pending delivery is offered.
+    `breaker` is the circuit breaker's policy: a channel whose stored circuit is open is
+    claimed only when its next probe is due and it has no lease, and then one delivery, the
+    probe.
+
+    On PostgreSQL a claim counts the channel's live leases over every replica against its
+    limit, and a lease ends only when its attempt is recorded or released, so a channel's
+    leases, and with them its requests on the wire, never exceed the limit. A SQLite file has
+    one scheduler, whose slots already keep within the limit: there the limit is left to them,
+    and claims run ahead of it, so that a freed slot is refilled at once."""
 
     slots: Mapping[str, int]
+    limits: Mapping[str, int] = field(default_factory=dict)
+    rates: Mapping[str, int] = field(default_factory=dict)
     per_ticket: frozenset[str] = frozenset()
+    breaker: BreakerPolicy = DEFAULT_POLICY
 
 
 @dataclass(frozen=True)
-class HealthUpdate:
-    """The parts of a channel's delivery health that must survive a restart."""
+class Claimed:
+    """What a claim took: `deliveries`, earliest due first; the stored `health` of the channels
+    it looked at, so that a scheduler follows what other replicas recorded; and
+    `next_token_at`, when the first channel its rate limit held back earns a token again (None
+    when none was)."""
 
-    consecutive_failures: int
-    failing_since: datetime | None
-    last_success_time: datetime | None
+    deliveries: list[DueDelivery]
+    health: Mapping[str, ChannelHealth] = field(default_factory=dict)
+    next_token_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -152,7 +172,7 @@ class Store(Protocol):
         """How many deliveries wait to be attempted, for each of `channel_ids` that has any."""
         ...
 
-    async def channel_health(self) -> dict[str, HealthUpdate]:
+    async def channel_health(self) -> dict[str, ChannelHealth]:
         """The stored health of every channel, to resume after a restart."""
         ...
 
@@ -171,18 +191,25 @@ class Store(Protocol):
 
     async def claim_due(
         self, now: datetime, claim_until: datetime, rules: ClaimRules, limit: int
-    ) -> list[DueDelivery]:
+    ) -> Claimed:
         """Claim up to `limit` pending deliveries due at `now`, earliest first, within `rules`;
         a claimed delivery is not claimed again before `claim_until`."""
         ...
 
-    async def next_due_at(self, channel_ids: Sequence[str]) -> datetime | None:
-        """When the earliest pending delivery to one of `channel_ids` falls due."""
+    async def next_due_at(self, channel_ids: Sequence[str], after: datetime) -> datetime | None:
+        """When the earliest pending delivery to one of `channel_ids` falls due after `after`,
+        the time of a claim: what was due then and is still unclaimed waits for a limit of its
+        channel, not for a time."""
         ...
 
-    async def finish_attempts(self, attempts: Sequence[tuple[AttemptRecord, HealthUpdate]]) -> None:
+    async def finish_attempts(
+        self, attempts: Sequence[tuple[AttemptRecord, datetime]], breaker: BreakerPolicy
+    ) -> dict[str, ChannelHealth]:
         """Log each attempt and settle its delivery (delivered, given up, or due again at
-        `record.next_attempt_at`) with its channel's health, all in one transaction."""
+        `record.next_attempt_at`), and count its result, in order, into the stored health of its
+        channel, as of the time given with it (when the answer came): all in one transaction,
+        in turn with claims and with the other replicas' results. The health of each channel of
+        `attempts` after them."""
         ...
 
     async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None: ...

@@ -3,9 +3,10 @@ have the same columns. Times are stored as integer microseconds since the Unix e
 (`deskhook.domain.times`)."""
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from deskhook.domain.breaker import ChannelHealth, CircuitState
 from deskhook.domain.channels import (
     Channel,
     ChannelSpec,
@@ -99,6 +100,40 @@ def channel_from_row(row: Row) -> Channel:
         ),
         disabled_reason=row["disabled_reason"],
     )
+
+
+HEALTH_COLUMNS = "consecutive_failures, failing_since, last_success_time, opened_at"
+
+
+def health_values(health: ChannelHealth) -> tuple[object, ...]:
+    """Parameters for HEALTH_COLUMNS, in order."""
+    return (
+        health.consecutive_failures,
+        optional_micros(health.failing_since),
+        optional_micros(health.last_success_time),
+        optional_micros(health.opened_at),
+    )
+
+
+def health_from_row(row: Row) -> ChannelHealth:
+    """A channel's stored health. The circuit is open exactly while `opened_at` is set; a probe
+    in flight is not stored, it is the channel's lease."""
+    opened_at = _moment(row["opened_at"])
+    return ChannelHealth(
+        state=CircuitState.CLOSED if opened_at is None else CircuitState.OPEN,
+        consecutive_failures=row["consecutive_failures"],
+        failing_since=_moment(row["failing_since"]),
+        last_success_time=_moment(row["last_success_time"]),
+        opened_at=opened_at,
+    )
+
+
+def optional_micros(moment: datetime | None) -> int | None:
+    return to_micros(moment) if moment is not None else None
+
+
+def _moment(micros: int | None) -> datetime | None:
+    return from_micros(micros) if micros is not None else None
 
 
 ATTEMPT_COLUMNS = (

@@ -4,6 +4,7 @@ from datetime import datetime
 
 import asyncpg
 
+from deskhook.domain.breaker import ChannelHealth
 from deskhook.domain.channels import Channel, ConnectionStatus
 from deskhook.domain.signing import SigningSecret
 from deskhook.domain.times import from_micros, to_micros
@@ -12,14 +13,15 @@ from deskhook.store.base import (
     CreatedChannel,
     CreateRequest,
     DuplicateCreateRequest,
-    HealthUpdate,
 )
 from deskhook.store.postgres.connection import PostgresConnections
 from deskhook.store.postgres.notify import CHANNELS_CHANGED, notify_if_any
 from deskhook.store.rows import (
     CHANNEL_COLUMNS,
+    HEALTH_COLUMNS,
     channel_from_row,
     channel_values,
+    health_from_row,
     status_values,
 )
 
@@ -178,15 +180,6 @@ class ChannelTables(PostgresConnections):
             notify=CHANNELS_CHANGED,
         )
 
-    async def channel_health(self) -> dict[str, HealthUpdate]:
-        rows = await self._pool.fetch(
-            "SELECT id, consecutive_failures, failing_since, last_success_time FROM channels"
-        )
-        return {
-            row[0]: HealthUpdate(
-                row[1],
-                from_micros(row[2]) if row[2] is not None else None,
-                from_micros(row[3]) if row[3] is not None else None,
-            )
-            for row in rows
-        }
+    async def channel_health(self) -> dict[str, ChannelHealth]:
+        rows = await self._pool.fetch(f"SELECT id, {HEALTH_COLUMNS} FROM channels")
+        return {row["id"]: health_from_row(row) for row in rows}

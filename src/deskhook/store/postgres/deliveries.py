@@ -10,18 +10,46 @@ replica that died or restarted), so the others claim its deliveries at once rath
 later. `release_claims()` without ids (called on start) releases this store's own and those,
 never another live replica's, which are attempts in flight. An owner cut off from the database
 by a network fault loses its claims the same way; at worst an attempt is sent twice, with the
-same webhook-id, which at-least-once delivery allows."""
+same webhook-id, which at-least-once delivery allows.
 
-from collections.abc import Sequence
+A claim is also where a channel's limits hold over every replica: one short transaction locks
+the rows of the channels it looks at (so claims of one channel take turns), holds those whose
+stored circuit is open until their probe is due, counts each one's live leases against its
+concurrency limit (one while its circuit is open: the probe), and refills and spends the token
+bucket kept on its row. Four round trips (BEGIN, lock, claim, COMMIT), a fifth when a
+rate-limited channel took some; three when nothing is due. Recording attempts locks the same
+rows, in the same order, to count their results into the stored health: BEGIN, lock, record,
+COMMIT."""
+
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+import asyncpg
+
+from deskhook.domain.breaker import BreakerPolicy, ChannelHealth
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
 from deskhook.domain.events import EventType
+from deskhook.domain.limits import most_leased
+from deskhook.domain.rate import TokenBucket
 from deskhook.domain.times import from_micros, to_micros
-from deskhook.store.base import ClaimRules, HealthUpdate
+from deskhook.store.base import Claimed, ClaimRules
 from deskhook.store.postgres.connection import CLAIM_OWNERS, PostgresConnections
 from deskhook.store.postgres.notify import DELIVERIES_DUE
-from deskhook.store.rows import ATTEMPT_COLUMNS, attempt_values
+from deskhook.store.rows import (
+    ATTEMPT_COLUMNS,
+    HEALTH_COLUMNS,
+    attempt_values,
+    health_from_row,
+    health_values,
+    optional_micros,
+)
+from deskhook.store.shared_limits import (
+    allowances,
+    first_token_at,
+    paid,
+    recorded_health,
+    refilled_buckets,
+)
 
 # What each attempt outcome leaves its delivery as.
 DELIVERY_STATES = {
@@ -36,9 +64,22 @@ ATTEMPT_TYPES = (
 )  # fmt: skip
 
 
+# The type of each of HEALTH_COLUMNS, in order.
+HEALTH_TYPES = ("integer", "bigint", "bigint", "bigint")
+
+
 def _arrays(first: int, types: Sequence[str]) -> str:
     """Array parameters of these types, numbered from `first`."""
     return ", ".join(f"${number}::{type_}[]" for number, type_ in enumerate(types, first))
+
+
+def _columns(rows: Iterable[Sequence[object]], types: Sequence[str]) -> list[list[object]]:
+    """The values of `rows`, of these types, column by column: the arrays for _arrays()."""
+    columns: list[list[object]] = [[] for _ in types]
+    for row in rows:
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return columns
 
 
 # The claim owner ids of the stores alive now, from their locks (see `connection`).
@@ -48,30 +89,64 @@ SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted
     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
 
-# Each channel offers its earliest due deliveries, up to its free slots (a per-ticket channel
-# only the earliest pending delivery of each ticket), skipping those leased to a live owner or
-# locked by another claim under way; the earliest of all these are claimed.
+# The channels listed that have a delivery due, locked for the claim in id order: claims of one
+# channel wait for each other over every replica, so each counts the leases of the one before,
+# and two claims never deadlock. NO KEY UPDATE leaves ingest's foreign-key checks free.
+LOCK_CHANNELS = f"""
+SELECT c.id, {HEALTH_COLUMNS}, c.rate_tokens, c.rate_updated_at FROM channels c
+WHERE c.id = ANY($1::text[]) AND EXISTS (SELECT 1 FROM deliveries d
+    WHERE d.channel_id = c.id AND d.state = 'pending' AND d.due_at <= $2)
+ORDER BY c.id
+FOR NO KEY UPDATE OF c
+"""
+
+# Each channel offers its earliest due deliveries, as many as the claim allows it and its limit
+# leaves beside its leases (a per-ticket channel only the earliest pending delivery of each
+# ticket), skipping those leased to a live owner or locked by another claim under way; the
+# earliest of all these are claimed. A lease counts while the claim would skip it.
 CLAIM = f"""
-WITH live AS ({LIVE_OWNERS}), chosen AS (
-    SELECT due.id FROM unnest($1::text[], $2::integer[]) AS s(channel_id, slots)
+WITH live AS ({LIVE_OWNERS}), leased AS (
+    SELECT d.channel_id, count(*) AS leases FROM deliveries d
+    WHERE d.channel_id = ANY($1::text[]) AND d.claimed_by IS NOT NULL AND d.state = 'pending'
+        AND d.claimed_until > $4 AND d.claimed_by IN (SELECT objid FROM live)
+    GROUP BY d.channel_id
+), chosen AS (
+    SELECT due.id
+    FROM unnest($1::text[], $2::integer[], $3::integer[]) AS s(channel_id, allowed, most)
+    LEFT JOIN leased l USING (channel_id)
     CROSS JOIN LATERAL (
         SELECT d.id, d.due_at FROM deliveries d
-        WHERE d.channel_id = s.channel_id AND d.state = 'pending' AND d.due_at <= $3
-            AND (d.claimed_until IS NULL OR d.claimed_until <= $3
+        WHERE d.channel_id = s.channel_id AND d.state = 'pending' AND d.due_at <= $4
+            AND (d.claimed_until IS NULL OR d.claimed_until <= $4
                 OR d.claimed_by NOT IN (SELECT objid FROM live))
-            AND (NOT (s.channel_id = ANY($4::text[])) OR NOT EXISTS (
+            AND (NOT (s.channel_id = ANY($5::text[])) OR NOT EXISTS (
                 SELECT 1 FROM deliveries p WHERE p.channel_id = d.channel_id
                     AND p.ticket_id = d.ticket_id AND p.state = 'pending' AND p.id < d.id))
-        ORDER BY d.due_at, d.id LIMIT s.slots
+        ORDER BY d.due_at, d.id
+        LIMIT GREATEST(LEAST(s.allowed, s.most - COALESCE(l.leases, 0)), 0)
         FOR UPDATE OF d SKIP LOCKED
     ) due
-    ORDER BY due.due_at, due.id LIMIT $5
+    ORDER BY due.due_at, due.id LIMIT $6
 )
-UPDATE deliveries d SET claimed_by = $6, claimed_until = $7
+UPDATE deliveries d SET claimed_by = $7, claimed_until = $8
 FROM chosen, events e
 WHERE d.id = chosen.id AND e.seq = d.event_seq
 RETURNING d.id, d.channel_id, e.event_id, e.event_type, d.ticket_id, e.ticket_number,
     d.attempts, e.payload, d.due_at
+"""
+
+SAVE_BUCKETS = """
+UPDATE channels c SET rate_tokens = b.tokens, rate_updated_at = b.updated
+FROM unnest($1::text[], $2::double precision[], $3::bigint[]) AS b(id, tokens, updated)
+WHERE c.id = b.id
+"""
+
+# The channels of a batch of attempts, locked as claims lock them: results recorded by several
+# replicas at once add up, and a claim sees all of a batch or none of it.
+LOCK_HEALTH = f"""
+SELECT id, {HEALTH_COLUMNS} FROM channels WHERE id = ANY($1::text[])
+ORDER BY id
+FOR NO KEY UPDATE
 """
 
 # The attempts, the deliveries they settle and their channels' health, in one statement. A
@@ -91,15 +166,18 @@ WITH logged AS (
     WHERE d.id = u.id
 )
 UPDATE channels c SET consecutive_failures = h.failures, failing_since = h.failing_since,
-    last_success_time = h.last_success_time
-FROM unnest({_arrays(OWNER + 6, ("text", "integer", "bigint", "bigint"))})
-    AS h(id, failures, failing_since, last_success_time)
+    last_success_time = h.last_success_time, opened_at = h.opened_at
+FROM unnest({_arrays(OWNER + 6, ("text", *HEALTH_TYPES))})
+    AS h(id, failures, failing_since, last_success_time, opened_at)
 WHERE c.id = h.id
 """
 
 
-def _micros(moment: datetime | None) -> int | None:
-    return to_micros(moment) if moment is not None else None
+def _bucket(row: asyncpg.Record) -> TokenBucket | None:
+    """The token bucket its last claim left on a channel row."""
+    if row["rate_updated_at"] is None:
+        return None
+    return TokenBucket(row["rate_tokens"], from_micros(row["rate_updated_at"]))
 
 
 class DeliveryTables(PostgresConnections):
@@ -137,7 +215,7 @@ class DeliveryTables(PostgresConnections):
             f" WHERE channel_id = $1 AND {scope}",
             channel_id,
             to_micros(now),
-            event_id if event_id is not None else _micros(failed_since),
+            event_id if event_id is not None else optional_micros(failed_since),
             notify=DELIVERIES_DUE,
         )
 
@@ -162,54 +240,78 @@ class DeliveryTables(PostgresConnections):
 
     async def claim_due(
         self, now: datetime, claim_until: datetime, rules: ClaimRules, limit: int
-    ) -> list[DueDelivery]:
+    ) -> Claimed:
         if not rules.slots or limit <= 0:
-            return []
-        rows = await self._pool.fetch(
-            CLAIM,
-            list(rules.slots),
-            list(rules.slots.values()),
-            to_micros(now),
-            sorted(rules.per_ticket),
-            limit,
-            self._owner,
-            to_micros(claim_until),
-        )
-        rows.sort(key=lambda row: (row["due_at"], row["id"]))
-        return [DueDelivery(row[0], row[1], row[2], EventType(row[3]), *row[4:8]) for row in rows]
+            return Claimed([])
+        async with self._transaction() as db:
+            locked = await db.fetch(LOCK_CHANNELS, list(rules.slots), to_micros(now))
+            if not locked:
+                return Claimed([])
+            health = {row["id"]: health_from_row(row) for row in locked}
+            stored = {row["id"]: _bucket(row) for row in locked}
+            buckets = refilled_buckets(rules, stored, stored.get, now)
+            allowed = allowances(rules, health, buckets, now)
+            rows = await db.fetch(
+                CLAIM,
+                list(allowed),
+                list(allowed.values()),
+                [most_leased(rules.limits.get(id_), health[id_]) for id_ in allowed],
+                to_micros(now),
+                sorted(rules.per_ticket),
+                limit,
+                self._owner,
+                to_micros(claim_until),
+            )
+            rows.sort(key=lambda row: (row["due_at"], row["id"]))
+            claimed = [
+                DueDelivery(row[0], row[1], row[2], EventType(row[3]), *row[4:8]) for row in rows
+            ]
+            buckets = paid(buckets, claimed)
+            spent = {delivery.channel_id for delivery in claimed} & buckets.keys()
+            if spent:
+                await db.execute(
+                    SAVE_BUCKETS,
+                    list(spent),
+                    [buckets[channel_id].tokens for channel_id in spent],
+                    [to_micros(buckets[channel_id].updated) for channel_id in spent],
+                )
+        return Claimed(claimed, health, first_token_at(rules, buckets))
 
-    async def next_due_at(self, channel_ids: Sequence[str]) -> datetime | None:
+    async def next_due_at(self, channel_ids: Sequence[str], after: datetime) -> datetime | None:
         # A claimed delivery falls due again when its lease runs out.
         due = await self._pool.fetchval(
             "SELECT MIN(GREATEST(due_at, claimed_until)) FROM deliveries"
-            " WHERE state = 'pending' AND channel_id = ANY($1::text[])",
+            " WHERE state = 'pending' AND channel_id = ANY($1::text[])"
+            " AND GREATEST(due_at, claimed_until) > $2",
             list(channel_ids),
+            to_micros(after),
         )
         return from_micros(due) if due is not None else None
 
-    async def finish_attempts(self, attempts: Sequence[tuple[AttemptRecord, HealthUpdate]]) -> None:
-        # Several attempts of one channel in a batch: the last one's health stands.
-        health = {record.channel_id: update for record, update in attempts}
-        columns: list[list[object]] = [[] for _ in ATTEMPT_TYPES]
-        for record, _ in attempts:
-            for column, value in zip(columns, attempt_values(record), strict=True):
-                column.append(value)
-        await self._pool.execute(
-            FINISH,
-            *columns,
-            self._owner,
-            [record.delivery_id for record, _ in attempts],
-            [record.attempt for record, _ in attempts],
-            [DELIVERY_STATES[record.outcome] for record, _ in attempts],
-            [_micros(record.next_attempt_at) for record, _ in attempts],
-            [
-                None
-                if record.outcome is AttemptOutcome.RETRY_SCHEDULED
-                else to_micros(record.attempted_at)
-                for record, _ in attempts
-            ],
-            list(health),
-            [update.consecutive_failures for update in health.values()],
-            [_micros(update.failing_since) for update in health.values()],
-            [_micros(update.last_success_time) for update in health.values()],
-        )
+    async def finish_attempts(
+        self, attempts: Sequence[tuple[AttemptRecord, datetime]], breaker: BreakerPolicy
+    ) -> dict[str, ChannelHealth]:
+        channel_ids = sorted({record.channel_id for record, _ in attempts})
+        async with self._transaction() as db:
+            stored = await db.fetch(LOCK_HEALTH, channel_ids)
+            health = recorded_health(
+                {row["id"]: health_from_row(row) for row in stored}, attempts, breaker
+            )
+            await db.execute(
+                FINISH,
+                *_columns((attempt_values(record) for record, _ in attempts), ATTEMPT_TYPES),
+                self._owner,
+                [record.delivery_id for record, _ in attempts],
+                [record.attempt for record, _ in attempts],
+                [DELIVERY_STATES[record.outcome] for record, _ in attempts],
+                [optional_micros(record.next_attempt_at) for record, _ in attempts],
+                [
+                    None
+                    if record.outcome is AttemptOutcome.RETRY_SCHEDULED
+                    else to_micros(record.attempted_at)
+                    for record, _ in attempts
+                ],
+                list(health),
+                *_columns(map(health_values, health.values()), HEALTH_TYPES),
+            )
+        return health

@@ -11,7 +11,6 @@ from deskhook.store.base import (
     CreatedChannel,
     CreateRequest,
     DuplicateCreateRequest,
-    HealthUpdate,
 )
 from deskhook.store.rows import (
     CHANNEL_COLUMNS,
@@ -140,16 +139,3 @@ class ChannelTables(SqliteConnections):
             " WHERE id = :id",
             {"reason": reason, "now": to_micros(now), "id": channel_id},
         )
-
-    async def channel_health(self) -> dict[str, HealthUpdate]:
-        rows = await self._read(
-            "SELECT id, consecutive_failures, failing_since, last_success_time FROM channels"
-        )
-        return {
-            row[0]: HealthUpdate(
-                row[1],
-                from_micros(row[2]) if row[2] is not None else None,
-                from_micros(row[3]) if row[3] is not None else None,
-            )
-            for row in rows
-        }

@@ -13,10 +13,12 @@ import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Self
+from typing import NamedTuple, Self
 
 import aiosqlite
 
+from deskhook.domain.breaker import ChannelHealth
+from deskhook.domain.rate import TokenBucket
 from deskhook.store.base import StoreOpenError
 from deskhook.store.sqlite.migrations import migrate
 
@@ -43,6 +45,13 @@ async def _connect(path: str) -> aiosqlite.Connection:
     return connection
 
 
+class Lease(NamedTuple):
+    """A claim: of which channel's delivery, and until when (Unix microseconds)."""
+
+    channel_id: str
+    until: int
+
+
 class SqliteConnections:
     """The connections and the transaction discipline every part of the store shares."""
 
@@ -60,10 +69,15 @@ class SqliteConnections:
         self._write_lock = asyncio.Lock()
         # The writer's synchronous level: FULL (as PRAGMAS set it) while durable.
         self._durable = True
-        # Claimed deliveries and the end of their lease (Unix microseconds). One process owns
-        # a SQLite file, so claims live here: claiming is a read that never waits for a writer,
-        # and a restart starts with none, which releases whatever a crash left in flight.
-        self._claims: dict[int, int] = {}
+        # Claimed deliveries by id. One process owns a SQLite file, so claims live here:
+        # claiming is a read that never waits for a writer, and a restart starts with none,
+        # which releases whatever a crash left in flight.
+        self._claims: dict[int, Lease] = {}
+        # The token buckets of rate-limited channels, for the same reason.
+        self._buckets: dict[str, TokenBucket] = {}
+        # Every channel's stored health, read on first use and then kept in step by the one
+        # writer of it, this process: claims read it without a query.
+        self._health: dict[str, ChannelHealth] | None = None
 
     @classmethod
     async def open(cls, path: str) -> Self:

@@ -1,16 +1,37 @@
-"""Deliveries in SQLite: what is due, claims on it, and the outcome of each attempt."""
+"""Deliveries in SQLite: what is due, claims on it, and the outcome of each attempt.
+
+One process owns the file, so what claims count lives in it: the claims themselves, the rate
+limits' token buckets, and a copy of every channel's stored health, which recording attempts
+writes through. A claim is then one read, whatever limits it keeps."""
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from deskhook.domain.breaker import BreakerPolicy, ChannelHealth
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
 from deskhook.domain.events import EventType
+from deskhook.domain.limits import most_leased
 from deskhook.domain.times import from_micros, to_micros
-from deskhook.store.base import ClaimRules, HealthUpdate
-from deskhook.store.rows import ATTEMPT_COLUMNS, attempt_values
-from deskhook.store.sqlite.connection import SqliteConnections
+from deskhook.store.base import Claimed, ClaimRules
+from deskhook.store.rows import (
+    ATTEMPT_COLUMNS,
+    HEALTH_COLUMNS,
+    attempt_values,
+    health_from_row,
+    health_values,
+)
+from deskhook.store.shared_limits import (
+    UNTRIED,
+    allowances,
+    first_token_at,
+    paid,
+    recorded_health,
+    refilled_buckets,
+)
+from deskhook.store.sqlite.connection import Lease, SqliteConnections
 
 # What each attempt outcome leaves its delivery as.
 DELIVERY_STATES = {
@@ -19,6 +40,7 @@ DELIVERY_STATES = {
     AttemptOutcome.RETRY_SCHEDULED: "pending",
 }
 ATTEMPT_PLACEHOLDERS = ", ".join("?" * len(ATTEMPT_COLUMNS.split(",")))
+HEALTH_ASSIGNMENTS = ", ".join(f"{name.strip()} = ?" for name in HEALTH_COLUMNS.split(","))
 # Channels per claim statement: SQLite allows 500 terms in a compound SELECT.
 CHANNELS_PER_CLAIM = 400
 
@@ -59,13 +81,60 @@ class DeliveryTables(SqliteConnections):
 
     async def claim_due(
         self, now: datetime, claim_until: datetime, rules: ClaimRules, limit: int
-    ) -> list[DueDelivery]:
+    ) -> Claimed:
         if not rules.slots or limit <= 0:
-            return []
+            return Claimed([])
         now_micros = to_micros(now)
-        self._claims = {id_: until for id_, until in self._claims.items() if until > now_micros}
+        self._claims = {
+            id_: lease for id_, lease in self._claims.items() if lease.until > now_micros
+        }
+        stored = await self._stored_health()
+        health = {channel_id: stored.get(channel_id, UNTRIED) for channel_id in rules.slots}
+        buckets = refilled_buckets(rules, rules.slots, self._buckets.get, now)
+        allowed = allowances(rules, health, buckets, now)
+        self._keep_to_one_probe(allowed, health)
+        claimed = await self._claim(now_micros, rules, allowed, limit)
+        until = to_micros(claim_until)
+        for delivery in claimed:
+            self._claims[delivery.delivery_id] = Lease(delivery.channel_id, until)
+        buckets = paid(buckets, claimed)
+        self._buckets.update(buckets)
+        # Read again: attempts recorded while the claim ran are in it now.
+        health = {channel_id: stored.get(channel_id, UNTRIED) for channel_id in rules.slots}
+        return Claimed(claimed, health, first_token_at(rules, buckets))
+
+    def _keep_to_one_probe(
+        self, allowed: dict[str, int], health: Mapping[str, ChannelHealth]
+    ) -> None:
+        """One scheduler owns the file, and its slots keep each channel within its limit: here
+        leases count only against an open circuit's single probe."""
+        most = {
+            channel_id: leases
+            for channel_id, channel in health.items()
+            if (leases := most_leased(None, channel)) is not None
+        }
+        if most:
+            held = Counter(lease.channel_id for lease in self._claims.values())
+            for channel_id, leases in most.items():
+                allowed[channel_id] = max(min(allowed[channel_id], leases - held[channel_id]), 0)
+
+    async def _stored_health(self) -> dict[str, ChannelHealth]:
+        if self._health is None:
+            rows = await self._read(f"SELECT id, {HEALTH_COLUMNS} FROM channels")
+            # Another call may have read it meanwhile, and recorded attempts since.
+            if self._health is None:
+                self._health = {row["id"]: health_from_row(row) for row in rows}
+        return self._health
+
+    async def channel_health(self) -> dict[str, ChannelHealth]:
+        return dict(await self._stored_health())
+
+    async def _claim(
+        self, now_micros: int, rules: ClaimRules, allowed: dict[str, int], limit: int
+    ) -> list[DueDelivery]:
+        """Up to `limit` due deliveries, at most `allowed[channel]` of each channel."""
         claimed_ids = json.dumps(list(self._claims))
-        channels = list(rules.slots.items())
+        channels = [(channel_id, count) for channel_id, count in allowed.items() if count > 0]
         rows: list[sqlite3.Row] = []
         for start in range(0, len(channels), CHANNELS_PER_CLAIM):
             sql, parameters = _claim_query(channels[start : start + CHANNELS_PER_CLAIM], rules)
@@ -75,7 +144,7 @@ class DeliveryTables(SqliteConnections):
                 sql, {**parameters, "now": now_micros, "claimed": claimed_ids}
             )
         rows.sort(key=lambda row: (row["due_at"], row["id"]))
-        claimed = [
+        return [
             DueDelivery(
                 row["id"],
                 row["channel_id"],
@@ -88,23 +157,23 @@ class DeliveryTables(SqliteConnections):
             )
             for row in rows[:limit]
         ]
-        for delivery in claimed:
-            self._claims[delivery.delivery_id] = to_micros(claim_until)
-        return claimed
 
-    async def next_due_at(self, channel_ids: Sequence[str]) -> datetime | None:
-        # A claimed delivery is in flight, not due: counted, it would wake the scheduler at
-        # once, again and again, until its attempt is recorded.
+    async def next_due_at(self, channel_ids: Sequence[str], after: datetime) -> datetime | None:
+        # A claimed delivery was due by its claim: in flight, it never wakes the scheduler.
         ((due_at,),) = await self._read(
             "SELECT MIN(due_at) FROM deliveries WHERE state = 'pending'"
-            " AND channel_id IN (SELECT value FROM json_each(?))"
-            " AND id NOT IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(channel_ids)), json.dumps(list(self._claims))),
+            " AND channel_id IN (SELECT value FROM json_each(?)) AND due_at > ?",
+            (json.dumps(list(channel_ids)), to_micros(after)),
         )
         return from_micros(due_at) if due_at is not None else None
 
-    async def finish_attempts(self, attempts: Sequence[tuple[AttemptRecord, HealthUpdate]]) -> None:
+    async def finish_attempts(
+        self, attempts: Sequence[tuple[AttemptRecord, datetime]], breaker: BreakerPolicy
+    ) -> dict[str, ChannelHealth]:
+        stored = await self._stored_health()
         async with self._transaction(durable=False) as db:
+            # Counted under the writer's lock: no other batch's results come in between.
+            health = recorded_health(stored, attempts, breaker)
             await db.executemany(
                 f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES ({ATTEMPT_PLACEHOLDERS})",
                 [attempt_values(record) for record, _ in attempts],
@@ -125,24 +194,14 @@ class DeliveryTables(SqliteConnections):
                     for record, _ in attempts
                 ],
             )
-            # Several attempts of one channel in a batch: the last one's health stands, written
-            # once.
-            latest = {record.channel_id: health for record, health in attempts}
             await db.executemany(
-                "UPDATE channels SET consecutive_failures = ?, failing_since = ?,"
-                " last_success_time = ? WHERE id = ?",
-                [
-                    (
-                        health.consecutive_failures,
-                        to_micros(health.failing_since) if health.failing_since else None,
-                        to_micros(health.last_success_time) if health.last_success_time else None,
-                        channel_id,
-                    )
-                    for channel_id, health in latest.items()
-                ],
+                f"UPDATE channels SET {HEALTH_ASSIGNMENTS} WHERE id = ?",
+                [(*health_values(channel), channel_id) for channel_id, channel in health.items()],
             )
+        stored.update(health)
         for record, _ in attempts:
             self._claims.pop(record.delivery_id, None)
+        return health
 
 
 def _claim_query(
