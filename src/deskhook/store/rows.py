@@ -136,6 +136,13 @@ def _moment(micros: int | None) -> datetime | None:
     return from_micros(micros) if micros is not None else None
 
 
+# What each attempt outcome leaves its delivery as.
+DELIVERY_STATES = {
+    AttemptOutcome.DELIVERED: "delivered",
+    AttemptOutcome.GIVEN_UP: "given_up",
+    AttemptOutcome.RETRY_SCHEDULED: "pending",
+}
+
 ATTEMPT_COLUMNS = (
     "delivery_id, channel_id, event_id, event_type, ticket_id, ticket_number, attempt,"
     " http_status, response_body, outcome, attempted_at, duration_us, error, failure_reason,"

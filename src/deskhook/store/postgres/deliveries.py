@@ -37,6 +37,7 @@ from deskhook.store.postgres.connection import CLAIM_OWNERS, PostgresConnections
 from deskhook.store.postgres.notify import DELIVERIES_DUE
 from deskhook.store.rows import (
     ATTEMPT_COLUMNS,
+    DELIVERY_STATES,
     HEALTH_COLUMNS,
     attempt_values,
     health_from_row,
@@ -51,12 +52,6 @@ from deskhook.store.shared_limits import (
     refilled_buckets,
 )
 
-# What each attempt outcome leaves its delivery as.
-DELIVERY_STATES = {
-    AttemptOutcome.DELIVERED: "delivered",
-    AttemptOutcome.GIVEN_UP: "given_up",
-    AttemptOutcome.RETRY_SCHEDULED: "pending",
-}
 # The type of each of ATTEMPT_COLUMNS, in order.
 ATTEMPT_TYPES = (
     "bigint", "text", "text", "text", "bigint", "text", "integer", "integer", "text", "text",

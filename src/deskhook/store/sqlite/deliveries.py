@@ -18,6 +18,7 @@ from deskhook.domain.times import from_micros, to_micros
 from deskhook.store.base import Claimed, ClaimRules
 from deskhook.store.rows import (
     ATTEMPT_COLUMNS,
+    DELIVERY_STATES,
     HEALTH_COLUMNS,
     attempt_values,
     health_from_row,
@@ -33,12 +34,6 @@ from deskhook.store.shared_limits import (
 )
 from deskhook.store.sqlite.connection import Lease, SqliteConnections
 
-# What each attempt outcome leaves its delivery as.
-DELIVERY_STATES = {
-    AttemptOutcome.DELIVERED: "delivered",
-    AttemptOutcome.GIVEN_UP: "given_up",
-    AttemptOutcome.RETRY_SCHEDULED: "pending",
-}
 ATTEMPT_PLACEHOLDERS = ", ".join("?" * len(ATTEMPT_COLUMNS.split(",")))
 HEALTH_ASSIGNMENTS = ", ".join(f"{name.strip()} = ?" for name in HEALTH_COLUMNS.split(","))
 # Channels per claim statement: SQLite allows 500 terms in a compound SELECT.
