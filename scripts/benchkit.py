@@ -93,6 +93,39 @@ async def publish_paced(
     return sent, acked
 
 
+@dataclass
+class StolenCpu:
+    """The share of the machine's CPU time that its hypervisor gave to other guests (steal)
+    over a `with cpu_stolen()` block; None where /proc/stat does not tell."""
+
+    share: float | None = None
+
+
+def _cpu_times() -> list[int] | None:
+    """user, nice, system, idle, iowait, irq, softirq, steal: the machine's CPU time so far."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    except OSError:
+        return None
+    return [int(value) for value in fields[1:9]] if len(fields) >= 9 else None
+
+
+@contextmanager
+def cpu_stolen() -> Iterator[StolenCpu]:
+    """On a virtual machine, the host may take the CPUs away for milliseconds at a time: every
+    process on the guest stalls at once, and the latency tail measures the host. Read it
+    beside the figures to tell a run the host disturbed."""
+    reading = StolenCpu()
+    before = _cpu_times()
+    try:
+        yield reading
+    finally:
+        after = _cpu_times()
+        if before is not None and after is not None:
+            total = sum(after) - sum(before)
+            reading.share = (after[7] - before[7]) / total if total > 0 else 0.0
+
+
 @dataclass(frozen=True)
 class Figure:
     """One figure of a benchmark run, next to the baseline measured in the same run when there
