@@ -1,27 +1,28 @@
 #!/usr/bin/env python3
 """Load with faults: events stream at a steady rate to 10 channels, each on its own department
-and its own path of one HTTPS receiver, in runs of two kinds, each on a fresh server and
+and its own path of an HTTPS receiver, in runs of two kinds, each on a fresh server and
 database:
 
 A. every channel healthy;
 B. the same load with 2 channels failing: one answers 500 at once, the other holds every
    request past the server's 15 s attempt timeout.
 
-The runs go A, B, B, A, in --rounds rounds (2 by default), so that a machine that speeds up
-or slows down meanwhile weighs on both kinds alike. For the 8 channels healthy in both it sets
-the B runs against the A runs: deliveries/s, and the latency from the producer's ack to the
-webhook's arrival (p50, p99). Target: within 10%.
+For the 8 channels healthy in both it sets the B runs against the A runs: deliveries/s, and the
+latency from the producer's ack to the webhook's arrival (p50, p99). Target: within 10%.
 
-A p99 is the slowest 1% of a run's events: a few stalls of the whole machine decide it. On a
-virtual machine the host takes the CPUs away now and then (steal time), and every process on
-the guest stalls at once, the server's and the receiver's alike. So the runs are many and
-pooled, and each run's p99 is printed with the share of CPU time the host took during it, to
-tell a run the host disturbed from one the faults did.
+An A run and a B run go side by side, at the same time, each with its own server, receiver and
+producer, in --rounds rounds (3 by default). A p99 is the slowest 1% of a run's events, and a
+few stalls of the whole machine decide it: on a virtual machine the host takes the CPUs away
+now and then (steal time), every process on the guest stalls at once, and the events then in
+flight arrive late. Runs one after the other would each meet the host's stalls of their own
+moment, and their p99s would compare those. Side by side, each stall hits both kinds alike,
+and what differs is the faults. Each round is printed with the share of CPU time the host took
+during it.
 
-    .venv/bin/python scripts/bench_faults.py [--rate 200] [--seconds 20] [--rounds 2]
+    .venv/bin/python scripts/bench_faults.py [--rate 200] [--seconds 20] [--rounds 3]
         [--quick] [--results FILE]
 
-The server runs in its own process (`deskhook serve`); the producer and the receiver (the
+The servers run in their own processes (`deskhook serve`); the producers and the receivers (the
 tests' HTTPS receiver) share this one, so ack and arrival times come from one monotonic clock.
 Every signature is checked after the run, against each channel's own secret, off the measured
 path. Each run stops by itself: publishing lasts --seconds, the wait for the last deliveries is
@@ -97,7 +98,6 @@ def channel_of(event_id: str) -> int:
 class Run:
     """What one run delivered to the channels healthy in both runs."""
 
-    name: str
     expected: int  # their events acked
     delivered: int  # of those, how many arrived
     latencies: list[float]  # ack -> arrival, seconds
@@ -120,7 +120,6 @@ class Run:
         steal."""
         stolen = [run.stolen for run in runs if run.stolen is not None]
         return cls(
-            name="+".join(run.name for run in runs),
             expected=sum(run.expected for run in runs),
             delivered=sum(run.delivered for run in runs),
             latencies=[latency for run in runs for latency in run.latencies],
@@ -164,7 +163,6 @@ def healthy_events(event_ids: Iterable[str]) -> int:
 
 
 def tally(
-    name: str,
     requests: Sequence[ReceivedRequest],
     *,
     verifiers: dict[str, Webhook],
@@ -194,7 +192,6 @@ def tally(
     ]
     seconds = max(arrivals.values(), default=0.0) - min(sent.values())
     return Run(
-        name=name,
         expected=healthy_events(acked),
         delivered=len(arrivals),
         latencies=latencies,
@@ -206,8 +203,18 @@ def tally(
     )
 
 
-async def measure(scratch: Path, name: str, *, faults: bool, rate: float, seconds: float) -> Run:
-    """One run on a fresh server and database; `faults` makes FAILING fail once warm."""
+async def measure(
+    scratch: Path,
+    name: str,
+    *,
+    faults: bool,
+    rate: float,
+    seconds: float,
+    together: asyncio.Barrier | None = None,
+) -> Run:
+    """One run on a fresh server and database; `faults` makes FAILING fail once warm. With
+    `together`, the measured stream starts when the other runs sharing it are warm too. The
+    caller pauses garbage collection (`gc_paused`) for the whole of the runs it times."""
     async with Receiver() as receiver:
         args = (
             "--admin-token", TOKEN,
@@ -226,8 +233,10 @@ async def measure(scratch: Path, name: str, *, faults: bool, rate: float, second
             if faults:
                 for n, answer in FAILING.items():
                     receiver.respond_at(path_of(n), answer)
+            if together is not None:
+                await together.wait()
             start = len(receiver.requests)
-            with gc_paused(), cpu_stolen() as stolen:
+            with cpu_stolen() as stolen:
                 sent, acked = await publish_paced(
                     target, TOKEN, TEMPLATES, count=int(rate * seconds), rate=rate, prefix=name
                 )
@@ -236,7 +245,6 @@ async def measure(scratch: Path, name: str, *, faults: bool, rate: float, second
             # the server does not spend its shutdown grace waiting for them.
             await receiver.stop()
     return tally(
-        name,
         receiver.requests[start:],
         verifiers=verifiers,
         sent=sent,
@@ -250,12 +258,28 @@ def stolen_percent(run: Run) -> str:
 
 
 @dataclass(frozen=True)
+class Round:
+    """An A run and a B run, side by side."""
+
+    healthy: Run
+    faulty: Run
+
+
+@dataclass(frozen=True)
 class Comparison:
     rate: float
     seconds: float
-    runs: list[Run]  # in the order they ran
-    healthy: Run  # the A runs, pooled
-    faulty: Run  # the B runs, pooled
+    rounds: list[Round]
+
+    @property
+    def healthy(self) -> Run:
+        """The A runs, pooled."""
+        return Run.pooled([round_.healthy for round_ in self.rounds])
+
+    @property
+    def faulty(self) -> Run:
+        """The B runs, pooled."""
+        return Run.pooled([round_.faulty for round_ in self.rounds])
 
     @property
     def ok(self) -> bool:
@@ -297,7 +321,7 @@ class Comparison:
             Figure(
                 "faults",
                 f"deliveries to {len(HEALTHY)} healthy channels, {self.rate:g} events/s for"
-                f" {self.seconds:g} s a run, {len(self.runs)} runs, {failing}",
+                f" {self.seconds:g} s, {len(self.rounds)} rounds, {failing}",
                 b.rate,
                 "webhooks/s",
                 baseline,
@@ -328,14 +352,13 @@ class Comparison:
             f"{path_of(n)} {self.faulty.failing_requests[path_of(n)]:,}" for n in sorted(FAILING)
         )
         rows.append(f"requests to the failing channels in the B runs: {failing}")
-        rows.append(
-            "each run, ack -> arrival p50 / p99 and the CPU the host took: "
-            + ", ".join(
-                f"{run.name} {run.latency_ms(0.5):.1f} / {run.latency_ms(0.99):.1f} ms"
-                f" ({stolen_percent(run)})"
-                for run in self.runs
+        for number, round_ in enumerate(self.rounds, 1):
+            a, b = round_.healthy, round_.faulty
+            rows.append(
+                f"round {number}: ack -> arrival p50 / p99 A {a.latency_ms(0.5):.1f} /"
+                f" {a.latency_ms(0.99):.1f} ms, B {b.latency_ms(0.5):.1f} /"
+                f" {b.latency_ms(0.99):.1f} ms; the host took {stolen_percent(a)} of the CPU"
             )
-        )
         for name, run in (("A", self.healthy), ("B", self.faulty)):
             rows.append(
                 f"{name} runs: {run.delivered:,} of {run.expected:,} events delivered to the"
@@ -347,27 +370,42 @@ class Comparison:
         return rows
 
 
+async def side_by_side(scratch: Path, number: int, *, rate: float, seconds: float) -> Round:
+    together = asyncio.Barrier(2)
+    # The producers' sends fall due at the same moments, and the first started sends first:
+    # the rounds take turns.
+    kinds = (False, True) if number % 2 == 0 else (True, False)
+    with gc_paused():
+        async with asyncio.TaskGroup() as runs:
+            started = {
+                faults: runs.create_task(
+                    measure(
+                        scratch,
+                        f"{'b' if faults else 'a'}{number}",
+                        faults=faults,
+                        rate=rate,
+                        seconds=seconds,
+                        together=together,
+                    )
+                )
+                for faults in kinds
+            }
+    return Round(healthy=started[False].result(), faulty=started[True].result())
+
+
 async def compare(scratch: Path, *, rate: float, seconds: float, rounds: int) -> Comparison:
-    # A, B, B, A: a machine that speeds up or slows down over the runs weighs on both alike.
-    runs: list[tuple[bool, Run]] = []
-    for order, faults in enumerate((False, True, True, False) * rounds):
-        name = f"{'b' if faults else 'a'}{order}"
-        run = await measure(scratch, name, faults=faults, rate=rate, seconds=seconds)
-        runs.append((faults, run))
     return Comparison(
         rate,
         seconds,
-        [run for _, run in runs],
-        Run.pooled([run for faults, run in runs if not faults]),
-        Run.pooled([run for faults, run in runs if faults]),
+        [await side_by_side(scratch, n, rate=rate, seconds=seconds) for n in range(rounds)],
     )
 
 
 async def main(rate: float, seconds: float, rounds: int, results: Path | None) -> int:
     print(
         f"load with faults: {CHANNELS} channels, {rate:g} events/s spread over them for"
-        f" {seconds:g} s a run (A, B, B, A; {rounds} round{'s' if rounds > 1 else ''}),"
-        f" {os.cpu_count()} cores; in the B runs channel 8"
+        f" {seconds:g} s, an A run and a B run side by side, {rounds} round"
+        f"{'s' if rounds > 1 else ''}, {os.cpu_count()} cores; in the B runs channel 8"
         f" answers 500 and channel 9 holds each request {HANG_SECONDS:g} s (the server gives"
         f" up after {HttpLimits().total_timeout:g} s)",
         flush=True,
@@ -387,9 +425,9 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=200, help="events per second, all channels")
     parser.add_argument("--seconds", type=float, default=20, help="length of each run")
     parser.add_argument(
-        "--rounds", type=int, default=2, help="how many times to run A, B, B, A (1 to 5)"
+        "--rounds", type=int, default=3, help="how many times to run A and B side by side (1-5)"
     )
-    parser.add_argument("--quick", action="store_true", help="one round of 5 s runs, a smoke test")
+    parser.add_argument("--quick", action="store_true", help="one round of 5 s, a smoke test")
     parser.add_argument(
         "--results", type=Path, metavar="FILE", help="also write the figures to FILE as JSON"
     )
