@@ -6,7 +6,10 @@
 - benchmarks.png: throughput and latency, each bar next to its baseline (log scales).
 
     .venv/bin/python scripts/bench_report.py --command "scripts/bench" [--output docs]
-        RESULTS.json...
+        [--cpu-at-start FILE] RESULTS.json...
+
+With --cpu-at-start, a copy of /proc/stat made when the benchmarks began, the report also says
+how much of the CPU time since then the virtual machine's host took (steal).
 
 `scripts/bench` runs every benchmark, then this.
 """
@@ -21,7 +24,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchkit import Figure, read_figures
+from benchkit import Figure, cpu_times, read_figures, stolen_share
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as Chart
@@ -83,7 +86,20 @@ def table(figures: Sequence[Figure]) -> list[str]:
     return [line(COLUMNS), "|" + "---|" * len(COLUMNS), *(line(cells(f)) for f in figures)]
 
 
-def markdown(figures: Sequence[Figure], command: str, when: datetime, chart: str) -> str:
+def steal_note(stolen: float | None) -> list[str]:
+    if stolen is None:
+        return []
+    return [
+        "",
+        f"Over the run, the virtual machine's host took {stolen:.0%} of the CPU time (steal, from"
+        " `/proc/stat`). The host's stalls stop every process at once; where it took more than a"
+        " few percent, the latency tails measure the host more than deskhook.",
+    ]
+
+
+def markdown(
+    figures: Sequence[Figure], command: str, when: datetime, chart: str, stolen: float | None
+) -> str:
     return "\n".join(
         [
             "# Benchmarks",
@@ -94,6 +110,7 @@ def markdown(figures: Sequence[Figure], command: str, when: datetime, chart: str
             " `scripts/bench_ingest.py`, `scripts/bench_delivery.py`, `scripts/bench_faults.py`,"
             " `scripts/crash_loop.py` and `scripts/bench_replicas.py`; each one's docstring says"
             " how it measures.",
+            *steal_note(stolen),
             "",
             *table(figures),
             "",
@@ -156,12 +173,15 @@ def chart(figures: Sequence[Figure], path: Path) -> None:
     drawing.savefig(path, dpi=100)
 
 
-def write_report(results: Sequence[Path], output: Path, command: str) -> tuple[Path, Path]:
-    """benchmarks.md and benchmarks.png in `output`, from the figures in `results`."""
+def write_report(
+    results: Sequence[Path], output: Path, command: str, stolen: float | None = None
+) -> tuple[Path, Path]:
+    """benchmarks.md and benchmarks.png in `output`, from the figures in `results`; `stolen`
+    is the share of the CPU time the host took over the run, if known."""
     figures = [figure for path in results for figure in read_figures(path)]
     output.mkdir(parents=True, exist_ok=True)
     report, picture = output / "benchmarks.md", output / "benchmarks.png"
-    report.write_text(markdown(figures, command, datetime.now(UTC), picture.name))
+    report.write_text(markdown(figures, command, datetime.now(UTC), picture.name, stolen))
     chart(figures, picture)
     return report, picture
 
@@ -173,8 +193,14 @@ def main() -> None:
     parser.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json")
     parser.add_argument("--command", required=True, help="the command the figures came from")
     parser.add_argument("--output", type=Path, default=ROOT / "docs", metavar="DIR")
+    parser.add_argument(
+        "--cpu-at-start", type=Path, metavar="FILE", help="a copy of /proc/stat from the start"
+    )
     options = parser.parse_args()
-    for written in write_report(options.results, options.output, options.command):
+    stolen = None
+    if options.cpu_at_start is not None:
+        stolen = stolen_share(cpu_times(options.cpu_at_start), cpu_times())
+    for written in write_report(options.results, options.output, options.command, stolen):
         print(f"wrote {written}", file=sys.stderr)
 
 

@@ -93,6 +93,9 @@ async def publish_paced(
     return sent, acked
 
 
+PROC_STAT = Path("/proc/stat")
+
+
 @dataclass
 class StolenCpu:
     """The share of the machine's CPU time that its hypervisor gave to other guests (steal)
@@ -101,13 +104,22 @@ class StolenCpu:
     share: float | None = None
 
 
-def _cpu_times() -> list[int] | None:
-    """user, nice, system, idle, iowait, irq, softirq, steal: the machine's CPU time so far."""
+def cpu_times(stat: Path = PROC_STAT) -> list[int] | None:
+    """user, nice, system, idle, iowait, irq, softirq, steal: the machine's CPU time until
+    `stat` (/proc/stat, or a copy of it) was read; None where it does not tell."""
     try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()
-    except OSError:
+        fields = stat.read_text().splitlines()[0].split()
+    except (OSError, IndexError):
         return None
     return [int(value) for value in fields[1:9]] if len(fields) >= 9 else None
+
+
+def stolen_share(before: list[int] | None, after: list[int] | None) -> float | None:
+    """The share of the CPU time between two `cpu_times` readings that the host took."""
+    if before is None or after is None:
+        return None
+    total = sum(after) - sum(before)
+    return (after[7] - before[7]) / total if total > 0 else 0.0
 
 
 @contextmanager
@@ -116,14 +128,11 @@ def cpu_stolen() -> Iterator[StolenCpu]:
     process on the guest stalls at once, and the latency tail measures the host. Read it
     beside the figures to tell a run the host disturbed."""
     reading = StolenCpu()
-    before = _cpu_times()
+    before = cpu_times()
     try:
         yield reading
     finally:
-        after = _cpu_times()
-        if before is not None and after is not None:
-            total = sum(after) - sum(before)
-            reading.share = (after[7] - before[7]) / total if total > 0 else 0.0
+        reading.share = stolen_share(before, cpu_times())
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import platform
 from pathlib import Path
 
 from bench_report import quantity, write_report
-from benchkit import Figure, read_figures, write_figures
+from benchkit import Figure, cpu_times, read_figures, stolen_share, write_figures
 
 INGEST = [
     Figure(
@@ -82,3 +82,21 @@ def test_the_chart_is_a_png(tmp_path: Path) -> None:
     _, picture = write_report(write_results(tmp_path), tmp_path / "docs", "scripts/bench")
     assert picture == tmp_path / "docs" / "benchmarks.png"
     assert picture.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_the_report_says_how_much_cpu_time_the_host_took(tmp_path: Path) -> None:
+    results = write_results(tmp_path)
+    report, _ = write_report(results, tmp_path / "with", "scripts/bench", stolen=0.123)
+    assert "the virtual machine's host took 12% of the CPU time" in report.read_text()
+    report, _ = write_report(results, tmp_path / "without", "scripts/bench")
+    assert "host took" not in report.read_text()
+
+
+def test_the_steal_share_comes_from_two_copies_of_proc_stat(tmp_path: Path) -> None:
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    before, after = tmp_path / "before", tmp_path / "after"
+    before.write_text("cpu  100 0 50 800 10 0 5 35 0 0\ncpu0 50 0 25 400 5 0 2 18 0 0\n")
+    after.write_text("cpu  160 0 70 900 10 0 10 60 0 0\ncpu0 80 0 35 450 5 0 5 30 0 0\n")
+    # 60 + 20 + 100 + 5 + 25 = 210 ticks, of which the host took 25.
+    assert stolen_share(cpu_times(before), cpu_times(after)) == 25 / 210
+    assert stolen_share(cpu_times(before), cpu_times(tmp_path / "missing")) is None
