@@ -160,7 +160,6 @@ def healthy_events(event_ids: Iterable[str]) -> int:
 
 def tally(
     requests: Sequence[ReceivedRequest],
-    *,
     verifiers: dict[str, Webhook],
     sent: dict[str, float],
     acked: dict[str, float],
@@ -237,12 +236,7 @@ async def measure(
             # Stopping cancels the requests the receiver still holds: their attempts end, so
             # the server does not spend its shutdown grace waiting for them.
             await receiver.stop()
-    return tally(
-        receiver.requests[start:],
-        verifiers=verifiers,
-        sent=sent,
-        acked=acked,
-    )
+    return tally(receiver.requests[start:], verifiers, sent, acked)
 
 
 def stolen_percent(share: float | None) -> str:
@@ -304,11 +298,12 @@ class Comparison:
                 verdict(value <= TARGET_LATENCY_RATIO * base),
             )
 
-        stolen = []
-        if (share := self.stolen) is not None:
-            stolen.append(
-                Figure("faults", "CPU time the host took (steal) meanwhile", share * 100, "%")
-            )
+        share = self.stolen
+        stolen = (
+            []
+            if share is None
+            else [Figure("faults", "CPU time the host took (steal) meanwhile", share * 100, "%")]
+        )
         return [
             Figure(
                 "faults",
