@@ -75,10 +75,10 @@ class PostgresServer:
 
 
 async def fetch_rows(database: str, sql: str) -> list[tuple[Any, ...]]:
-    """Run a query on a test server's database, SQLite or PostgreSQL: both stores have the same
-    tables and columns."""
+    """Run a statement on a test server's database, SQLite or PostgreSQL, and commit it: both
+    stores have the same tables and columns."""
     if not is_postgres_url(database):
-        with closing(sqlite3.connect(database)) as db:
+        with closing(sqlite3.connect(database)) as db, db:
             return db.execute(sql).fetchall()
     connection = await asyncpg.connect(database)
     try:

@@ -20,6 +20,7 @@ from deskhook.config import Settings
 from deskhook.delivery.scheduler import DeliveryScheduler, wait_for_wake
 from deskhook.domain.breaker import BreakerPolicy, CircuitState
 from deskhook.server import Tuning
+from deskhook.store.location import is_postgres_url
 from deskhook.v1 import channel_admin_pb2 as admin_pb
 from deskhook.v1 import channel_admin_pb2_grpc, channel_pb2, event_ingest_pb2_grpc, event_pb2
 from deskhook.v1 import event_ingest_pb2 as ingest_pb
@@ -295,6 +296,65 @@ async def test_per_ticket_order_holds_under_failures(
     await scheduler.drain()
     ticket_42 = [e for e in event_ids(deliveries(receiver)) if e.startswith("t-")]
     assert ticket_42 == ["t-0", "t-0", "t-1", "t-2", "t-3"]
+
+
+async def break_stored_event(database: str, event_id: str) -> None:
+    """Make a stored event's payload bytes that no longer parse, as a damaged row would."""
+    broken = "'\\xff'::bytea" if is_postgres_url(database) else "X'FF'"
+    await fetch_rows(
+        database, f"UPDATE events SET payload = {broken} WHERE event_id = '{event_id}'"
+    )
+
+
+async def test_an_event_deskhook_cannot_render_is_logged_retried_and_holds_nothing_up(
+    admin: AdminStub,
+    ingest: IngestStub,
+    receiver: Receiver,
+    scheduler: DeliveryScheduler,
+    clock: FakeClock,
+    database: str,
+) -> None:
+    channel_id, _ = await add_channel(
+        admin, receiver, max_concurrency=1, ordering=channel_pb2.ORDERING_PER_TICKET
+    )
+    await receiver.wait_for_requests(1)
+    # The ticket's first event fails once, so its second waits, unclaimed, behind it: it can be
+    # damaged before the scheduler reads it.
+    receiver.queue(Answer(status=500))
+    await publish(ingest, make_event("first", ticket_id=42))
+    await scheduler.drain()
+    await publish(ingest, make_event("damaged", ticket_id=42))
+    await break_stored_event(database, "damaged")
+    await publish(ingest, make_event("other-ticket", ticket_id=43))
+    await scheduler.drain()
+
+    clock.advance(timedelta(seconds=5))
+    retried_at = clock()
+    with capture_logs() as logs:
+        await scheduler.drain()
+    assert event_ids(deliveries(receiver)) == ["first", "other-ticket", "first"]
+    (entry,) = await log_of(admin, channel_id=channel_id, event_id="damaged")
+    assert (entry.outcome, entry.attempt, entry.http_status) == (RETRY, 1, 0)
+    assert entry.failure_reason == channel_pb2.FAILURE_REASON_INTERNAL
+    assert entry.error == (
+        "deskhook could not make the request (DecodeError); the server's log has the details"
+    )
+    assert entry.next_attempt_at.ToDatetime(retried_at.tzinfo) == retried_at + timedelta(seconds=5)
+    assert any(
+        record["event"] == "could not make the request" and record["event_id"] == "damaged"
+        for record in logs
+    )
+    # The receiver was never asked: the channel's health counts only its answers.
+    health = (await admin.GetChannel(admin_pb.GetChannelRequest(id=channel_id))).channel.health
+    assert (health.circuit_state, health.consecutive_failures) == (
+        channel_pb2.CIRCUIT_STATE_CLOSED,
+        0,
+    )
+    # The damaged event's lease ended with its attempt: the channel's one slot is free at once,
+    # not once the lease lapses 60 s later.
+    await publish(ingest, make_event("later", ticket_id=43))
+    await scheduler.drain()
+    assert event_ids(deliveries(receiver))[3:] == ["later"]
 
 
 async def test_log_filters_and_paging(

@@ -106,6 +106,12 @@ class _FailureReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Failure
     """The receiver answered with a status outside 2xx (redirects included;
     they are not followed). The status is in `http_status`.
     """
+    FAILURE_REASON_INTERNAL: _FailureReason.ValueType  # 8
+    """deskhook could not make the request, through a fault of its own (the
+    server's log has the details); the receiver is not to blame, and the
+    channel's health does not count it. The delivery is retried on the
+    channel's schedule like any failed attempt.
+    """
 
 class FailureReason(_FailureReason, metaclass=_FailureReasonEnumTypeWrapper):
     """Why a request to a receiver failed. Shared by connection tests and delivery
@@ -133,6 +139,12 @@ FAILURE_REASON_NETWORK: FailureReason.ValueType  # 6
 FAILURE_REASON_HTTP_STATUS: FailureReason.ValueType  # 7
 """The receiver answered with a status outside 2xx (redirects included;
 they are not followed). The status is in `http_status`.
+"""
+FAILURE_REASON_INTERNAL: FailureReason.ValueType  # 8
+"""deskhook could not make the request, through a fault of its own (the
+server's log has the details); the receiver is not to blame, and the
+channel's health does not count it. The delivery is retried on the
+channel's schedule like any failed attempt.
 """
 Global___FailureReason: _TypeAlias = FailureReason  # noqa: Y015
 

@@ -37,6 +37,7 @@ from deskhook.domain.breaker import (
 )
 from deskhook.domain.channels import Channel, Ordering
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery, webhook_id
+from deskhook.domain.outcomes import HttpOutcome, concerns_receiver
 from deskhook.domain.retry import Decision, Verdict, decide
 from deskhook.domain.signing import webhook_headers
 from deskhook.store.base import ClaimRules, Store
@@ -294,11 +295,16 @@ class DeliveryScheduler:
             self._send_ready(delivery.channel_id)
             self._wake.set()
 
-    async def _send(self, channel: Channel, delivery: DueDelivery) -> None:
-        started = self._now()
-        attempt = delivery.attempts + 1
+    async def _post(
+        self,
+        channel: Channel,
+        delivery: DueDelivery,
+        *,
+        started: datetime,
+        message_id: str,
+        attempt: int,
+    ) -> HttpOutcome:
         body = event_body(delivery.payload, delivery.event_type, channel.id)
-        message_id = webhook_id(channel.id, delivery.event_id)
         headers = webhook_headers(
             keys=await self._directory.signing_keys(channel.id, started),
             webhook_id=message_id,
@@ -307,7 +313,30 @@ class DeliveryScheduler:
             event_type=delivery.event_type.value,
             attempt=attempt,
         )
-        outcome = await self._client.post(channel.spec.url, body, headers)
+        return await self._client.post(channel.spec.url, body, headers)
+
+    async def _send(self, channel: Channel, delivery: DueDelivery) -> None:
+        started = self._now()
+        attempt = delivery.attempts + 1
+        message_id = webhook_id(channel.id, delivery.event_id)
+        try:
+            outcome = await self._post(
+                channel, delivery, started=started, message_id=message_id, attempt=attempt
+            )
+        except Exception as error:
+            # A fault of deskhook's own (a stored event it cannot render, a failed read): the
+            # attempt is logged as failed and retried on the channel's schedule, so that one
+            # delivery cannot hold its channel's slot, or its ticket's turn, for ever.
+            log.exception(
+                "could not make the request",
+                channel_id=channel.id,
+                event_id=delivery.event_id,
+            )
+            outcome = HttpOutcome.internal(
+                f"deskhook could not make the request ({type(error).__name__}); the server's"
+                " log has the details",
+                (self._now() - started).total_seconds(),
+            )
         finished = self._now()
         decision = decide(
             outcome,
@@ -317,11 +346,13 @@ class DeliveryScheduler:
             now=finished,
             jitter=self._jitter(),
         )
-        self._record_health(channel.id, outcome.succeeded, finished)
+        counted = concerns_receiver(outcome.failure)
+        if counted:
+            self._record_health(channel.id, outcome.succeeded, finished)
         # What was claimed ahead for the full concurrency waits, unclaimed, for a success: taken
         # back before the slot frees and starts the next, and released once recorded, with
         # nothing between counting the result and submitting it.
-        dropped = [] if outcome.succeeded else self._take_ready(channel.id)
+        dropped = [] if outcome.succeeded or not counted else self._take_ready(channel.id)
         # The delivery stays claimed (and, for PER_TICKET, first of its ticket) until recorded.
         self._free_slot(delivery)
         record = AttemptRecord(
@@ -364,7 +395,8 @@ class DeliveryScheduler:
             health = await self._store.finish_attempts(attempts, self._breaker)
         finally:
             for record, _ in attempts:
-                self._unsettled[record.channel_id] -= 1
+                if concerns_receiver(record.failure):
+                    self._unsettled[record.channel_id] -= 1
         self._adopt(health)
         # Their leases ended, and a ticket's next delivery may be first now: claim again.
         self._wake.set()

@@ -14,6 +14,15 @@ class FailureReason(StrEnum):
     TIMEOUT = "timeout"
     NETWORK = "network"
     HTTP_STATUS = "http_status"
+    # deskhook could not make the request, through a fault of its own (the server logs it):
+    # the receiver is not to blame.
+    INTERNAL = "internal"
+
+
+def concerns_receiver(failure: FailureReason | None) -> bool:
+    """Whether a result tells anything of the receiver, so that its channel's health counts
+    it: a failure of deskhook's own does not."""
+    return failure is not FailureReason.INTERNAL
 
 
 @dataclass(frozen=True)
@@ -32,3 +41,8 @@ class HttpOutcome:
     @property
     def succeeded(self) -> bool:
         return self.failure is None
+
+    @classmethod
+    def internal(cls, error: str, duration: float) -> "HttpOutcome":
+        """An attempt deskhook could not make; `error` says so, for the log."""
+        return cls(0, "", FailureReason.INTERNAL, error, duration, None)

@@ -11,6 +11,7 @@ from datetime import datetime
 from deskhook.domain.breaker import BreakerPolicy, ChannelHealth, record_result
 from deskhook.domain.delivery import AttemptRecord, DueDelivery
 from deskhook.domain.limits import allowance
+from deskhook.domain.outcomes import concerns_receiver
 from deskhook.domain.rate import TokenBucket, next_token_at, refilled, taken
 from deskhook.store.base import ClaimRules
 
@@ -74,6 +75,8 @@ def recorded_health(
     order, each as of the time given with it."""
     health: dict[str, ChannelHealth] = {}
     for record, answered_at in attempts:
+        if not concerns_receiver(record.failure):
+            continue
         channel_id = record.channel_id
         current = health.get(channel_id) or stored.get(channel_id, UNTRIED)
         health[channel_id] = record_result(current, record.failure is None, answered_at, breaker)
