@@ -1,6 +1,9 @@
 """Webhook bodies: the proto3 JSON form of `deskhook.v1.WebhookPayload` (DESIGN §3)."""
 
+import functools
+import json
 from datetime import datetime
+from typing import Any
 
 from google.protobuf import json_format
 
@@ -8,13 +11,22 @@ from deskhook.domain.events import EventType
 from deskhook.v1 import event_pb2
 
 CONNECTION_TEST_EVENT_TYPE = "connection_test"
+# Events whose rendered fields are kept: a claim takes an event's deliveries to its channels
+# together, so the recent ones are enough.
+RENDERED_EVENTS = 256
+# Stands in for the channel id while an event's fields are rendered for every channel: not
+# empty, since proto3 JSON leaves empty strings out, and the key must keep its place.
+_ANY_CHANNEL = "-"
 
 
-def render(payload: event_pb2.WebhookPayload) -> bytes:
-    """Compact UTF-8 JSON with the proto field names, as receivers parse it back."""
-    return json_format.MessageToJson(
-        payload, preserving_proto_field_name=True, indent=None, ensure_ascii=False
-    ).encode()
+def _fields(payload: event_pb2.WebhookPayload) -> dict[str, Any]:
+    return json_format.MessageToDict(payload, preserving_proto_field_name=True)
+
+
+def _body(fields: dict[str, Any]) -> bytes:
+    """UTF-8 JSON with the proto field names, as receivers parse it back: what
+    json_format.MessageToJson writes without indentation."""
+    return json.dumps(fields, ensure_ascii=False).encode()
 
 
 def connection_test_body(channel_id: str, event_id: str, occurred_at: datetime) -> bytes:
@@ -22,17 +34,20 @@ def connection_test_body(channel_id: str, event_id: str, occurred_at: datetime) 
         event_id=event_id, event_type=CONNECTION_TEST_EVENT_TYPE, channel_id=channel_id
     )
     payload.occurred_at.FromDatetime(occurred_at)
-    return render(payload)
+    return _body(_fields(payload))
 
 
-def event_body(event_bytes: bytes, event_type: EventType, channel_id: str) -> bytes:
-    """The body delivering a stored event (deskhook.v1.Event bytes) to one channel."""
+@functools.lru_cache(maxsize=RENDERED_EVENTS)
+def _event_fields(event_bytes: bytes, event_type: EventType) -> dict[str, Any]:
+    """A stored event's webhook fields, for any channel. json_format walks every field in
+    Python, the costliest step of an attempt: an event matched by several channels is walked
+    once. Callers copy it before they change it."""
     event = event_pb2.Event.FromString(event_bytes)
     payload = event_pb2.WebhookPayload(
         event_id=event.event_id,
         event_type=event_type.value,
         occurred_at=event.occurred_at,
-        channel_id=channel_id,
+        channel_id=_ANY_CHANNEL,
         ticket=event.ticket,
     )
     if event.HasField("actor"):
@@ -40,4 +55,11 @@ def event_body(event_bytes: bytes, event_type: EventType, channel_id: str) -> by
     # WebhookPayload's detail oneof mirrors Event's, case for case.
     if (detail := event.WhichOneof("detail")) is not None:
         getattr(payload, detail).CopyFrom(getattr(event, detail))
-    return render(payload)
+    return _fields(payload)
+
+
+def event_body(event_bytes: bytes, event_type: EventType, channel_id: str) -> bytes:
+    """The body delivering a stored event (deskhook.v1.Event bytes) to one channel."""
+    fields = dict(_event_fields(event_bytes, event_type))
+    fields["channel_id"] = channel_id
+    return _body(fields)
