@@ -6,7 +6,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from deskhook.delivery.payload import event_body
+from deskhook.delivery.payload import event_body, webhook_payload
 from deskhook.domain.events import EventType
 from deskhook.v1 import event_pb2
 from tests.events import make_event
@@ -16,17 +16,7 @@ def rendered_alone(event: event_pb2.Event, channel_id: str) -> Any:
     """The body as json_format writes the whole WebhookPayload for one channel, parsed: the
     order of a Struct's keys (custom fields) is the map's, which may differ between copies of
     one message."""
-    payload = event_pb2.WebhookPayload(
-        event_id=event.event_id,
-        event_type=EventType.TICKET_CREATE.value,
-        occurred_at=event.occurred_at,
-        channel_id=channel_id,
-        ticket=event.ticket,
-    )
-    if event.HasField("actor"):
-        payload.actor.CopyFrom(event.actor)
-    if (detail := event.WhichOneof("detail")) is not None:
-        getattr(payload, detail).CopyFrom(getattr(event, detail))
+    payload = webhook_payload(event, EventType.TICKET_CREATE, channel_id)
     return json.loads(json_format.MessageToJson(payload, preserving_proto_field_name=True))
 
 

@@ -37,17 +37,15 @@ def connection_test_body(channel_id: str, event_id: str, occurred_at: datetime) 
     return _body(_fields(payload))
 
 
-@functools.lru_cache(maxsize=RENDERED_EVENTS)
-def _event_fields(event_bytes: bytes, event_type: EventType) -> dict[str, Any]:
-    """A stored event's webhook fields, for any channel. json_format walks every field in
-    Python, the costliest step of an attempt: an event matched by several channels is walked
-    once. Callers copy it before they change it."""
-    event = event_pb2.Event.FromString(event_bytes)
+def webhook_payload(
+    event: event_pb2.Event, event_type: EventType, channel_id: str
+) -> event_pb2.WebhookPayload:
+    """What a channel is sent of an event."""
     payload = event_pb2.WebhookPayload(
         event_id=event.event_id,
         event_type=event_type.value,
         occurred_at=event.occurred_at,
-        channel_id=_ANY_CHANNEL,
+        channel_id=channel_id,
         ticket=event.ticket,
     )
     if event.HasField("actor"):
@@ -55,7 +53,16 @@ def _event_fields(event_bytes: bytes, event_type: EventType) -> dict[str, Any]:
     # WebhookPayload's detail oneof mirrors Event's, case for case.
     if (detail := event.WhichOneof("detail")) is not None:
         getattr(payload, detail).CopyFrom(getattr(event, detail))
-    return _fields(payload)
+    return payload
+
+
+@functools.lru_cache(maxsize=RENDERED_EVENTS)
+def _event_fields(event_bytes: bytes, event_type: EventType) -> dict[str, Any]:
+    """A stored event's webhook fields, for any channel. json_format walks every field in
+    Python, the costliest step of an attempt: an event matched by several channels is walked
+    once. Callers copy it before they change it."""
+    event = event_pb2.Event.FromString(event_bytes)
+    return _fields(webhook_payload(event, event_type, _ANY_CHANNEL))
 
 
 def event_body(event_bytes: bytes, event_type: EventType, channel_id: str) -> bytes:
