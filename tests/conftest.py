@@ -1,7 +1,7 @@
 """Fixtures shared by the suite: a real server on port 0 over a real database (a SQLite file,
 and a PostgreSQL database too when a server is configured: see tests/databases.py), a real
 HTTPS receiver it may deliver to, and channels that carry the right token. Servers resolve
-names offline (tests/resolver.py)."""
+names offline (tests/resolver.py), and the DNS guard fails a test that asks a nameserver."""
 
 import os
 import signal
@@ -35,6 +35,8 @@ from tests.databases import (
 )
 from tests.receiver import Receiver
 from tests.resolver import StaticResolver
+
+pytest_plugins = ("pytester", "tests.dns_guard_plugin")
 
 # The async stub type exists only in the generated .pyi stubs.
 AdminStub: TypeAlias = "channel_admin_pb2_grpc.ChannelAdminAsyncStub"
