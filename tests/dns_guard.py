@@ -16,11 +16,13 @@ only: it is imported at the start of each of those processes."""
 import os
 import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 RECORD_ENV = "DNS_GUARD_RECORD"
+# Names the person running the suite pointed it at (its PostgreSQL server), comma-separated.
+ALLOW_ENV = "DNS_GUARD_ALLOW"
 HOSTS_FILE = Path("/etc/hosts")
 CHILD_SITE = Path(__file__).parent / "child_site"
 
@@ -35,10 +37,13 @@ class LookupRefused(socket.gaierror):
 
 class HostsFile:
     """Which names and addresses /etc/hosts answers, so that no nameserver is asked: a name
-    only for the address families it lists (glibc asks DNS for a family the file lacks)."""
+    only for the address families it lists (glibc asks DNS for a family the file lacks).
+    `allowed` names pass whatever the family."""
 
-    def __init__(self, text: str) -> None:
-        self.families: dict[str, set[socket.AddressFamily]] = {}
+    def __init__(self, text: str, allowed: Iterable[str] = ()) -> None:
+        self.families: dict[str, set[socket.AddressFamily]] = {
+            name.lower(): {socket.AF_INET, socket.AF_INET6} for name in allowed
+        }
         self.addresses: set[str] = set()
         for line in text.splitlines():
             address, *names = line.partition("#")[0].split() or [""]
@@ -117,36 +122,37 @@ class Guard:
         )
 
 
-def install(record: Path) -> Guard:
-    """Guards this process's lookups from now on, recording refusals in `record`; installing
-    again only changes the record."""
+def install(record: Path, allowed: Iterable[str] = ()) -> Guard:
+    """Guards this process's lookups from now on, recording refusals in `record` and letting
+    `allowed` names through too; installing again only changes the record."""
     installed = getattr(socket.getaddrinfo, "__self__", None)
     if isinstance(installed, Guard):
         installed.record = record
         return installed
-    guard = Guard(record, HostsFile(HOSTS_FILE.read_text()))
+    guard = Guard(record, HostsFile(HOSTS_FILE.read_text(), allowed))
     for name in _GUARDED:
         setattr(socket, name, getattr(guard, name))
     return guard
 
 
-def guard_suite() -> Path:
+def guard_suite(allowed: Iterable[str] = ()) -> Path:
     """Guards this process and, through their environment, the Python processes it starts from
-    now on; returns the record, a new empty file."""
+    now on, letting `allowed` names through; returns the record, a new empty file."""
     handle, name = tempfile.mkstemp(prefix="deskhook-dns-guard-", suffix=".txt")
     os.close(handle)
     os.environ[RECORD_ENV] = name
+    os.environ[ALLOW_ENV] = ",".join(allowed)
     # The repository too, where sitecustomize imports this module from.
     paths = (str(CHILD_SITE), str(CHILD_SITE.parent.parent), os.environ.get("PYTHONPATH", ""))
     os.environ["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
-    return install(Path(name)).record
+    return install(Path(name), allowed).record
 
 
 def install_from_environment() -> None:
     """In a process the suite started: the guard with the suite's record, if it named one."""
     record = os.environ.get(RECORD_ENV)
     if record:
-        install(Path(record))
+        install(Path(record), filter(None, os.environ.get(ALLOW_ENV, "").split(",")))
 
 
 def take_refused(record: Path) -> list[str]:

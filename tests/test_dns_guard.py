@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 
 from tests.dns_guard import RECORD_ENV, Guard, HostsFile, LookupRefused, take_refused
+from tests.dns_guard_plugin import postgres_hosts
 
-HOSTS = HostsFile("127.0.0.1 localhost vm  # the loopback\n::1 ip6-localhost\n")
+HOSTS = HostsFile(
+    "127.0.0.1 localhost vm  # the loopback\n::1 ip6-localhost\n", allowed=["Postgres.test"]
+)
 
 
 class SystemResolver:
@@ -83,6 +86,7 @@ def test_a_lookup_a_nameserver_would_see_is_refused_before_the_resolver(
         ("getaddrinfo", (None, 443), {}),
         ("getaddrinfo", ("name.invalid", 443, 0, 0, 0, socket.AI_NUMERICHOST), {}),
         ("getaddrinfo", ("name.invalid", 443), {"flags": socket.AI_NUMERICHOST}),
+        ("getaddrinfo", ("postgres.test", 5432, socket.AF_INET6), {}),
         ("gethostbyname", ("localhost",), {}),
         ("gethostbyaddr", ("127.0.0.1",), {}),
         ("getnameinfo", (("192.0.2.1", 443), socket.NI_NUMERICHOST), {}),
@@ -99,6 +103,21 @@ def test_a_lookup_answered_without_a_nameserver_passes(
 
     assert [name for name, _ in system.asked] == [function]
     assert not (tmp_path / "record").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "hosts"),
+    [
+        ("", []),
+        ("postgresql://u:pw@127.0.0.1:55432/postgres", ["127.0.0.1"]),
+        ("postgresql://u@db.internal/postgres", ["db.internal"]),
+        ("postgresql://u:pw@one.internal:5432,[::1]:5433,[::2]/x", ["one.internal", "::1", "::2"]),
+    ],
+)
+def test_the_postgresql_server_the_suite_is_pointed_at_may_be_a_name(
+    url: str, hosts: list[str]
+) -> None:
+    assert postgres_hosts(url) == hosts
 
 
 def test_the_suite_is_guarded() -> None:
