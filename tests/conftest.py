@@ -1,6 +1,7 @@
 """Fixtures shared by the suite: a real server on port 0 over a real database (a SQLite file,
 and a PostgreSQL database too when a server is configured: see tests/databases.py), a real
-HTTPS receiver it may deliver to, and channels that carry the right token."""
+HTTPS receiver it may deliver to, and channels that carry the right token. Servers resolve
+names offline (tests/resolver.py), and the DNS guard fails a test that asks a nameserver."""
 
 import os
 import signal
@@ -33,6 +34,9 @@ from tests.databases import (
     postgres_required,
 )
 from tests.receiver import Receiver
+from tests.resolver import StaticResolver
+
+pytest_plugins = ("pytester", "tests.dns_guard_plugin")
 
 # The async stub type exists only in the generated .pyi stubs.
 AdminStub: TypeAlias = "channel_admin_pb2_grpc.ChannelAdminAsyncStub"
@@ -125,8 +129,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def tuning(clock: FakeClock) -> Tuning:
-    """Short HTTP limits, a clock the test moves, and no jitter (retry times are exact)."""
-    return Tuning(http_limits=TEST_LIMITS, clock=clock, jitter=lambda: 0.5)
+    """Short HTTP limits, offline DNS, a clock the test moves, and no jitter (retry times are
+    exact)."""
+    return Tuning(http_limits=TEST_LIMITS, resolver=StaticResolver, clock=clock, jitter=lambda: 0.5)
 
 
 @asynccontextmanager
@@ -134,7 +139,7 @@ async def running(
     settings: Settings, tuning: Tuning | None = None
 ) -> AsyncIterator[DeskhookServer]:
     """A started server, stopped on the way out."""
-    server = DeskhookServer(settings, tuning or Tuning())
+    server = DeskhookServer(settings, tuning or Tuning(resolver=StaticResolver))
     await server.start()
     try:
         yield server

@@ -378,8 +378,9 @@ def odd_wire_bodies(draw: st.DrawFn) -> bytes:
 
 # --- admin requests ---------------------------------------------------------------------
 
-# Hosts no resolver answers (RFC 6761 `.invalid`) or that the URL policy refuses before any
-# connection: a channel saved with them is tested without leaving the machine.
+# Hosts the suite's offline resolver does not know (RFC 6761 `.invalid`, which no real one
+# answers either) or that the URL policy refuses before any connection: a channel saved with
+# them is tested without leaving the machine.
 _ODD_HOSTS: Final = (
     "",
     ".",

@@ -40,6 +40,7 @@ from tests.channels import add_channel
 from tests.conftest import ADMIN_TOKEN, INGEST_TOKEN, TEST_LIMITS, AdminStub, IngestStub, running
 from tests.events import make_event
 from tests.receiver import Receiver
+from tests.resolver import StaticResolver
 from tests.rpc_errors import failure_of, rpc_failure
 from tests.strategies import (
     PRINTABLE_ASCII,
@@ -156,8 +157,9 @@ def save_channels(admin: channel_admin_pb2_grpc.ChannelAdminStub) -> Saved:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """One server for the module. No network is allowed: the URLs the fuzz saves are refused
-    or under `.invalid`, so their connection tests never leave the machine."""
+    """One server for the module. No network is allowed: the URLs the fuzz saves are refused,
+    or their connection tests find no such host in the offline resolver, so they never leave
+    the machine."""
     settings = Settings(
         listen="127.0.0.1:0",
         metrics_listen="",
@@ -166,7 +168,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         ingest_tokens=(INGEST_TOKEN,),
     )
     with (
-        serving_in_thread(settings, Tuning(http_limits=TEST_LIMITS)) as port,
+        serving_in_thread(settings, Tuning(TEST_LIMITS, resolver=StaticResolver)) as port,
         grpc.insecure_channel(f"127.0.0.1:{port}") as channel,
     ):
         admin = channel_admin_pb2_grpc.ChannelAdminStub(channel)

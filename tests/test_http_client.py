@@ -1,5 +1,6 @@
 """The webhook client against a real HTTPS receiver on 127.0.0.1: what arrives, what the outcome
-records, and how every kind of failure is classified."""
+records, and how every kind of failure is classified. Host names resolve through an offline
+resolver the test controls."""
 
 import asyncio
 import datetime
@@ -20,6 +21,7 @@ from deskhook.delivery.http_client import (
 from deskhook.domain.outcomes import FailureReason
 from deskhook.domain.url_policy import UrlPolicy
 from tests.receiver import Answer, Receiver
+from tests.resolver import StaticResolver
 
 ALLOW_LOOPBACK = UrlPolicy(allow_networks=(IPv4Network("127.0.0.0/8"),))
 NO_EXCEPTIONS = UrlPolicy()
@@ -39,8 +41,14 @@ class Clients:
         policy: UrlPolicy = ALLOW_LOOPBACK,
         limits: HttpLimits = DEFAULT_LIMITS,
         trust_receiver: bool = True,
+        resolver: StaticResolver | None = None,
     ) -> WebhookClient:
-        client = WebhookClient(policy, limits, self._ca_bundle if trust_receiver else None)
+        client = WebhookClient(
+            policy,
+            limits,
+            self._ca_bundle if trust_receiver else None,
+            resolver=StaticResolver if resolver is None else lambda: resolver,
+        )
         self._made.append(client)
         return client
 
@@ -220,7 +228,9 @@ async def test_a_bad_certificate(
     complaint: str,
 ) -> None:
     async with Receiver(hostnames, not_after=not_after) as bad:
-        client = WebhookClient(ALLOW_LOOPBACK, ca_bundle=bad.write_ca(tmp_path / "ca.pem"))
+        client = WebhookClient(
+            ALLOW_LOOPBACK, ca_bundle=bad.write_ca(tmp_path / "ca.pem"), resolver=StaticResolver
+        )
         try:
             outcome = await client.post(bad.url(), b"{}", {})
         finally:
@@ -265,37 +275,47 @@ async def test_a_url_aiohttp_cannot_send_is_refused(
 
 
 async def test_the_resolver_drops_refused_addresses() -> None:
-    resolver = PolicyResolver(ALLOW_LOOPBACK)
-    try:
-        results = await resolver.resolve("localhost", 443, socket.AF_UNSPEC)
-    finally:
-        await resolver.close()
+    names = StaticResolver({"mixed.test": ["10.0.0.7", "127.0.0.1", "::1", "127.0.0.2"]})
+    resolver = PolicyResolver(ALLOW_LOOPBACK, names)
 
-    assert results
-    assert all(result["host"].startswith("127.") for result in results)
+    results = await resolver.resolve("mixed.test", 443, socket.AF_UNSPEC)
+
+    assert [result["host"] for result in results] == ["127.0.0.1", "127.0.0.2"]
 
 
 async def test_the_resolver_refuses_a_name_with_only_refused_addresses() -> None:
-    resolver = PolicyResolver(NO_EXCEPTIONS)
-    try:
-        with pytest.raises(RefusedAddresses) as refused:
-            await resolver.resolve("localhost", 443, socket.AF_UNSPEC)
-    finally:
-        await resolver.close()
+    resolver = PolicyResolver(NO_EXCEPTIONS, StaticResolver())
 
-    assert str(refused.value).startswith("localhost resolves only to refused addresses: ")
-    assert "127.0.0.1 (loopback)" in str(refused.value)
+    with pytest.raises(RefusedAddresses) as refused:
+        await resolver.resolve("localhost", 443, socket.AF_UNSPEC)
+
+    assert (
+        str(refused.value) == "localhost resolves only to refused addresses: 127.0.0.1 (loopback)"
+    )
+
+
+async def test_a_name_that_rebinds_to_a_refused_address_is_refused() -> None:
+    # The URL check at save time resolves nothing: each lookup at send time is judged anew.
+    names = StaticResolver({"rebinding.test": ["93.184.215.14"]})
+    resolver = PolicyResolver(NO_EXCEPTIONS, names)
+    first = await resolver.resolve("rebinding.test", 443, socket.AF_UNSPEC)
+    names.names["rebinding.test"] = ["10.0.0.7"]
+
+    with pytest.raises(RefusedAddresses) as refused:
+        await resolver.resolve("rebinding.test", 443, socket.AF_UNSPEC)
+
+    assert [result["host"] for result in first] == ["93.184.215.14"]
+    assert str(refused.value) == (
+        "rebinding.test resolves only to refused addresses: 10.0.0.7 (private)"
+    )
+    assert names.lookups == ["rebinding.test", "rebinding.test"]
 
 
 async def test_a_name_resolving_to_a_refused_address_is_refused_at_send_time(
     receiver: Receiver, clients: Clients
 ) -> None:
     # Allowing ::1 lets localhost pass the URL check; at send time it resolves to 127.0.0.1
-    # alone (on hosts where it does), which the resolver refuses.
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo("localhost", receiver.port, type=socket.SOCK_STREAM)
-    if any(info[0] == socket.AF_INET6 for info in infos):
-        pytest.skip("localhost resolves to an IPv6 address here too")
+    # alone, which the resolver refuses.
     client = clients.make(policy=UrlPolicy(allow_networks=(IPv6Network("::1/128"),)))
 
     outcome = await client.post(receiver.url(), b"{}", {})
@@ -303,3 +323,19 @@ async def test_a_name_resolving_to_a_refused_address_is_refused_at_send_time(
     assert outcome.failure is FailureReason.ADDRESS_REFUSED
     assert outcome.error == "localhost resolves only to refused addresses: 127.0.0.1 (loopback)"
     assert receiver.requests == []
+
+
+async def test_a_name_is_sent_to_its_allowed_address(tmp_path: Path) -> None:
+    names = StaticResolver({"hooks.test": ["10.0.0.7", "127.0.0.1"]})
+    async with Receiver(["hooks.test"]) as hooks:
+        client = WebhookClient(
+            ALLOW_LOOPBACK, ca_bundle=hooks.write_ca(tmp_path / "ca.pem"), resolver=lambda: names
+        )
+        try:
+            outcome = await client.post(f"https://hooks.test:{hooks.port}/hook", b"{}", {})
+        finally:
+            await client.close()
+
+    assert outcome.http_status == 200
+    assert [request.path for request in hooks.requests] == ["/hook"]
+    assert names.lookups == ["hooks.test"]

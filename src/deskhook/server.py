@@ -30,7 +30,12 @@ from deskhook.core.ingest import IngestCommitter
 from deskhook.core.log_feed import LogFeed
 from deskhook.core.metrics import CountingIngestCommitter, ServerMetrics
 from deskhook.core.pruner import Pruner
-from deskhook.delivery.http_client import HttpLimits, WebhookClient
+from deskhook.delivery.http_client import (
+    SYSTEM_RESOLVER,
+    HttpLimits,
+    ResolverFactory,
+    WebhookClient,
+)
 from deskhook.delivery.scheduler import DeliveryScheduler, SchedulerLimits
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy
 from deskhook.domain.delivery import AttemptRecord
@@ -65,9 +70,11 @@ class StartupError(Exception):
 
 @dataclass(frozen=True)
 class Tuning:
-    """Internals that are not settings: tests shorten the limits and drive the clock."""
+    """Internals that are not settings: tests shorten the limits, drive the clock and answer
+    DNS lookups themselves."""
 
     http_limits: HttpLimits = field(default_factory=HttpLimits)
+    resolver: ResolverFactory = SYSTEM_RESOLVER
     scheduler_limits: SchedulerLimits = field(default_factory=SchedulerLimits)
     breaker: BreakerPolicy = DEFAULT_POLICY
     clock: Callable[[], datetime] = utc_now
@@ -91,7 +98,7 @@ class DeskhookServer:
         self._policy = UrlPolicy(settings.allow_http, settings.allow_networks)
         try:
             self._client = WebhookClient(
-                self._policy, tuning.http_limits, ca_bundle=settings.ca_bundle
+                self._policy, tuning.http_limits, settings.ca_bundle, resolver=tuning.resolver
             )
         except ssl.SSLError as error:
             raise StartupError(f"cannot load CA bundle {settings.ca_bundle}: {error}") from error

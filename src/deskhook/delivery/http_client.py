@@ -6,7 +6,7 @@ import errno
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from importlib.metadata import version
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
+from aiohttp.resolver import ThreadedResolver
 
 from deskhook.domain.outcomes import FailureReason, HttpOutcome
 from deskhook.domain.url_policy import UrlPolicy, UrlRefused, address_refusal, check_url
@@ -23,6 +23,13 @@ from deskhook.domain.url_policy import UrlPolicy, UrlRefused, address_refusal, c
 # URLs remembered as allowed by the policy; past this the memory starts over.
 MAX_REMEMBERED_URLS = 10_000
 DEFAULT_USER_AGENT = f"deskhook/{version('deskhook')}"
+
+ResolverFactory = Callable[[], AbstractResolver]
+"""Makes the resolver that looks up receivers' host names, on the loop that will use it: the
+system's in production, a deterministic offline one in tests."""
+# getaddrinfo in a thread, as the rest of the machine resolves (/etc/hosts, nsswitch), even
+# where aiodns is installed and would make it aiohttp's default.
+SYSTEM_RESOLVER: ResolverFactory = ThreadedResolver
 
 
 @dataclass(frozen=True)
@@ -42,15 +49,15 @@ class RefusedAddresses(OSError):
 
 
 class PolicyResolver(AbstractResolver):
-    """aiohttp's default resolver, minus every address the URL policy refuses.
+    """`resolver`'s answers, minus every address the URL policy refuses.
 
     aiohttp connects only to addresses its resolver returned, so the address checked is the
     address connected to: a name that resolves differently on a second lookup (DNS rebinding)
     cannot slip a private address past the check."""
 
-    def __init__(self, policy: UrlPolicy) -> None:
+    def __init__(self, policy: UrlPolicy, resolver: AbstractResolver) -> None:
         self._policy = policy
-        self._resolver = DefaultResolver()
+        self._resolver = resolver
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
@@ -148,8 +155,10 @@ class WebhookClient:
         limits: HttpLimits = HttpLimits(),
         ca_bundle: Path | None = None,
         user_agent: str = DEFAULT_USER_AGENT,
+        resolver: ResolverFactory = SYSTEM_RESOLVER,
     ) -> None:
         self._policy = policy
+        self._resolver = resolver
         self._limits = limits
         self._user_agent = user_agent
         # Built here, not on first use, so that a bad CA bundle fails at start-up.
@@ -167,7 +176,7 @@ class WebhookClient:
             connector = aiohttp.TCPConnector(
                 limit=self._limits.max_connections,
                 ssl=self._tls,
-                resolver=PolicyResolver(self._policy),
+                resolver=PolicyResolver(self._policy, self._resolver()),
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
