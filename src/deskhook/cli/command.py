@@ -12,6 +12,7 @@ import grpc
 from deskhook.cli.connection import connect, connection_flags
 from deskhook.cli.errors import describe
 from deskhook.cli.loop import run_async
+from deskhook.cli.output import say
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Run: TypeAlias = Callable[[grpc.aio.Channel, argparse.Namespace], Awaitable[int]]
@@ -38,6 +39,13 @@ def add_client_command(
     return parser
 
 
+def tell_failure(error: grpc.aio.AioRpcError, server: str) -> None:
+    """`error` on standard error, in the words of describe()."""
+    first, *more = describe(error, server)
+    for line in (f"deskhook: {first}", *more):
+        say(line, sys.stderr)
+
+
 async def _connected(run: Run, options: argparse.Namespace) -> int:
     async with connect(options) as channel:
         return await run(channel, options)
@@ -49,8 +57,7 @@ def _run_client(parser: argparse.ArgumentParser, run: Run, options: argparse.Nam
     except UsageError as error:
         parser.error(str(error))
     except grpc.aio.AioRpcError as error:
-        first, *more = describe(error, options.server)
-        print(f"deskhook: {first}", *more, sep="\n", file=sys.stderr)
+        tell_failure(error, options.server)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
