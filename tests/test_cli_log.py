@@ -174,3 +174,12 @@ def test_every_filter_reaches_the_request() -> None:
     request.start_time.FromDatetime(datetime(2026, 11, 28, 10, tzinfo=UTC))
     request.end_time.FromDatetime(datetime(2026, 11, 28, 11, tzinfo=UTC))
     assert log_request(options) == request
+
+
+@pytest.mark.parametrize("command", [["log"], ["channels", "list"]])
+async def test_a_mistyped_flag_shows_its_commands_usage(command: list[str]) -> None:
+    result = await Cli(1, None).run(*command, "--folow")
+    told = result.failure(returncode=2)
+    name = " ".join(command)
+    assert told.startswith(f"usage: deskhook {name} ")
+    assert told.endswith(f"deskhook {name}: error: unrecognized arguments: --folow\n")
