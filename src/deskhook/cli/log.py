@@ -61,7 +61,7 @@ async def _list(stub: AdminStub, options: argparse.Namespace) -> int:
     view = table(*COLUMNS)
     for entry in entries:
         view.add_row(*_cells(entry))
-    show_all(options.json, entries, view)
+    show_all(options.json, entries, view, none="no entries")
     return 0
 
 

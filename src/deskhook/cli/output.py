@@ -4,7 +4,7 @@ and lines for people, with every character that could steer a terminal shown esc
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC
 from functools import cache
@@ -123,16 +123,23 @@ def span(delay: Duration) -> str:
 
 def show(as_json: bool, message: Message, view: RenderableType) -> None:
     """`message` as a JSON line, or `view` of it for people."""
-    show_all(as_json, [message], view)
-
-
-def show_all(as_json: bool, messages: Iterable[Message], view: RenderableType) -> None:
-    """A JSON line for each of `messages`, or `view` of them all for people."""
-    if not as_json:
-        console().print(view)
-        return
-    for message in messages:
+    if as_json:
         print_json(message)
+    else:
+        console().print(view)
+
+
+def show_all(
+    as_json: bool, messages: Sequence[Message], view: RenderableType, *, none: str
+) -> None:
+    """A JSON line for each of `messages`, or `view` of them all for people. When there are
+    none, `none` says so to people (a table of headers alone reads as a fault); JSON is
+    silent."""
+    if as_json:
+        for message in messages:
+            print_json(message)
+    else:
+        console().print(view if messages else none)
 
 
 @contextmanager
