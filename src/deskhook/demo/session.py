@@ -103,6 +103,10 @@ async def _create_channel(admin: AdminStub, receiver: VerifyingReceiver) -> str:
                 subscriptions=EVENT_TYPES.values.values(),
                 retries_enabled=True,
                 retry_schedule=[RETRY_DELAY],
+                # The live log shows each attempt as it ends, stamped with when it started:
+                # attempts running side by side (all of --short's events arrive at once) end
+                # in another order than they started, and the time column would jump back.
+                max_concurrency=1,
             )
         )
     )
@@ -110,7 +114,8 @@ async def _create_channel(admin: AdminStub, receiver: VerifyingReceiver) -> str:
     channel = created.channel
     say(
         f"channel            {channel.id} '{channel.name}': department {SUPPORT_ID} "
-        f"({SUPPORT_NAME}), all {len(channel.subscriptions)} event types, retries on"
+        f"({SUPPORT_NAME}), all {len(channel.subscriptions)} event types, retries on, one "
+        "attempt at a time"
     )
     say(f"connection test    {channel.connection_status.message}")
     return channel.id
