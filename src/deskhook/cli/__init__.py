@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="deskhook",
         description="Outgoing webhooks for a helpdesk.",
+        epilog="The server connection flags and --json are for the client commands (channels,"
+        " log, redeliver, publish), before or after the command's name.",
         # Accepted before the command too, as in `deskhook --json log`.
         parents=[client_flags(defaults=False)],
     )
