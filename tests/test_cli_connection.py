@@ -70,3 +70,41 @@ async def test_tls_with_a_ca_file_or_the_default_roots(
             cli.env |= {"DESKHOOK_TLS": "1", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(ca_file)}
             result = await cli.run("channels", "list", "--json")
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--server", "{server}", "--token", "{token}", "--json", "channels", "list"],
+                     id="before"),
+        pytest.param(["channels", "list", "--server", "{server}", "--token", "{token}", "--json"],
+                     id="after"),
+        pytest.param(["--server", "{closed}", "--token", "wrong", "--json", "log",
+                      "--server", "{server}", "--token", "{token}"], id="after-wins"),
+    ],
+)  # fmt: skip
+async def test_client_flags_go_before_or_after_the_command(
+    server: DeskhookServer, closed_port: int, args: list[str]
+) -> None:
+    # The environment names a closed port and no token: only the flags can reach the server.
+    cli = Cli(closed_port, None)
+    values = {"server": f"127.0.0.1:{server.port}", "closed": f"127.0.0.1:{closed_port}"}
+    result = await cli.run(*(arg.format(token=ADMIN_TOKEN, **values) for arg in args))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+async def test_the_flag_after_the_command_wins(server: DeskhookServer, closed_port: int) -> None:
+    cli = Cli(server.port, ADMIN_TOKEN)
+    result = await cli.run(
+        "--server", f"127.0.0.1:{server.port}", "channels", "list",
+        "--server", f"127.0.0.1:{closed_port}",
+    )  # fmt: skip
+    assert f"cannot reach the deskhook server at 127.0.0.1:{closed_port}" in result.failure()
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+async def test_commands_that_are_no_clients_refuse_client_flags(command: str) -> None:
+    result = await Cli(1, None).run("--token", "t", command)
+    assert result.failure(returncode=2).endswith(
+        f"deskhook: error: --token is for the client commands, not {command}\n"
+    )

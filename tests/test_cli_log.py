@@ -174,3 +174,19 @@ def test_every_filter_reaches_the_request() -> None:
     request.start_time.FromDatetime(datetime(2026, 11, 28, 10, tzinfo=UTC))
     request.end_time.FromDatetime(datetime(2026, 11, 28, 11, tzinfo=UTC))
     assert log_request(options) == request
+
+
+@pytest.mark.parametrize("command", [["log"], ["channels", "list"]])
+async def test_a_mistyped_flag_shows_its_commands_usage(command: list[str]) -> None:
+    result = await Cli(1, None).run(*command, "--folow")
+    told = result.failure(returncode=2)
+    name = " ".join(command)
+    assert told.startswith(f"usage: deskhook {name} ")
+    assert told.endswith(f"deskhook {name}: error: unrecognized arguments: --folow\n")
+
+
+async def test_empty_listings_say_so_to_people_and_nothing_in_json(cli: Cli) -> None:
+    for command, told in ((["log"], "no entries\n"), (["channels", "list"], "no channels\n")):
+        shown, as_json = await cli.run(*command), await cli.run(*command, "--json")
+        assert (shown.returncode, shown.stdout, shown.stderr) == (0, told, "")
+        assert (as_json.returncode, as_json.stdout, as_json.stderr) == (0, "", "")

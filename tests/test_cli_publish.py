@@ -2,12 +2,14 @@
 reported by number and the rest still sent; a progress bar appears only on a terminal."""
 
 import asyncio
+import json
 import os
 import pty
 from pathlib import Path
 
 import pytest
 
+from deskhook.cli.enums import EVENT_TYPES
 from deskhook.cli.event_lines import NumberedEvent
 from deskhook.cli.output import json_line
 from deskhook.cli.publish import summarise
@@ -53,8 +55,8 @@ async def test_bad_lines_are_reported_by_number_and_the_rest_is_sent(
 
     result = await cli.run("publish", str(events))
     assert result.failure().splitlines() == [
-        "deskhook: line 2: not an Event: Failed to load JSON: Expecting property name enclosed"
-        " in double quotes: line 1 column 2 (char 1).",
+        "deskhook: line 2: not JSON: Expecting property name enclosed in double quotes: line 1"
+        " column 2 (char 1)",
         'deskhook: line 5: not an Event: Message type "deskhook.v1.Event" has no field named'
         ' "colour" at "Event".',
         "deskhook: line 6 (event no-department): rejected: ticket.department_id: is required"
@@ -64,6 +66,26 @@ async def test_bad_lines_are_reported_by_number_and_the_rest_is_sent(
     await scheduler.drain()
     logged = await admin.ListDeliveryLog(admin_pb.ListDeliveryLogRequest())
     assert sorted(entry.event_id for entry in logged.entries) == ["first", "second"]
+
+
+async def test_event_types_as_the_webhooks_or_as_proto3_json_name_them(cli: Cli) -> None:
+    def typed(event_id: str, key: str, name: str) -> str:
+        fields = json.loads(event_line(event_id))
+        del fields["event_type"]
+        return json.dumps({**fields, key: name})
+
+    lines = [
+        typed("wire", "event_type", "ticket_create"),
+        typed("proto", "event_type", "EVENT_TYPE_TICKET_CREATE"),
+        typed("camel", "eventType", "ticket_create"),
+        typed("typo", "event_type", "ticket_creat"),
+    ]
+    result = await cli.run("publish", "-", stdin="\n".join(lines).encode())
+    assert result.failure().splitlines() == [
+        "deskhook: line 4: event_type 'ticket_creat' is not an event type: use one of"
+        f" {', '.join(EVENT_TYPES.names)}, or a proto name such as EVENT_TYPE_TICKET_CREATE"
+    ]
+    assert result.stdout == "3 accepted, 0 duplicate, 0 rejected, 1 invalid lines\n"
 
 
 async def test_json_summary_of_standard_input(cli: Cli) -> None:

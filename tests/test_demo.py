@@ -26,6 +26,8 @@ from tests.serve_process import deskhook_command
 TIMEOUT_SECONDS = 60
 # A row of the summary's table: event type, deliveries, verified requests.
 SUMMARY_ROW = re.compile(r"^\s+(ticket_\w+)\s+(\d+)\s+(\d+)$", re.MULTILINE)
+# The time column of a row of the live log.
+LOG_TIME = re.compile(r"^  (\d\d:\d\d:\d\d\.\d{3})  ", re.MULTILINE)
 
 
 def demo_command(*args: str) -> list[str]:
@@ -58,6 +60,10 @@ def test_short_demo_delivers_and_verifies_every_event_type(tmp_path: Path) -> No
     assert "retry_scheduled" in result.stdout
     assert "Every event type was delivered and verified" in result.stdout
     assert list(tmp_path.iterdir()) == []
+    # Each attempt is shown as it ends, stamped with when it started: in time order.
+    times = LOG_TIME.findall(result.stdout)
+    assert len(times) > len(EVENT_TYPES.names)
+    assert times == sorted(times)
 
 
 def test_ctrl_c_while_watching_shuts_everything_down(tmp_path: Path) -> None:

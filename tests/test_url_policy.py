@@ -491,7 +491,8 @@ def test_refused_url(url: str, policy: UrlPolicy, reason: str) -> None:
             "https://169.254.169.254/",
             DEFAULT,
             "the URL's host 169.254.169.254 is a refused address (link-local (cloud metadata)); "
-            "list its network in allow_networks to permit it",
+            "list its network in the server's --allow-network (DESKHOOK_ALLOW_NETWORKS) to "
+            "permit it",
             id="names-the-range",
         ),
         pytest.param(

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from deskhook import demo
 from deskhook.cli import channels, log, publish, redeliver, serve
+from deskhook.cli.command import Parser, client_flags, refuse_misplaced_client_flags
 from deskhook.cli.loop import run_async
 
 __all__ = ["build_parser", "main", "run_async"]
@@ -22,8 +23,14 @@ COMMANDS = (serve, channels, log, redeliver, publish, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="deskhook", description="Outgoing webhooks for a helpdesk."
+    # Its subcommands' parsers are of its class.
+    parser = Parser(
+        prog="deskhook",
+        description="Outgoing webhooks for a helpdesk.",
+        epilog="The server connection flags and --json are for the client commands (channels,"
+        " log, redeliver, publish), before or after the command's name.",
+        # Accepted before the command too, as in `deskhook --json log`.
+        parents=[client_flags(defaults=False)],
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
@@ -32,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options = build_parser().parse_args(argv)
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    refuse_misplaced_client_flags(parser, options)
     handler: Callable[[argparse.Namespace], int] = options.handler
     return handler(options)

@@ -46,7 +46,7 @@ async def _list(channel: grpc.aio.Channel, options: argparse.Namespace) -> int:
         return list(response.channels), response.next_page_token
 
     channels = await collect(page)
-    show_all(options.json, channels, channels_table(channels))
+    show_all(options.json, channels, channels_table(channels), none="no channels")
     return 0
 
 

@@ -13,37 +13,39 @@ DEFAULT_SERVER = "127.0.0.1:50051"
 _TRUE = {"1", "true", "yes", "on"}
 
 
-def connection_flags() -> argparse.ArgumentParser:
-    """A parent parser: its flags follow the command name, as in `deskhook log --follow
-    --server host:50051`. Defaults are read from the environment now."""
-    flags = argparse.ArgumentParser(add_help=False)
-    group = flags.add_argument_group("server connection")
+def add_connection_flags(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """The flags naming the server and how to reach it. `defaults`: a flag not given takes its
+    environment variable's value or the default; else it is left out of the namespace."""
+
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    group = parser.add_argument_group("server connection")
     add = group.add_argument
     add(
         "--server",
         metavar="HOST:PORT",
-        default=os.environ.get("DESKHOOK_SERVER", DEFAULT_SERVER),
+        default=default(os.environ.get("DESKHOOK_SERVER", DEFAULT_SERVER)),
         help=f"the deskhook gRPC address (env DESKHOOK_SERVER; default {DEFAULT_SERVER})",
     )
     add(
         "--token",
-        default=os.environ.get("DESKHOOK_TOKEN"),
+        default=default(os.environ.get("DESKHOOK_TOKEN")),
         help="bearer token: an admin token, or an ingest token for publish (env DESKHOOK_TOKEN)",
     )
     add(
         "--tls",
         action="store_true",
-        default=os.environ.get("DESKHOOK_TLS", "").lower() in _TRUE,
+        default=default(os.environ.get("DESKHOOK_TLS", "").lower() in _TRUE),
         help="connect with TLS, trusting the system CAs (env DESKHOOK_TLS=1)",
     )
     add(
         "--tls-ca",
         metavar="FILE",
         type=file_bytes,
-        default=os.environ.get("DESKHOOK_TLS_CA"),
+        default=default(os.environ.get("DESKHOOK_TLS_CA")),
         help="connect with TLS, trusting the CAs in this PEM file (env DESKHOOK_TLS_CA)",
     )
-    return flags
 
 
 def connect(options: argparse.Namespace) -> grpc.aio.Channel:

@@ -23,6 +23,7 @@ class WireNames(Generic[V]):
             name.removeprefix(prefix).lower(): number for name, number in enum.items() if number
         }
         self._names = {number: name for name, number in self.values.items()}
+        self._proto_names: dict[str, V] = {name: number for name, number in enum.items() if number}
 
     @property
     def names(self) -> list[str]:
@@ -31,6 +32,16 @@ class WireNames(Generic[V]):
     def value(self, name: str | None) -> V:
         """The number named `name`; the zero value (for a request: no filter) for None."""
         return self._unspecified if name is None else self.values[name]
+
+    def parse(self, text: str) -> V | None:
+        """The number named `text` by its wire name (`ticket_create`) or its proto name
+        (`EVENT_TYPE_TICKET_CREATE`); None for any other text, the zero value's names too."""
+        return self.values.get(text, self._proto_names.get(text))
+
+    def spellings(self) -> str:
+        """The names `parse` takes, for a message."""
+        example = next(iter(self._proto_names))
+        return f"one of {', '.join(self.names)}, or a proto name such as {example}"
 
     def name(self, number: V, unspecified: str = "-") -> str:
         """The wire name; `unspecified` for the zero value (or one this client does not know)."""

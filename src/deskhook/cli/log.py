@@ -7,7 +7,7 @@ import grpc
 
 from deskhook.cli.command import EXIT_FAILED, Commands, UsageError, add_client_command
 from deskhook.cli.enums import EVENT_TYPES, OUTCOMES
-from deskhook.cli.output import milliseconds, print_json, show_all, table, when
+from deskhook.cli.output import milliseconds, print_json, say, show_all, table, when
 from deskhook.cli.paging import collect
 from deskhook.cli.stubs import AdminStub, admin_stub
 from deskhook.cli.values import point_in_time
@@ -61,7 +61,7 @@ async def _list(stub: AdminStub, options: argparse.Namespace) -> int:
     view = table(*COLUMNS)
     for entry in entries:
         view.add_row(*_cells(entry))
-    show_all(options.json, entries, view)
+    show_all(options.json, entries, view, none="no entries")
     return 0
 
 
@@ -72,27 +72,27 @@ async def _follow(stub: AdminStub, options: argparse.Namespace) -> int:
     # A call that failed at once ends below, its error told as any call's.
     following = not call.done()
     if following:
-        print("deskhook: following the webhook log; Ctrl-C stops", file=sys.stderr, flush=True)
+        say("deskhook: following the webhook log; Ctrl-C stops", sys.stderr)
     try:
         async for response in call:
             if response.skipped_entries:
-                print(
+                say(
                     f"deskhook: missed {response.skipped_entries} entries by reading too slowly;"
                     " `deskhook log` lists them",
-                    file=sys.stderr,
+                    sys.stderr,
                 )
             if options.json:
                 print_json(response.entry)
             else:
-                print("  ".join(_cells(response.entry)), flush=True)
+                say("  ".join(_cells(response.entry)))
     except grpc.aio.AioRpcError as error:
         if not following or error.code() != grpc.StatusCode.UNAVAILABLE:
             raise
         # Not "cannot reach": it was reached, and went away (a restart, a shutdown).
-        print(
+        say(
             f"deskhook: the server at {options.server} ended the stream; it may be shutting"
             " down: run the command again to follow on",
-            file=sys.stderr,
+            sys.stderr,
         )
         return EXIT_FAILED
     return 0

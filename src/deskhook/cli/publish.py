@@ -1,7 +1,6 @@
 """`deskhook publish FILE`: stream a JSON Lines file of events over PublishEvents."""
 
 import argparse
-import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -11,7 +10,7 @@ import grpc
 
 from deskhook.cli.command import EXIT_FAILED, Commands, add_client_command
 from deskhook.cli.event_lines import NumberedEvent, Problem, parse_lines
-from deskhook.cli.output import progress
+from deskhook.cli.output import json_text, progress, say
 from deskhook.cli.stubs import IngestStub, ingest_stub
 from deskhook.cli.values import file_bytes
 from deskhook.v1 import event_ingest_pb2 as ingest_pb
@@ -73,9 +72,9 @@ async def _stream(
 
 def _report(summary: Summary) -> None:
     for problem in summary.problems:
-        print(f"deskhook: {problem}", file=sys.stderr)
+        say(f"deskhook: {problem}", sys.stderr)
     unacknowledged = summary.unacknowledged
-    print(
+    say(
         f"{summary.accepted} accepted, {summary.duplicate} duplicate, "
         f"{summary.rejected} rejected, {summary.invalid} invalid lines"
         + (f", {unacknowledged} not acknowledged" if unacknowledged else "")
@@ -88,7 +87,7 @@ async def _publish(channel: grpc.aio.Channel, options: argparse.Namespace) -> in
         acks = await _stream(ingest_stub(channel), events, advance)
     summary = summarise(events, acks, invalid)
     if options.json:
-        print(json.dumps(asdict(summary), ensure_ascii=False))
+        print(json_text(asdict(summary)))
     else:
         _report(summary)
     return EXIT_FAILED if summary.failed else 0

@@ -16,6 +16,7 @@ from google.protobuf.duration_pb2 import Duration
 
 from deskhook.cli.enums import EVENT_TYPES
 from deskhook.cli.loop import run_async
+from deskhook.cli.output import say
 from deskhook.cli.stubs import AdminStub, IngestStub, admin_stub, ingest_stub
 from deskhook.client import open_channel
 from deskhook.config import Settings
@@ -37,10 +38,6 @@ class DemoFailed(Exception):
     """The demo could not show every event type delivered and verified; the message says why."""
 
 
-def _say(line: str = "") -> None:
-    print(line, flush=True)
-
-
 def run_demo(tickets: int, spacing: timedelta) -> bool:
     """Runs the demo; whether it showed every event type delivered and verified."""
     # The server's own log would drown the demo's; only its warnings and errors show.
@@ -48,7 +45,7 @@ def run_demo(tickets: int, spacing: timedelta) -> bool:
     try:
         run_async(_demo(tickets, spacing))
     except DemoFailed as failure:
-        print(f"deskhook demo: {failure}", file=sys.stderr)
+        say(f"deskhook demo: {failure}", sys.stderr)
         return False
     return True
 
@@ -78,8 +75,8 @@ async def _demo(tickets: int, spacing: timedelta) -> None:
             await server.start()
             stack.push_async_callback(server.stop)
             target = f"127.0.0.1:{server.port}"
-            _say(f"deskhook server    {target}, database {database}")
-            _say(f"webhook receiver   {receiver.url}, verifying with standardwebhooks")
+            say(f"deskhook server    {target}, database {database}")
+            say(f"webhook receiver   {receiver.url}, verifying with standardwebhooks")
             admin = admin_stub(await stack.enter_async_context(open_channel(target, admin_token)))
             ingest = ingest_stub(
                 await stack.enter_async_context(open_channel(target, ingest_token))
@@ -106,16 +103,21 @@ async def _create_channel(admin: AdminStub, receiver: VerifyingReceiver) -> str:
                 subscriptions=EVENT_TYPES.values.values(),
                 retries_enabled=True,
                 retry_schedule=[RETRY_DELAY],
+                # The live log shows each attempt as it ends, stamped with when it started:
+                # attempts running side by side (all of --short's events arrive at once) end
+                # in another order than they started, and the time column would jump back.
+                max_concurrency=1,
             )
         )
     )
     receiver.trust(created.signing_secret)
     channel = created.channel
-    _say(
+    say(
         f"channel            {channel.id} '{channel.name}': department {SUPPORT_ID} "
-        f"({SUPPORT_NAME}), all {len(channel.subscriptions)} event types, retries on"
+        f"({SUPPORT_NAME}), all {len(channel.subscriptions)} event types, retries on, one "
+        "attempt at a time"
     )
-    _say(f"connection test    {channel.connection_status.message}")
+    say(f"connection test    {channel.connection_status.message}")
     return channel.id
 
 
@@ -137,18 +139,18 @@ async def _stream(
         """Shows each attempt; returns once the `expected` deliveries have settled."""
         async for response in watch:
             if response.skipped_entries:
-                _say(f"  ({response.skipped_entries} log entries skipped)")
+                say(f"  ({response.skipped_entries} log entries skipped)")
             entry = response.entry
             arrival = receiver.arrivals.get((entry.webhook_id, str(entry.attempt)))
             tally.add(entry, arrival)
-            _say(log_line(entry, arrival, tally.verified))
+            say(log_line(entry, arrival, tally.verified))
             if expected.done() and tally.settled >= expected.result():
                 return
 
-    _say()
+    say()
     tickets = len({event.ticket.id for event in events})
-    _say(f"Publishing {len(events)} events of {tickets} ticket(s); the webhook log as it fills:")
-    _say(log_header())
+    say(f"Publishing {len(events)} events of {tickets} ticket(s); the webhook log as it fills:")
+    say(log_header())
     expected: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     follower = asyncio.create_task(follow(expected))
     try:
@@ -158,7 +160,7 @@ async def _stream(
             if tally.settled < expected.result():
                 await follower
     except TimeoutError:
-        _say(f"  (gave up waiting: {tally.settled} deliveries settled)")
+        say(f"  (gave up waiting: {tally.settled} deliveries settled)")
     finally:
         watch.cancel()
         follower.cancel()
@@ -166,7 +168,7 @@ async def _stream(
     matched = expected.result() if expected.done() else 0
     verified = {name: len(ids) for name, ids in receiver.verified.items()}
     for line in summary(len(events), matched, tally, verified, receiver.rejected):
-        _say(line)
+        say(line)
     if problems(tally, verified, receiver.rejected):
         raise DemoFailed("not every event type was delivered and verified")
 

@@ -289,5 +289,6 @@ def _check_addresses(host: str, addresses: tuple[IPAddress, ...], policy: UrlPol
         raise UrlRefused(
             REASON_URL_ADDRESS_REFUSED,
             f"the URL's host {host} is a refused address ({refusals[0]}); "
-            "list its network in allow_networks to permit it",
+            "list its network in the server's --allow-network (DESKHOOK_ALLOW_NETWORKS) to "
+            "permit it",
         )
