@@ -55,6 +55,22 @@ SERVICE_NAMES: Final = (
 SHUTDOWN_GRACE_SECONDS: Final = 10.0
 
 
+def pending_call_options(max_streams: int) -> list[tuple[str, int]]:
+    """gRPC's own backlog of calls that arrived but that the server has not taken up yet.
+
+    The asyncio server takes up new calls one at a time on its event loop, so a burst of
+    streams waits there; past 1000 waiting (gRPC's default) gRPC core starts refusing calls at
+    random with CANCELLED (INTERNAL for a client in the middle of a write), before the
+    application or its log ever sees them. Room for several times the stream limit lets every
+    call of a burst through to deskhook, which refuses the ones past `max_ingest_streams` with
+    a status that says to retry."""
+    backlog = 4 * max(max_streams, 1000)
+    return [
+        ("grpc.server.max_pending_requests", backlog),
+        ("grpc.server.max_pending_requests_hard_limit", 2 * backlog),
+    ]
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -83,9 +99,13 @@ class DeskhookServer:
         self.tuning = tuning
         self._tokens = TokenRules(settings.admin_tokens, settings.ingest_tokens)
         self._grpc = grpc.aio.server(
-            interceptors=[AuthInterceptor(self._tokens), GuardInterceptor()],
-            # so_reuseport off: a second server on a busy port must fail, not share it.
-            options=[("grpc.so_reuseport", 0)],
+            # The guard outermost: it logs the RPCs the token check refuses too.
+            interceptors=[GuardInterceptor(), AuthInterceptor(self._tokens)],
+            options=[
+                # so_reuseport off: a second server on a busy port must fail, not share it.
+                ("grpc.so_reuseport", 0),
+                *pending_call_options(settings.max_ingest_streams),
+            ],
         )
         self._health = HealthServicer()
         self._policy = UrlPolicy(settings.allow_http, settings.allow_networks)
@@ -178,7 +198,13 @@ class DeskhookServer:
             ChannelAdminServicer(channels, DeliveryLog(store), feed), self._grpc
         )
         event_ingest_pb2_grpc.add_EventIngestServicer_to_server(
-            EventIngestServicer(self._committer, clock, self._metrics.count_rejected), self._grpc
+            EventIngestServicer(
+                self._committer,
+                clock,
+                self._metrics.count_rejected,
+                self.settings.max_ingest_streams,
+            ),
+            self._grpc,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
         reflection.enable_server_reflection(

@@ -42,3 +42,9 @@ class NotFound(DomainError):
 
 class AlreadyExists(DomainError):
     reason = "ALREADY_EXISTS"
+
+
+class ResourceExhausted(DomainError):
+    """A limit the server keeps was reached; the same call may succeed when retried later."""
+
+    reason = "RESOURCE_EXHAUSTED"
