@@ -122,6 +122,7 @@ class DeskhookServer:
         self.pruner: Pruner | None = None
         self._metrics = ServerMetrics()
         self._metrics_endpoint: MetricsEndpoint | None = None
+        self._feed = LogFeed()
         # True from SERVING until stop() begins: what /readyz answers.
         self._serving = False
         self.port = 0
@@ -155,7 +156,7 @@ class DeskhookServer:
     async def _start_serving(self, store: Store) -> None:
         clock = self.tuning.clock
         directory = self.directory = ChannelDirectory(store)
-        feed = LogFeed()
+        feed = self._feed
         # Set whenever deliveries become due (ingest commits, redelivery, here or in another
         # replica); the scheduler wakes on it.
         deliveries_due = asyncio.Event()
@@ -279,6 +280,8 @@ class DeskhookServer:
         self._serving = False
         # Health first, so load balancers stop sending before the port closes.
         await self._health.enter_graceful_shutdown()
+        # Watch streams never end on their own; the grace is for RPCs that do.
+        self._feed.close()
         await self._grpc.stop(grace)
         # After the port closed: no new events, and every event already received is committed.
         if self._committer is not None:

@@ -18,6 +18,7 @@ from deskhook.domain.errors import (
     InvalidArgument,
     NotFound,
     ResourceExhausted,
+    Unavailable,
 )
 
 ERROR_DOMAIN: Final = "deskhook.dev"
@@ -27,6 +28,7 @@ _CODES: Final[dict[type[DomainError], grpc.StatusCode]] = {
     NotFound: grpc.StatusCode.NOT_FOUND,
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 
