@@ -1,9 +1,11 @@
 """The deskhook process: the gRPC services, health and reflection over one open store."""
 
 import asyncio
+import os
 import random
 import secrets
 import signal
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -22,7 +24,7 @@ from deskhook.api.channel_admin import ChannelAdminServicer
 from deskhook.api.event_ingest import EventIngestServicer
 from deskhook.api.interceptors import AuthInterceptor, GuardInterceptor
 from deskhook.api.metrics_http import MetricsEndpoint
-from deskhook.config import Settings
+from deskhook.config import Settings, parse_host_port
 from deskhook.core.channels import ChannelService
 from deskhook.core.delivery_log import DeliveryLog
 from deskhook.core.directory import ChannelDirectory
@@ -125,6 +127,8 @@ class DeskhookServer:
         self._feed = LogFeed()
         # True from SERVING until stop() begins: what /readyz answers.
         self._serving = False
+        # Once "listening" is logged: a start that failed logs no "stopped" either.
+        self._listening = False
         self.port = 0
         self.metrics_port = 0
 
@@ -223,6 +227,7 @@ class DeskhookServer:
         for service in ("", *SERVICE_NAMES):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self._serving = True
+        self._listening = True
         log.info(
             "listening",
             address=self.settings.listen,
@@ -236,6 +241,9 @@ class DeskhookServer:
 
     def _bind(self) -> int:
         address = self.settings.listen
+        # Tried here first: gRPC core reports a failed bind on stderr in its own words, and only
+        # "Failed to bind" to us.
+        _check_free(address, "--listen")
         try:
             if self.settings.tls_cert is None or self.settings.tls_key is None:
                 return self._grpc.add_insecure_port(address)
@@ -269,10 +277,7 @@ class DeskhookServer:
         try:
             return await endpoint.start(address)
         except OSError as error:
-            raise StartupError(
-                f"cannot listen on {address} for metrics ({error.strerror or error}); set "
-                "--metrics-listen to a free local address, or to '' to turn the endpoint off"
-            ) from error
+            raise _cannot_listen(address, error, "--metrics-listen", " for metrics") from error
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Stop within about `grace` seconds: RPCs and delivery attempts in flight share it."""
@@ -303,7 +308,35 @@ class DeskhookServer:
         if self._store is not None:
             await self._store.close()
             self._store = None
+        if self._listening:
+            self._listening = False
             log.info("stopped")
+
+
+def _cannot_listen(address: str, error: OSError, flag: str, what: str = "") -> StartupError:
+    # asyncio words a failed bind at length around the system's reason; the reason says it.
+    reason = os.strerror(error.errno) if error.errno and error.errno > 0 else error.strerror
+    also = ", or to '' to turn the endpoint off" if flag == "--metrics-listen" else ""
+    return StartupError(
+        f"cannot listen on {address}{what} ({reason or error}); "
+        f"set {flag} to a free local address{also}"
+    )
+
+
+def _check_free(address: str, flag: str) -> None:
+    """StartupError unless every address `address` names can be bound now, as gRPC will."""
+    host, port = parse_host_port(address)
+    if port == 0:
+        return
+    try:
+        for family, kind, protocol, _, where in socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            with socket.socket(family, kind, protocol) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(where)
+    except OSError as error:
+        raise _cannot_listen(address, error, flag) from error
 
 
 async def serve(settings: Settings) -> None:
