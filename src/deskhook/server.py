@@ -23,7 +23,7 @@ from deskhook.api.auth import TokenRules, is_loopback_address
 from deskhook.api.channel_admin import ChannelAdminServicer
 from deskhook.api.event_ingest import EventIngestServicer
 from deskhook.api.interceptors import AuthInterceptor, GuardInterceptor
-from deskhook.api.metrics_http import MetricsEndpoint
+from deskhook.api.metrics_http import EndpointLimits, MetricsEndpoint
 from deskhook.config import Settings, parse_host_port
 from deskhook.core.channels import ChannelService
 from deskhook.core.delivery_log import DeliveryLog
@@ -87,6 +87,7 @@ class Tuning:
 
     http_limits: HttpLimits = field(default_factory=HttpLimits)
     scheduler_limits: SchedulerLimits = field(default_factory=SchedulerLimits)
+    metrics_limits: EndpointLimits = field(default_factory=EndpointLimits)
     breaker: BreakerPolicy = DEFAULT_POLICY
     clock: Callable[[], datetime] = utc_now
     jitter: Callable[[], float] = random.random
@@ -271,7 +272,10 @@ class DeskhookServer:
             self._metrics.set_channels(await channels.health(ids))
 
         endpoint = self._metrics_endpoint = MetricsEndpoint(
-            self._metrics.registry, before_scrape=refresh_channels, ready=lambda: self._serving
+            self._metrics.registry,
+            before_scrape=refresh_channels,
+            ready=lambda: self._serving,
+            limits=self.tuning.metrics_limits,
         )
         address = self.settings.metrics_listen
         try:
