@@ -2,7 +2,7 @@
 """Many concurrent PublishEvents streams against one real `deskhook serve` on 127.0.0.1: how each
 stream ended at the client, next to how the server logged it.
 
-    .venv/bin/python scripts/stress_streams.py [--streams 1500] [--clients 2] [--events 3]
+    .venv/bin/python scripts/stress_streams.py [--streams 2000] [--clients 8] [--events 20]
         [--max-ingest-streams N] [--seconds 120] [--bare]
 
 The streams are split over `--clients` client processes, each opening all of its streams at
@@ -194,9 +194,9 @@ def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--streams", type=int, default=1500)
-    parser.add_argument("--clients", type=int, default=2)
-    parser.add_argument("--events", type=int, default=3)
+    parser.add_argument("--streams", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--events", type=int, default=20)
     parser.add_argument("--max-ingest-streams", type=int)
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument(
