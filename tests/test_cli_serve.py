@@ -5,7 +5,9 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -64,14 +66,37 @@ def test_bad_setting_stops_start_up_with_a_clear_message(
     assert "Traceback" not in result.stderr
 
 
-async def test_port_in_use_is_reported_without_traceback(tmp_path: Path) -> None:
-    async with serve_process(str(tmp_path / "first.db")) as served:
-        result = run_serve(
-            ["--listen", f"127.0.0.1:{served.port}", "--database", str(tmp_path / "second.db")]
-        )
-    assert result.returncode == 1
-    assert f"cannot listen on 127.0.0.1:{served.port}" in result.stderr
-    assert "Traceback" not in result.stderr
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that another process listens on."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port: int = other.getsockname()[1]
+        yield port
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [
+        ("--listen", "deskhook: cannot listen on {address} (Address already in use); set "
+         "--listen to a free local address\n"),
+        ("--metrics-listen", "deskhook: cannot listen on {address} for metrics (Address already "
+         "in use); set --metrics-listen to a free local address, or to '' to turn the endpoint "
+         "off\n"),
+    ],
+)  # fmt: skip
+def test_a_taken_port_is_one_clear_line(
+    taken_port: int, tmp_path: Path, flag: str, expected: str
+) -> None:
+    address = f"127.0.0.1:{taken_port}"
+    ports = {"--listen": "127.0.0.1:0", "--metrics-listen": "127.0.0.1:0", flag: address}
+    # Tokens set: the warning about an open server is not what this test reads.
+    tokens = ["--admin-token", "admin-token-1", "--ingest-token", "ingest-token-1"]
+    args = [*tokens, "--database", str(tmp_path / "x.db")]
+    result = run_serve([*args, *(part for pair in ports.items() for part in pair)])
+    assert result.returncode == 2
+    assert result.stderr == expected.format(address=address)
 
 
 def test_unusable_database_is_reported_without_traceback(tmp_path: Path) -> None:
@@ -106,6 +131,6 @@ def test_unreadable_ca_bundle_is_reported_without_traceback(tmp_path: Path) -> N
             str(not_pem),
         ]
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert f"cannot load CA bundle {not_pem}" in result.stderr
     assert "Traceback" not in result.stderr

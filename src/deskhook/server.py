@@ -1,9 +1,11 @@
 """The deskhook process: the gRPC services, health and reflection over one open store."""
 
 import asyncio
+import os
 import random
 import secrets
 import signal
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -21,8 +23,8 @@ from deskhook.api.auth import TokenRules, is_loopback_address
 from deskhook.api.channel_admin import ChannelAdminServicer
 from deskhook.api.event_ingest import EventIngestServicer
 from deskhook.api.interceptors import AuthInterceptor, GuardInterceptor
-from deskhook.api.metrics_http import MetricsEndpoint
-from deskhook.config import Settings
+from deskhook.api.metrics_http import EndpointLimits, MetricsEndpoint
+from deskhook.config import Settings, parse_host_port
 from deskhook.core.channels import ChannelService
 from deskhook.core.delivery_log import DeliveryLog
 from deskhook.core.directory import ChannelDirectory
@@ -60,6 +62,22 @@ SERVICE_NAMES: Final = (
 SHUTDOWN_GRACE_SECONDS: Final = 10.0
 
 
+def pending_call_options(max_streams: int) -> list[tuple[str, int]]:
+    """gRPC's own backlog of calls that arrived but that the server has not taken up yet.
+
+    The asyncio server takes up new calls one at a time on its event loop, so a burst of
+    streams waits there; past 1000 waiting (gRPC's default) gRPC core starts refusing calls at
+    random with CANCELLED (INTERNAL for a client in the middle of a write), before the
+    application or its log ever sees them. Room for several times the stream limit lets every
+    call of a burst through to deskhook, which refuses the ones past `max_ingest_streams` with
+    a status that says to retry."""
+    backlog = 4 * max(max_streams, 1000)
+    return [
+        ("grpc.server.max_pending_requests", backlog),
+        ("grpc.server.max_pending_requests_hard_limit", 2 * backlog),
+    ]
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -76,6 +94,7 @@ class Tuning:
     http_limits: HttpLimits = field(default_factory=HttpLimits)
     resolver: ResolverFactory = SYSTEM_RESOLVER
     scheduler_limits: SchedulerLimits = field(default_factory=SchedulerLimits)
+    metrics_limits: EndpointLimits = field(default_factory=EndpointLimits)
     breaker: BreakerPolicy = DEFAULT_POLICY
     clock: Callable[[], datetime] = utc_now
     jitter: Callable[[], float] = random.random
@@ -90,9 +109,13 @@ class DeskhookServer:
         self.tuning = tuning
         self._tokens = TokenRules(settings.admin_tokens, settings.ingest_tokens)
         self._grpc = grpc.aio.server(
-            interceptors=[AuthInterceptor(self._tokens), GuardInterceptor()],
-            # so_reuseport off: a second server on a busy port must fail, not share it.
-            options=[("grpc.so_reuseport", 0)],
+            # The guard outermost: it logs the RPCs the token check refuses too.
+            interceptors=[GuardInterceptor(), AuthInterceptor(self._tokens)],
+            options=[
+                # so_reuseport off: a second server on a busy port must fail, not share it.
+                ("grpc.so_reuseport", 0),
+                *pending_call_options(settings.max_ingest_streams),
+            ],
         )
         self._health = HealthServicer()
         self._policy = UrlPolicy(settings.allow_http, settings.allow_networks)
@@ -109,8 +132,11 @@ class DeskhookServer:
         self.pruner: Pruner | None = None
         self._metrics = ServerMetrics()
         self._metrics_endpoint: MetricsEndpoint | None = None
+        self._feed = LogFeed()
         # True from SERVING until stop() begins: what /readyz answers.
         self._serving = False
+        # Once "listening" is logged: a start that failed logs no "stopped" either.
+        self._listening = False
         self.port = 0
         self.metrics_port = 0
 
@@ -142,7 +168,7 @@ class DeskhookServer:
     async def _start_serving(self, store: Store) -> None:
         clock = self.tuning.clock
         directory = self.directory = ChannelDirectory(store)
-        feed = LogFeed()
+        feed = self._feed
         # Set whenever deliveries become due (ingest commits, redelivery, here or in another
         # replica); the scheduler wakes on it.
         deliveries_due = asyncio.Event()
@@ -185,7 +211,13 @@ class DeskhookServer:
             ChannelAdminServicer(channels, DeliveryLog(store), feed), self._grpc
         )
         event_ingest_pb2_grpc.add_EventIngestServicer_to_server(
-            EventIngestServicer(self._committer, clock, self._metrics.count_rejected), self._grpc
+            EventIngestServicer(
+                self._committer,
+                clock,
+                self._metrics.count_rejected,
+                self.settings.max_ingest_streams,
+            ),
+            self._grpc,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
         reflection.enable_server_reflection(
@@ -203,6 +235,7 @@ class DeskhookServer:
         for service in ("", *SERVICE_NAMES):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self._serving = True
+        self._listening = True
         log.info(
             "listening",
             address=self.settings.listen,
@@ -216,6 +249,9 @@ class DeskhookServer:
 
     def _bind(self) -> int:
         address = self.settings.listen
+        # Tried here first: gRPC core reports a failed bind on stderr in its own words, and only
+        # "Failed to bind" to us.
+        _check_free(address, "--listen")
         try:
             if self.settings.tls_cert is None or self.settings.tls_key is None:
                 return self._grpc.add_insecure_port(address)
@@ -243,16 +279,16 @@ class DeskhookServer:
             self._metrics.set_channels(await channels.health(ids))
 
         endpoint = self._metrics_endpoint = MetricsEndpoint(
-            self._metrics.registry, before_scrape=refresh_channels, ready=lambda: self._serving
+            self._metrics.registry,
+            before_scrape=refresh_channels,
+            ready=lambda: self._serving,
+            limits=self.tuning.metrics_limits,
         )
         address = self.settings.metrics_listen
         try:
             return await endpoint.start(address)
         except OSError as error:
-            raise StartupError(
-                f"cannot listen on {address} for metrics ({error.strerror or error}); set "
-                "--metrics-listen to a free local address, or to '' to turn the endpoint off"
-            ) from error
+            raise _cannot_listen(address, error, "--metrics-listen", " for metrics") from error
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Stop within about `grace` seconds: RPCs and delivery attempts in flight share it."""
@@ -260,6 +296,8 @@ class DeskhookServer:
         self._serving = False
         # Health first, so load balancers stop sending before the port closes.
         await self._health.enter_graceful_shutdown()
+        # Watch streams never end on their own; the grace is for RPCs that do.
+        self._feed.close()
         await self._grpc.stop(grace)
         # After the port closed: no new events, and every event already received is committed.
         if self._committer is not None:
@@ -281,7 +319,35 @@ class DeskhookServer:
         if self._store is not None:
             await self._store.close()
             self._store = None
+        if self._listening:
+            self._listening = False
             log.info("stopped")
+
+
+def _cannot_listen(address: str, error: OSError, flag: str, what: str = "") -> StartupError:
+    # asyncio words a failed bind at length around the system's reason; the reason says it.
+    reason = os.strerror(error.errno) if error.errno and error.errno > 0 else error.strerror
+    also = ", or to '' to turn the endpoint off" if flag == "--metrics-listen" else ""
+    return StartupError(
+        f"cannot listen on {address}{what} ({reason or error}); "
+        f"set {flag} to a free local address{also}"
+    )
+
+
+def _check_free(address: str, flag: str) -> None:
+    """StartupError unless every address `address` names can be bound now, as gRPC will."""
+    host, port = parse_host_port(address)
+    if port == 0:
+        return
+    try:
+        for family, kind, protocol, _, where in socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            with socket.socket(family, kind, protocol) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(where)
+    except OSError as error:
+        raise _cannot_listen(address, error, flag) from error
 
 
 async def serve(settings: Settings) -> None:

@@ -3,7 +3,8 @@ them in order once they are stored."""
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -12,7 +13,7 @@ import grpc
 
 from deskhook.api.event_validation import published_event
 from deskhook.core.ingest import IngestCommitter
-from deskhook.domain.errors import InvalidArgument
+from deskhook.domain.errors import InvalidArgument, ResourceExhausted
 from deskhook.domain.events import IngestResult, PublishedEvent
 from deskhook.v1 import event_ingest_pb2 as pb
 from deskhook.v1 import event_ingest_pb2_grpc
@@ -71,6 +72,34 @@ class Window:
             self._changed.notify_all()
 
 
+class StreamLimit:
+    """At most `limit` streams open at once: one more is refused with RESOURCE_EXHAUSTED, which
+    tells the producer to retry, rather than taking memory and a share of the event loop."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._open: set[Context] = set()
+
+    @contextmanager
+    def held(self, context: Context) -> Iterator[None]:
+        if len(self._open) >= self._limit:
+            raise ResourceExhausted(
+                f"the server already has {self._limit} PublishEvents streams open, its limit "
+                "(max_ingest_streams); retry after a moment with backoff, or publish over fewer "
+                "streams",
+                reason="TOO_MANY_STREAMS",
+            )
+        self._open.add(context)
+        # Given back when the RPC ends too: a stream cancelled while a response is on its way
+        # never resumes the servicer, whose `finally` would then wait for garbage collection.
+        # The stubs type the callback as their own class, not as any callable.
+        context.add_done_callback(lambda _: self._open.discard(context))  # type: ignore[arg-type]
+        try:
+            yield
+        finally:
+            self._open.discard(context)
+
+
 @dataclass
 class _InFlight:
     """One request message: its acks, with the stored ones filled in when `stored` is done."""
@@ -96,8 +125,10 @@ class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
         committer: IngestCommitter,
         now: Callable[[], datetime],
         on_rejected: Callable[[int], None],
+        max_streams: int,
     ) -> None:
         self._committer = committer
+        self._streams = StreamLimit(max_streams)
         self._now = now
         # Told how many events were refused as invalid: they never reach the committer.
         self._on_rejected = on_rejected
@@ -121,29 +152,30 @@ class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
     async def PublishEvents(
         self, request_iterator: AsyncIterator[pb.PublishEventsRequest], context: Context
     ) -> AsyncIterator[pb.PublishEventsResponse]:
-        window = Window(WINDOW_EVENTS, WINDOW_BYTES)
-        in_flight: asyncio.Queue[_InFlight | None] = asyncio.Queue()
-        reader = asyncio.create_task(self._read(request_iterator, window, in_flight))
-        # A message taken from the queue but not yet stored waits here for the next response.
-        held: deque[_InFlight | None] = deque()
-        try:
-            while (first := held.popleft() if held else await in_flight.get()) is not None:
-                await self._settle(first, window)
-                batch = [first]
-                # Acks of messages already stored travel together in one response.
-                while not in_flight.empty():
-                    following = in_flight.get_nowait()
-                    if following is None or not following.is_stored():
-                        held.append(following)
-                        break
-                    await self._settle(following, window)
-                    batch.append(following)
-                acks = [ack for message in batch for ack in message.resolved()]
-                if acks:
-                    yield pb.PublishEventsResponse(acks=acks)
-            await reader
-        finally:
-            reader.cancel()
+        with self._streams.held(context):
+            window = Window(WINDOW_EVENTS, WINDOW_BYTES)
+            in_flight: asyncio.Queue[_InFlight | None] = asyncio.Queue()
+            reader = asyncio.create_task(self._read(request_iterator, window, in_flight))
+            # A message taken from the queue but not yet stored waits here for the next response.
+            held: deque[_InFlight | None] = deque()
+            try:
+                while (first := held.popleft() if held else await in_flight.get()) is not None:
+                    await self._settle(first, window)
+                    batch = [first]
+                    # Acks of messages already stored travel together in one response.
+                    while not in_flight.empty():
+                        following = in_flight.get_nowait()
+                        if following is None or not following.is_stored():
+                            held.append(following)
+                            break
+                        await self._settle(following, window)
+                        batch.append(following)
+                    acks = [ack for message in batch for ack in message.resolved()]
+                    if acks:
+                        yield pb.PublishEventsResponse(acks=acks)
+                await reader
+            finally:
+                reader.cancel()
 
     async def _settle(self, message: _InFlight, window: Window) -> None:
         try:

@@ -126,7 +126,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
 class GuardInterceptor(grpc.aio.ServerInterceptor):
     """Maps DomainError to its status, any other exception to an opaque INTERNAL (logged with
-    its traceback), and logs one line per RPC with its code and duration."""
+    its traceback), and logs one line per RPC with the code it ended with and its duration."""
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
@@ -141,55 +141,68 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         if inspect.isasyncgenfunction(behaviour):
 
             async def guarded_stream(request: Any, context: Context) -> AsyncIterator[Any]:
-                started = time.perf_counter()
+                line = _RpcLine(method, context)
                 try:
                     async for response in behaviour(decoded(request), context):
                         yield response
                 except BaseException as error:
-                    await _fail(method, context, error, started)
-                _log_done(method, context, started)
+                    await _fail(line, context, error)
+                line.write(context.code())
 
             return _with_behaviour(handler, guarded_stream, deserializer)
 
         async def guarded(request: Any, context: Context) -> Any:
-            started = time.perf_counter()
+            line = _RpcLine(method, context)
             try:
                 response = await behaviour(decoded(request), context)
             except BaseException as error:
-                await _fail(method, context, error, started)
-            _log_done(method, context, started)
+                await _fail(line, context, error)
+            line.write(context.code())
             return response
 
         return _with_behaviour(handler, guarded, deserializer)
 
 
-def _log_done(method: str, context: Context, started: float) -> None:
-    code = context.code() or grpc.StatusCode.OK
-    log.info("rpc", method=method, code=_code_name(code), duration_ms=_ms(started))
+class _RpcLine:
+    """The one log line of an RPC, written when it ends. A call that ends while the servicer
+    is not running (the client cancels while a response is being sent, or its connection drops)
+    never returns to the guard: the RPC's done callback writes its line then, as CANCELLED."""
+
+    def __init__(self, method: str, context: Context) -> None:
+        self.method = method
+        self._started = time.perf_counter()
+        self._written = False
+        # The stubs type the callback as their own class, not as any callable.
+        context.add_done_callback(lambda _: self.write(grpc.StatusCode.CANCELLED))  # type: ignore[arg-type]
+
+    def write(self, code: object, reason: str | None = None) -> None:
+        if self._written:
+            return
+        self._written = True
+        extra = {"reason": reason} if reason is not None else {}
+        log.info("rpc", method=self.method, code=_code_name(code), **extra, duration_ms=self._ms())
+
+    def _ms(self) -> float:
+        return round((time.perf_counter() - self._started) * 1000, 3)
 
 
-async def _fail(method: str, context: Context, error: BaseException, started: float) -> NoReturn:
+async def _fail(line: _RpcLine, context: Context, error: BaseException) -> NoReturn:
     if isinstance(error, DomainError):
         status = status_for(error)
-        log.info(
-            "rpc",
-            method=method,
-            code=status.code.name,
-            reason=error.reason,
-            duration_ms=_ms(started),
-        )
+        line.write(status.code, error.reason)
         await _abort(context, status)
-    if isinstance(error, grpc.aio.AbortError) or not isinstance(error, Exception):
-        # The servicer aborted on its own, or the call was cancelled: nothing to translate.
-        log.info("rpc", method=method, code=_code_name(context.code()), duration_ms=_ms(started))
+    if isinstance(error, grpc.aio.AbortError):
+        # The servicer aborted on its own: the context holds its code.
+        line.write(context.code())
         raise error
-    log.exception("rpc failed", method=method, duration_ms=_ms(started), exc_info=error)
+    if not isinstance(error, Exception):
+        # Cancelled (by the client, a deadline or shutdown), or the stream closed unfinished.
+        line.write(grpc.StatusCode.CANCELLED)
+        raise error
+    log.exception("rpc failed", method=line.method, exc_info=error)
+    line.write(INTERNAL.code)
     await _abort(context, INTERNAL)
 
 
 def _code_name(code: object) -> str:
     return code.name if isinstance(code, grpc.StatusCode) else str(code or "OK")
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 3)

@@ -51,6 +51,12 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     add("--ca-bundle", metavar="FILE", help="extra CA bundle trusted for deliveries")
     add("--tls-cert", metavar="FILE", help="certificate for TLS on the gRPC port")
     add("--tls-key", metavar="FILE", help="private key for TLS on the gRPC port")
+    add(
+        "--max-ingest-streams",
+        type=int,
+        metavar="N",
+        help="PublishEvents streams open at once; more are refused, to retry (1000)",
+    )
     add("--retention-days", type=int, metavar="DAYS", help="keep the webhook log this long (30)")
     add("--log-level", choices=["debug", "info", "warning", "error"])
     add("--log-format", choices=["auto", "json", "console"])

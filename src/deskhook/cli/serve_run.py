@@ -23,7 +23,11 @@ def serve_with_flags(options: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     try:
         run_async(serve(settings))
-    except (StartupError, StoreOpenError) as error:
+    except StartupError as error:
+        # The settings cannot work here (a port taken, a file unreadable): like a bad setting.
+        print(f"deskhook: {error}", file=sys.stderr)
+        return 2
+    except StoreOpenError as error:
         print(f"deskhook: {error}", file=sys.stderr)
         return 1
     return 0

@@ -1,5 +1,6 @@
 """The webhook log followed live: the delivery engine hands each attempt to every watcher, and
-a watcher that reads too slowly skips ahead instead of holding memory or slowing delivery."""
+a watcher that reads too slowly skips ahead instead of holding memory or slowing delivery. On
+shutdown the feed closes, and every watcher ends once it has what was published before."""
 
 import asyncio
 from collections import deque
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from deskhook.domain.delivery import AttemptRecord
+from deskhook.domain.errors import Unavailable
 
 # A watcher this far behind loses its oldest entries (and is told how many) rather than
 # holding memory or slowing delivery.
@@ -18,6 +20,7 @@ class Watcher:
         self.channel_id = channel_id
         self._entries: deque[AttemptRecord] = deque(maxlen=WATCHER_BUFFER)
         self._skipped = 0
+        self._closed = False
         self._ready = asyncio.Event()
 
     def offer(self, record: AttemptRecord) -> None:
@@ -26,9 +29,16 @@ class Watcher:
         self._entries.append(record)
         self._ready.set()
 
+    def close(self) -> None:
+        self._closed = True
+        self._ready.set()
+
     async def next(self) -> tuple[AttemptRecord, int]:
-        """The next entry, and how many were dropped just before it."""
+        """The next entry, and how many were dropped just before it; Unavailable once the feed
+        has closed and nothing is left."""
         while not self._entries:
+            if self._closed:
+                raise Unavailable("the server is shutting down", reason="SHUTTING_DOWN")
             self._ready.clear()
             await self._ready.wait()
         skipped, self._skipped = self._skipped, 0
@@ -38,6 +48,7 @@ class Watcher:
 class LogFeed:
     def __init__(self) -> None:
         self._watchers: set[Watcher] = set()
+        self._closed = False
 
     def publish(self, record: AttemptRecord) -> None:
         """Called by the delivery engine after each attempt is stored."""
@@ -45,10 +56,18 @@ class LogFeed:
             if not watcher.channel_id or watcher.channel_id == record.channel_id:
                 watcher.offer(record)
 
+    def close(self) -> None:
+        """Ends every watch: a stream left open would hold shutdown for its whole grace."""
+        self._closed = True
+        for watcher in self._watchers:
+            watcher.close()
+
     @contextmanager
     def watch(self, channel_id: str) -> Iterator[Watcher]:
         """A watcher of attempts to `channel_id` (every channel when empty) from now on."""
         watcher = Watcher(channel_id)
+        if self._closed:
+            watcher.close()
         self._watchers.add(watcher)
         try:
             yield watcher

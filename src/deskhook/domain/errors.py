@@ -42,3 +42,15 @@ class NotFound(DomainError):
 
 class AlreadyExists(DomainError):
     reason = "ALREADY_EXISTS"
+
+
+class ResourceExhausted(DomainError):
+    """A limit the server keeps was reached; the same call may succeed when retried later."""
+
+    reason = "RESOURCE_EXHAUSTED"
+
+
+class Unavailable(DomainError):
+    """The server cannot serve the call now (it is shutting down, say); retrying may succeed."""
+
+    reason = "UNAVAILABLE"

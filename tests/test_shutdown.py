@@ -1,0 +1,30 @@
+"""Shutdown does not wait on streams that never end by themselves: a watcher of the webhook log
+is ended at once, with a status saying why."""
+
+import asyncio
+
+import grpc
+
+from deskhook.server import DeskhookServer
+from deskhook.v1 import channel_admin_pb2 as pb
+from tests.conftest import AdminStub
+from tests.rpc_errors import rpc_failure
+
+# A grace stop() could only outlast by waiting for it; and the bound on the test.
+HUGE_GRACE_SECONDS = 3600.0
+STOP_SECONDS = 10.0
+
+
+async def test_stop_ends_a_log_watcher_at_once(server: DeskhookServer, admin: AdminStub) -> None:
+    call = admin.WatchDeliveryLog(pb.WatchDeliveryLogRequest())
+    # Headers come once the watcher is registered.
+    await call.initial_metadata()
+
+    await asyncio.wait_for(server.stop(grace=HUGE_GRACE_SECONDS), STOP_SECONDS)
+
+    failure = await rpc_failure(call.read())
+    assert (failure.code, failure.reason, failure.message) == (
+        grpc.StatusCode.UNAVAILABLE,
+        "SHUTTING_DOWN",
+        "the server is shutting down",
+    )
