@@ -16,12 +16,12 @@ from typing import Final
 import grpc
 import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from deskhook.api.auth import TokenRules, is_loopback_address
 from deskhook.api.channel_admin import ChannelAdminServicer
 from deskhook.api.event_ingest import EventIngestServicer
+from deskhook.api.health import HealthService
 from deskhook.api.interceptors import AuthInterceptor, GuardInterceptor
 from deskhook.api.metrics_http import EndpointLimits, MetricsEndpoint
 from deskhook.config import Settings, parse_host_port
@@ -117,7 +117,7 @@ class DeskhookServer:
                 *pending_call_options(settings.max_ingest_streams),
             ],
         )
-        self._health = HealthServicer()
+        self._health = HealthService()
         self._policy = UrlPolicy(settings.allow_http, settings.allow_networks)
         try:
             self._client = WebhookClient(
@@ -296,7 +296,7 @@ class DeskhookServer:
         self._serving = False
         # Health first, so load balancers stop sending before the port closes.
         await self._health.enter_graceful_shutdown()
-        # Watch streams never end on their own; the grace is for RPCs that do.
+        # Log watchers end here, health watchers above; the grace is for RPCs that end.
         self._feed.close()
         await self._grpc.stop(grace)
         # After the port closed: no new events, and every event already received is committed.
