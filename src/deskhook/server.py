@@ -4,7 +4,6 @@ import asyncio
 import random
 import secrets
 import signal
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,12 +88,8 @@ class DeskhookServer:
         )
         self._health = HealthServicer()
         self._policy = UrlPolicy(settings.allow_http, settings.allow_networks)
-        try:
-            self._client = WebhookClient(
-                self._policy, tuning.http_limits, ca_bundle=settings.ca_bundle
-            )
-        except ssl.SSLError as error:
-            raise StartupError(f"cannot load CA bundle {settings.ca_bundle}: {error}") from error
+        # Settings has checked that the CA bundle loads.
+        self._client = WebhookClient(self._policy, tuning.http_limits, ca_bundle=settings.ca_bundle)
         self._store: Store | None = None
         self._committer: IngestCommitter | None = None
         self.directory: ChannelDirectory | None = None

@@ -4,10 +4,10 @@ import argparse
 import sys
 
 from deskhook.cli.loop import run_async
-from deskhook.config import ConfigError, Settings, load_settings
+from deskhook.config import ConfigError, Settings, load_settings, setting_problem
 from deskhook.logs import configure_logging
 from deskhook.server import StartupError, serve
-from deskhook.store.base import StoreOpenError
+from deskhook.store.base import StoreOpenError, UnusableDatabase
 
 SETTING_DESTS = {*Settings.model_fields, "config"}
 
@@ -23,6 +23,9 @@ def serve_with_flags(options: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     try:
         run_async(serve(settings))
+    except UnusableDatabase as error:
+        print(f"deskhook: {setting_problem('database', str(error), flags)}", file=sys.stderr)
+        return 2
     except (StartupError, StoreOpenError) as error:
         print(f"deskhook: {error}", file=sys.stderr)
         return 1

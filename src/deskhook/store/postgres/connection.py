@@ -18,7 +18,7 @@ from typing import Self
 
 import asyncpg
 
-from deskhook.store.base import StoreOpenError
+from deskhook.store.base import StoreOpenError, UnusableDatabase
 from deskhook.store.location import redacted
 from deskhook.store.postgres.migrations import migrate
 from deskhook.store.postgres.notify import notify_if_any
@@ -28,6 +28,19 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 # The first key of the two-key advisory locks that open stores hold on their claim owner ids.
 CLAIM_OWNERS = int.from_bytes(b"dhkc")
 CONNECT_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# Errors that say the setting itself will not do, whenever it is tried: its password or its
+# database is wrong, or the database may not be written (a standby, a read-only role).
+UNUSABLE_DATABASE_ERRORS = (
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.InsufficientPrivilegeError,
+)
+
+
+def _open_error(failed: str, error: Exception) -> StoreOpenError:
+    kind = UnusableDatabase if isinstance(error, UNUSABLE_DATABASE_ERRORS) else StoreOpenError
+    return kind(f"{failed}: {error}")
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
@@ -66,8 +79,11 @@ class PostgresConnections:
         where = redacted(url)
         try:
             owner_session = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_SECONDS)
+        except ValueError as error:
+            # asyncpg parses the URL as it connects: a port that is not a number, a bad query.
+            raise UnusableDatabase(f"malformed PostgreSQL URL {where}: {error}") from error
         except CONNECT_ERRORS as error:
-            raise StoreOpenError(f"cannot connect to PostgreSQL {where}: {error}") from error
+            raise _open_error(f"cannot connect to PostgreSQL {where}", error) from error
         try:
             version = await migrate(owner_session)
             owner = await _take_owner_id(owner_session)
@@ -81,9 +97,7 @@ class PostgresConnections:
         except BaseException as error:
             await owner_session.close()
             if isinstance(error, CONNECT_ERRORS):
-                raise StoreOpenError(
-                    f"cannot prepare PostgreSQL database {where}: {error}"
-                ) from error
+                raise _open_error(f"cannot prepare PostgreSQL database {where}", error) from error
             raise
         return cls(url, pool, owner_session, owner, version)
 
