@@ -37,6 +37,7 @@ from deskhook.domain.url_policy import UrlPolicy
 from deskhook.store.base import Store, StoreListener
 from deskhook.store.location import redacted
 from deskhook.store.open import open_store
+from deskhook.store.sqlite.connection import BUSY_TIMEOUT_MS
 from deskhook.v1 import (
     channel_admin_pb2,
     channel_admin_pb2_grpc,
@@ -71,6 +72,8 @@ class Tuning:
     breaker: BreakerPolicy = DEFAULT_POLICY
     clock: Callable[[], datetime] = utc_now
     jitter: Callable[[], float] = random.random
+    # How long a SQLite statement waits for another process's lock before UNAVAILABLE.
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS
 
 
 class DeskhookServer:
@@ -105,7 +108,7 @@ class DeskhookServer:
     async def start(self) -> None:
         self._check_exposure()
         store = self._store = await open_store(
-            self.settings.database, self.settings.database_pool_size
+            self.settings.database, self.settings.database_pool_size, self.tuning.busy_timeout_ms
         )
         try:
             await self._start_serving(store)

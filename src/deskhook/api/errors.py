@@ -12,7 +12,13 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from deskhook.domain.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
+from deskhook.domain.errors import (
+    AlreadyExists,
+    DomainError,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 
 ERROR_DOMAIN: Final = "deskhook.dev"
 
@@ -20,6 +26,8 @@ _CODES: Final[dict[type[DomainError], grpc.StatusCode]] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    # gRPC clients retry UNAVAILABLE, and only that.
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 

@@ -4,7 +4,9 @@ from dataclasses import dataclass
 
 
 class DomainError(Exception):
-    """Base of the errors a caller caused; `reason` is a stable UPPER_SNAKE code for clients."""
+    """Base of the errors a caller is told of as they are (not as an opaque internal error):
+    its own mistakes, and conditions a retry may get past. `reason` is a stable UPPER_SNAKE
+    code for clients."""
 
     reason = "DOMAIN_ERROR"
 
@@ -42,3 +44,10 @@ class NotFound(DomainError):
 
 class AlreadyExists(DomainError):
     reason = "ALREADY_EXISTS"
+
+
+class Unavailable(DomainError):
+    """The database cannot serve the call now (locked by another process, out of reach): the
+    same call may succeed when retried."""
+
+    reason = "UNAVAILABLE"

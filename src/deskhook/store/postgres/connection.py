@@ -14,10 +14,11 @@ default `synchronous_commit = on` stands."""
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Self
+from typing import Any, Self
 
 import asyncpg
 
+from deskhook.domain.errors import Unavailable
 from deskhook.store.base import StoreOpenError, UnusableDatabase
 from deskhook.store.location import redacted
 from deskhook.store.postgres.migrations import migrate
@@ -36,6 +37,35 @@ UNUSABLE_DATABASE_ERRORS = (
     asyncpg.ReadOnlySQLTransactionError,
     asyncpg.InsufficientPrivilegeError,
 )
+
+
+# Errors on a connection already made that say the server is down or dropped it.
+LOST_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def _out_of_reach() -> Unavailable:
+    return Unavailable("the database cannot be reached; retry", reason="DATABASE_UNAVAILABLE")
+
+
+def unavailable(error: Exception) -> Unavailable | None:
+    """What a lost database means to a caller (see deskhook.store.unavailable)."""
+    return _out_of_reach() if isinstance(error, LOST_ERRORS) else None
+
+
+async def _pool_connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    """A new connection for the pool. It was made once at open, so if it cannot be made now,
+    whatever the error (refused, timed out, not accepting connections), the database is out
+    of reach for now."""
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except CONNECT_ERRORS as error:
+        raise _out_of_reach() from error
 
 
 def _open_error(failed: str, error: Exception) -> StoreOpenError:
@@ -92,12 +122,16 @@ class PostgresConnections:
                 min_size=1,
                 max_size=pool_size,
                 timeout=CONNECT_TIMEOUT_SECONDS,
+                connect=_pool_connect,
                 reset=_keep_session,
             )
         except BaseException as error:
             await owner_session.close()
-            if isinstance(error, CONNECT_ERRORS):
-                raise _open_error(f"cannot prepare PostgreSQL database {where}", error) from error
+            # The pool's first connection failing says Unavailable (_pool_connect); why is its
+            # cause.
+            cause = error.__cause__ if isinstance(error, Unavailable) else error
+            if isinstance(cause, CONNECT_ERRORS):
+                raise _open_error(f"cannot prepare PostgreSQL database {where}", cause) from error
             raise
         return cls(url, pool, owner_session, owner, version)
 

@@ -20,6 +20,7 @@ import aiosqlite
 import structlog
 
 from deskhook.domain.breaker import ChannelHealth
+from deskhook.domain.errors import Unavailable
 from deskhook.domain.rate import TokenBucket
 from deskhook.store.base import StoreOpenError, UnusableDatabase
 from deskhook.store.sqlite.migrations import migrate
@@ -33,7 +34,6 @@ PRAGMAS = (
     # FULL: a commit that was acked survives a power loss, not only a crash.
     "PRAGMA synchronous = FULL",
     "PRAGMA foreign_keys = ON",
-    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
 )
 # The file holds signing secrets and ticket data: its owner's alone. SQLite gives its -wal
 # and -shm files the mode of the database file.
@@ -42,6 +42,8 @@ FILE_MODE = 0o600
 UNUSABLE_FILE_ERRORS = frozenset(
     {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_PERM}
 )
+# Another process held a lock past the busy timeout.
+BUSY_ERRORS = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
 def _primary_code(error: sqlite3.Error) -> int:
@@ -49,11 +51,20 @@ def _primary_code(error: sqlite3.Error) -> int:
     return code & 0xFF
 
 
-async def _connect(path: str) -> aiosqlite.Connection:
+def unavailable(error: Exception) -> Unavailable | None:
+    """What a lock held by another process means to a caller (see deskhook.store.unavailable)."""
+    if isinstance(error, sqlite3.Error) and _primary_code(error) in BUSY_ERRORS:
+        return Unavailable(
+            "the database is busy: another process holds its lock; retry", reason="DATABASE_BUSY"
+        )
+    return None
+
+
+async def _connect(path: str, busy_timeout_ms: int) -> aiosqlite.Connection:
     connection = await aiosqlite.connect(path, isolation_level=None)
     connection.row_factory = sqlite3.Row
     try:
-        for pragma in PRAGMAS:
+        for pragma in (*PRAGMAS, f"PRAGMA busy_timeout = {busy_timeout_ms}"):
             await connection.execute(pragma)
     except BaseException:
         await connection.close()
@@ -146,12 +157,13 @@ class SqliteConnections:
         self._health: dict[str, ChannelHealth] | None = None
 
     @classmethod
-    async def open(cls, path: str) -> Self:
+    async def open(cls, path: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Self:
+        """`busy_timeout_ms`: how long a statement waits for another process's lock."""
         in_memory = path == ":memory:"
         if not in_memory:
             _open_file(path)
         try:
-            writer = await _connect(path)
+            writer = await _connect(path, busy_timeout_ms)
         except sqlite3.Error as error:
             raise _open_error("open", path, error) from error
         readers: list[aiosqlite.Connection] = []
@@ -159,7 +171,7 @@ class SqliteConnections:
             version = await migrate(writer)
             await _check_writable(writer, version)
             for _ in range(2):
-                readers.append(await _connect(path))
+                readers.append(await _connect(path, busy_timeout_ms))
         except BaseException as error:
             for connection in (*readers, writer):
                 await connection.close()
