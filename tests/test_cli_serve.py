@@ -10,7 +10,7 @@ import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import grpc
@@ -21,6 +21,7 @@ from deskhook.cli import build_parser
 from deskhook.config import Settings
 from deskhook.store.location import is_postgres_url, redacted
 from deskhook.store.sqlite.store import SqliteStore
+from tests.databases import PostgresServer
 from tests.serve_process import deskhook_command, serve_process
 
 
@@ -264,6 +265,34 @@ async def test_a_database_it_cannot_write_stops_start_up(database: str) -> None:
     assert line.startswith("deskhook: invalid setting database (from flag --database): ")
     assert expected in line
     assert redacted(database) in line
+
+
+@pytest.mark.parametrize("wrong", ["password", "database"])
+def test_a_wrong_postgres_password_or_database_stops_start_up(
+    postgres_server: PostgresServer, wrong: str
+) -> None:
+    url = urlsplit(postgres_server.url)
+    if wrong == "password":
+        url = url._replace(netloc=f"{url.username}:{PASSWORD}@{url.hostname}:{url.port}")
+    else:
+        url = url._replace(path="/deskhook_no_such_database")
+    database = urlunsplit(url)
+    result = run_serve(
+        [
+            "--listen", "127.0.0.1:0",
+            "--metrics-listen", "",
+            "--admin-token", "admin", "--ingest-token", "ingest",
+            "--database", database,
+        ],
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(
+        "deskhook: invalid setting database (from flag --database): cannot connect to PostgreSQL"
+        f" {redacted(database)}: "
+    )
+    assert PASSWORD not in line
+    assert postgres_server.url.partition("@")[0].rpartition(":")[2] not in line
 
 
 async def test_port_in_use_is_reported_without_traceback(tmp_path: Path) -> None:

@@ -188,9 +188,10 @@ def _read_config_file(path: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class _Sources:
+class SettingSources:
     """The values each source gives, highest precedence first: the flags given, the
-    environment, and the TOML file named by `config` in either of them."""
+    environment, and the TOML file named by `config` in either of them; kept to say where a
+    setting found unusable at start-up came from."""
 
     flags: Mapping[str, object]
     environment: Mapping[str, str]
@@ -198,7 +199,9 @@ class _Sources:
     config_path: str | None
 
     @classmethod
-    def read(cls, flags: Mapping[str, object], environ: Mapping[str, str] | None) -> "_Sources":
+    def read(
+        cls, flags: Mapping[str, object], environ: Mapping[str, str] | None = None
+    ) -> "SettingSources":
         environ = os.environ if environ is None else environ
         flags = dict(flags)
         config_path = flags.pop("config", None) or environ.get(CONFIG_ENV)
@@ -213,8 +216,13 @@ class _Sources:
             str(config_path) if config_path else None,
         )
 
-    def merged(self) -> dict[str, object]:
-        return {**self.file, **self.environment, **self.flags}
+    def settings(self) -> Settings:
+        try:
+            return Settings.model_validate({**self.file, **self.environment, **self.flags})
+        except ValidationError as error:
+            raise ConfigError(
+                "\n".join(self.problem(*_field_and_message(each)) for each in error.errors())
+            ) from None
 
     def problem(self, field: str, message: str) -> str:
         """One line saying which setting is wrong, where its value came from, and why."""
@@ -241,21 +249,7 @@ def load_settings(
 ) -> Settings:
     """Merge the sources, highest precedence first: `flags` (only those given), the
     environment, the TOML file named by `config` in either of them, then the defaults."""
-    sources = _Sources.read(flags, environ)
-    try:
-        return Settings.model_validate(sources.merged())
-    except ValidationError as error:
-        raise ConfigError(
-            "\n".join(sources.problem(*_field_and_message(problem)) for problem in error.errors())
-        ) from None
-
-
-def setting_problem(
-    field: str, message: str, flags: Mapping[str, object], environ: Mapping[str, str] | None = None
-) -> ConfigError:
-    """A setting that loaded fine but proved unusable at start-up (a database folder that does
-    not exist, a file that cannot be written), reported as load_settings reports a bad value."""
-    return ConfigError(_Sources.read(flags, environ).problem(field, message))
+    return SettingSources.read(flags, environ).settings()
 
 
 def _field_and_message(problem: ErrorDetails) -> tuple[str, str]:
