@@ -5,6 +5,7 @@ test, copied from a template migrated once per session.
 Without the variable only SQLite runs, unless `DESKHOOK_REQUIRE_POSTGRES=1` (CI): then a
 missing or unreachable server fails the PostgreSQL half instead of skipping it."""
 
+import asyncio
 import os
 import sqlite3
 import uuid
@@ -85,3 +86,17 @@ async def fetch_rows(database: str, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in await connection.fetch(sql)]
     finally:
         await connection.close()
+
+
+WAITING = (
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
+
+
+async def blocked_on_a_lock(connection: asyncpg.Connection) -> None:
+    """Until some session of this database waits for a lock."""
+    async with asyncio.timeout(10):
+        # Polled: nothing tells one session that another one started waiting.
+        while not await connection.fetchval(WAITING):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)

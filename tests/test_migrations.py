@@ -38,7 +38,7 @@ async def test_migrations_applied_twice_leave_the_schema_unchanged(tmp_path: Pat
 
 
 async def test_database_is_created_in_wal_mode(tmp_path: Path) -> None:
-    path = tmp_path / "nested" / "deskhook.db"
+    path = tmp_path / "deskhook.db"
     store = await SqliteStore.open(str(path))
     try:
         with sqlite3.connect(path) as connection:

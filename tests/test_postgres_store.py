@@ -20,7 +20,7 @@ from deskhook.store.base import Claimed, ClaimRules, StoreOpenError
 from deskhook.store.migration_files import load_migrations
 from deskhook.store.postgres import migrations
 from deskhook.store.postgres.store import PostgresStore
-from tests.databases import PostgresServer
+from tests.databases import PostgresServer, blocked_on_a_lock
 from tests.store_items import (
     MICROSECOND,
     NOW,
@@ -41,11 +41,6 @@ SCHEMA = (
     " WHERE schemaname = 'public' ORDER BY 1, 2"
 )
 
-WAITING = (
-    "SELECT count(*) FROM pg_stat_activity"
-    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-)
-
 
 @asynccontextmanager
 async def session(database: str) -> AsyncIterator[asyncpg.Connection]:
@@ -55,14 +50,6 @@ async def session(database: str) -> AsyncIterator[asyncpg.Connection]:
         yield connection
     finally:
         await connection.close()
-
-
-async def blocked_on_a_lock(connection: asyncpg.Connection) -> None:
-    """Until some session of this database waits for a row lock."""
-    async with asyncio.timeout(10):
-        # Polled: nothing tells one session that another one started waiting.
-        while not await connection.fetchval(WAITING):  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 async def end_lease_owners(database: str) -> None:

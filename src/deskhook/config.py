@@ -2,8 +2,10 @@
 defaults that run out of the box on one machine."""
 
 import os
+import ssl
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +18,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from deskhook.store.location import POSTGRES_SCHEMES, url_scheme
 from deskhook.store.postgres.connection import POOL_SIZE
@@ -41,6 +44,11 @@ def parse_host_port(value: str) -> tuple[str, int]:
     elif ":" in host:
         raise ValueError(f"write an IPv6 address in brackets, e.g. [::1]:{port}")
     return host, port
+
+
+def _no_password(*_: object) -> bytes:
+    """An encrypted key is refused rather than prompted for: OpenSSL would ask on the TTY."""
+    return b""
 
 
 def _split_commas(value: object) -> object:
@@ -105,6 +113,17 @@ class Settings(BaseModel):
     def _tokens(cls, value: object) -> object:
         return _split_commas(value)
 
+    @field_validator("admin_tokens", "ingest_tokens")
+    @classmethod
+    def _sendable_tokens(cls, tokens: tuple[str, ...]) -> tuple[str, ...]:
+        # A client sends its token in gRPC metadata (`authorization: Bearer TOKEN`), which holds
+        # printable ASCII only, and the server strips the spaces around it: any other token
+        # could never match. The message leaves the token out, as it is a secret.
+        for token in tokens:
+            if not token or not all("!" <= character <= "~" for character in token):
+                raise ValueError("a token must be printable ASCII characters without spaces")
+        return tokens
+
     @field_validator("allow_networks", mode="before")
     @classmethod
     def _networks(cls, value: object) -> object:
@@ -121,10 +140,31 @@ class Settings(BaseModel):
             raise ValueError(f"no such file: {value}")
         return value
 
+    @field_validator("ca_bundle")
+    @classmethod
+    def _certificates(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                ssl.create_default_context(cafile=value)
+            except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+                raise ValueError(f"cannot load {value} as PEM certificates: {error}") from None
+        return value
+
     @model_validator(mode="after")
     def _tls_pair(self) -> "Settings":
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key must be given together")
+        if self.tls_cert is not None:
+            # gRPC would only find out when the port is bound, and say "Failed to bind".
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(
+                    self.tls_cert, self.tls_key, password=_no_password
+                )
+            except (OSError, ValueError) as error:
+                raise ValueError(
+                    f"tls_cert {self.tls_cert} and tls_key {self.tls_key} are not a PEM "
+                    f"certificate and its unencrypted private key: {error}"
+                ) from None
         return self
 
 
@@ -145,8 +185,65 @@ def _read_config_file(path: str) -> dict[str, Any]:
             return tomllib.load(file)
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+
+
+@dataclass(frozen=True)
+class SettingSources:
+    """The values each source gives, highest precedence first: the flags given, the
+    environment, and the TOML file named by `config` in either of them; kept to say where a
+    setting found unusable at start-up came from."""
+
+    flags: Mapping[str, object]
+    environment: Mapping[str, str]
+    file: Mapping[str, object]
+    config_path: str | None
+
+    @classmethod
+    def read(
+        cls, flags: Mapping[str, object], environ: Mapping[str, str] | None = None
+    ) -> "SettingSources":
+        environ = os.environ if environ is None else environ
+        flags = dict(flags)
+        config_path = flags.pop("config", None) or environ.get(CONFIG_ENV)
+        return cls(
+            flags,
+            {
+                name: environ[_variable(name)]
+                for name in Settings.model_fields
+                if _variable(name) in environ
+            },
+            _read_config_file(str(config_path)) if config_path else {},
+            str(config_path) if config_path else None,
+        )
+
+    def settings(self) -> Settings:
+        try:
+            return Settings.model_validate({**self.file, **self.environment, **self.flags})
+        except ValidationError as error:
+            raise ConfigError(
+                "\n".join(self.problem(*_field_and_message(each)) for each in error.errors())
+            ) from None
+
+    def problem(self, field: str, message: str) -> str:
+        """One line saying which setting is wrong, where its value came from, and why."""
+        if field not in Settings.model_fields:
+            where = f"'{field}' in config file {self.config_path}" if field else "settings"
+            return f"{where}: {message}"
+        if field in self.flags:
+            source = f"flag {_flag_name(field)}"
+        elif field in self.environment:
+            source = f"environment variable {_variable(field)}"
+        elif field in self.file:
+            source = f"'{field}' in config file {self.config_path}"
+        else:
+            source = "its default"
+        return f"invalid setting {field} (from {source}): {message}"
+
+
+def _variable(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
 
 
 def load_settings(
@@ -154,41 +251,11 @@ def load_settings(
 ) -> Settings:
     """Merge the sources, highest precedence first: `flags` (only those given), the
     environment, the TOML file named by `config` in either of them, then the defaults."""
-    environ = os.environ if environ is None else environ
-    flags = dict(flags)
-    config_path = flags.pop("config", None) or environ.get(CONFIG_ENV)
-    file_values = _read_config_file(str(config_path)) if config_path else {}
-    env_values = {
-        name: environ[f"{ENV_PREFIX}{name.upper()}"]
-        for name in Settings.model_fields
-        if f"{ENV_PREFIX}{name.upper()}" in environ
-    }
-    merged = {**file_values, **env_values, **flags}
-    try:
-        return Settings.model_validate(merged)
-    except ValidationError as error:
-        raise ConfigError(_explain(error, flags, env_values, config_path)) from None
+    return SettingSources.read(flags, environ).settings()
 
 
-def _explain(
-    error: ValidationError,
-    flags: Mapping[str, object],
-    env_values: Mapping[str, str],
-    config_path: object,
-) -> str:
-    lines = []
-    for problem in error.errors():
-        field = str(problem["loc"][0]) if problem["loc"] else ""
-        message = problem["msg"].removeprefix("Value error, ")
-        if field not in Settings.model_fields:
-            where = f"'{field}' in config file {config_path}" if field else "settings"
-            lines.append(f"{where}: {message}")
-            continue
-        if field in flags:
-            source = f"flag {_flag_name(field)}"
-        elif field in env_values:
-            source = f"environment variable {ENV_PREFIX}{field.upper()}"
-        else:
-            source = f"'{field}' in config file {config_path}"
-        lines.append(f"invalid setting {field} (from {source}): {message}")
-    return "\n".join(lines)
+def _field_and_message(problem: ErrorDetails) -> tuple[str, str]:
+    field = str(problem["loc"][0]) if problem["loc"] else ""
+    if problem["type"] == "extra_forbidden":
+        return field, "no such setting"
+    return field, problem["msg"].removeprefix("Value error, ")

@@ -6,7 +6,6 @@ import random
 import secrets
 import signal
 import socket
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from deskhook.domain.url_policy import UrlPolicy
 from deskhook.store.base import Store, StoreListener
 from deskhook.store.location import redacted
 from deskhook.store.open import open_store
+from deskhook.store.sqlite.connection import BUSY_TIMEOUT_MS
 from deskhook.v1 import (
     channel_admin_pb2,
     channel_admin_pb2_grpc,
@@ -98,6 +98,8 @@ class Tuning:
     breaker: BreakerPolicy = DEFAULT_POLICY
     clock: Callable[[], datetime] = utc_now
     jitter: Callable[[], float] = random.random
+    # How long a SQLite statement waits for another process's lock before UNAVAILABLE.
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS
 
 
 class DeskhookServer:
@@ -119,12 +121,10 @@ class DeskhookServer:
         )
         self._health = HealthService()
         self._policy = UrlPolicy(settings.allow_http, settings.allow_networks)
-        try:
-            self._client = WebhookClient(
-                self._policy, tuning.http_limits, settings.ca_bundle, resolver=tuning.resolver
-            )
-        except ssl.SSLError as error:
-            raise StartupError(f"cannot load CA bundle {settings.ca_bundle}: {error}") from error
+        # Settings has checked that the CA bundle loads.
+        self._client = WebhookClient(
+            self._policy, tuning.http_limits, settings.ca_bundle, resolver=tuning.resolver
+        )
         self._store: Store | None = None
         self._committer: IngestCommitter | None = None
         self.directory: ChannelDirectory | None = None
@@ -143,7 +143,7 @@ class DeskhookServer:
     async def start(self) -> None:
         self._check_exposure()
         store = self._store = await open_store(
-            self.settings.database, self.settings.database_pool_size
+            self.settings.database, self.settings.database_pool_size, self.tuning.busy_timeout_ms
         )
         try:
             await self._start_serving(store)

@@ -28,6 +28,7 @@ _CODES: Final[dict[type[DomainError], grpc.StatusCode]] = {
     NotFound: grpc.StatusCode.NOT_FOUND,
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    # gRPC clients retry UNAVAILABLE, and only that.
     Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 

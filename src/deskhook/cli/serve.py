@@ -1,65 +1,95 @@
 """`deskhook serve`: its flags, one per setting of deskhook.config."""
 
 import argparse
+from typing import Any
 
 from deskhook.cli.command import Commands
 
+DESCRIPTION = (
+    "Run the deskhook server: the ChannelAdmin and EventIngest gRPC services, the delivery of "
+    "webhooks, and the metrics and probes endpoint, over one database. Each setting comes from "
+    "its flag, else its DESKHOOK_* environment variable, else the TOML file named by --config, "
+    "else its default. A bad setting stops start-up with one line naming it (exit status 2)."
+)
+
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("--config", metavar="FILE", help="TOML file with settings (env DESKHOOK_CONFIG)")
-    add("--listen", metavar="HOST:PORT", help="gRPC address (default 127.0.0.1:50051)")
+    def add(flag: str, help: str, default: str = "", **options: Any) -> None:
+        # Values are checked by deskhook.config (not argparse), so that a bad one is reported
+        # in the same one line whichever source it came from.
+        dest = options.get("dest", flag.removeprefix("--").replace("-", "_"))
+        shown = f"default {default}; " if default else ""
+        parser.add_argument(flag, help=f"{help} ({shown}env DESKHOOK_{dest.upper()})", **options)
+
+    add(
+        "--config",
+        "TOML file of settings, keyed as the variables below in lower case without DESKHOOK_",
+        metavar="FILE",
+    )
+    add("--listen", "gRPC address", "127.0.0.1:50051", metavar="HOST:PORT")
     add(
         "--database",
+        "SQLite file, in a folder that exists, or postgresql:// URL",
+        "./deskhook.db",
         metavar="PATH|URL",
-        help="SQLite file (default ./deskhook.db) or postgresql:// URL",
     )
     add(
         "--database-pool-size",
-        type=int,
+        "connections to PostgreSQL per replica, 1-1000",
+        "10",
         metavar="N",
-        help="connections to PostgreSQL per replica (default 10)",
     )
-    add("--metrics-listen", metavar="HOST:PORT", help="metrics and probes address")
+    add(
+        "--metrics-listen",
+        "address of the unauthenticated /metrics, /livez and /readyz endpoint; '' turns it off",
+        "127.0.0.1:9464",
+        metavar="HOST:PORT",
+    )
     add(
         "--admin-token",
+        "bearer token for ChannelAdmin, repeatable; none: open, on loopback only",
         dest="admin_tokens",
         action="append",
         metavar="TOKEN",
-        help="bearer token for ChannelAdmin (repeatable)",
     )
     add(
         "--ingest-token",
+        "bearer token for EventIngest, repeatable; none: open, on loopback only",
         dest="ingest_tokens",
         action="append",
         metavar="TOKEN",
-        help="bearer token for EventIngest (repeatable)",
     )
     add(
         "--allow-network",
+        "network exempt from the URL policy, repeatable",
         dest="allow_networks",
         action="append",
         metavar="CIDR",
-        help="network exempt from the URL policy (repeatable)",
     )
     add(
         "--allow-http",
+        "allow plain-HTTP channel URLs, for development",
+        "off",
         action="store_const",
         const=True,
-        help="allow plain-HTTP channel URLs (development only)",
     )
-    add("--ca-bundle", metavar="FILE", help="extra CA bundle trusted for deliveries")
-    add("--tls-cert", metavar="FILE", help="certificate for TLS on the gRPC port")
-    add("--tls-key", metavar="FILE", help="private key for TLS on the gRPC port")
+    add("--ca-bundle", "PEM CA bundle trusted for deliveries besides the system's", metavar="FILE")
+    add("--tls-cert", "PEM certificate for TLS on the gRPC port; with --tls-key", metavar="FILE")
+    add("--tls-key", "PEM private key for TLS on the gRPC port; with --tls-cert", metavar="FILE")
     add(
         "--max-ingest-streams",
-        type=int,
+        "PublishEvents streams open at once; more are refused, to retry; 1-100000",
+        "1000",
         metavar="N",
-        help="PublishEvents streams open at once; more are refused, to retry (1000)",
     )
-    add("--retention-days", type=int, metavar="DAYS", help="keep the webhook log this long (30)")
-    add("--log-level", choices=["debug", "info", "warning", "error"])
-    add("--log-format", choices=["auto", "json", "console"])
+    add("--retention-days", "days the webhook log is kept, 1-3650", "30", metavar="DAYS")
+    add("--log-level", "debug, info, warning or error", "info", metavar="LEVEL")
+    add(
+        "--log-format",
+        "json, console, or auto: console on a terminal, else json",
+        "auto",
+        metavar="FORMAT",
+    )
 
 
 def _serve(options: argparse.Namespace) -> int:
@@ -72,7 +102,10 @@ def _serve(options: argparse.Namespace) -> int:
 
 def register(commands: Commands) -> None:
     serve_parser = commands.add_parser(
-        "serve", help="run the deskhook server", argument_default=argparse.SUPPRESS
+        "serve",
+        help="run the deskhook server",
+        description=DESCRIPTION,
+        argument_default=argparse.SUPPRESS,
     )
     _add_setting_flags(serve_parser)
     serve_parser.set_defaults(handler=_serve)

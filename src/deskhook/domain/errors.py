@@ -4,7 +4,9 @@ from dataclasses import dataclass
 
 
 class DomainError(Exception):
-    """Base of the errors a caller caused; `reason` is a stable UPPER_SNAKE code for clients."""
+    """Base of the errors a caller is told of as they are (not as an opaque internal error):
+    its own mistakes, and conditions a retry may get past. `reason` is a stable UPPER_SNAKE
+    code for clients."""
 
     reason = "DOMAIN_ERROR"
 
@@ -51,6 +53,7 @@ class ResourceExhausted(DomainError):
 
 
 class Unavailable(DomainError):
-    """The server cannot serve the call now (it is shutting down, say); retrying may succeed."""
+    """The server cannot serve the call now (it is shutting down, or its database is locked by
+    another process or out of reach): the same call may succeed when retried."""
 
     reason = "UNAVAILABLE"

@@ -17,6 +17,12 @@ class StoreOpenError(Exception):
     """The database cannot be opened or migrated; the message says which and why."""
 
 
+class UnusableDatabase(StoreOpenError):
+    """The `database` setting names something deskhook cannot use as it stands: a folder that
+    does not exist, a file that is not a database or cannot be written, a malformed URL. Unlike
+    a database that is unreachable or locked for now, trying again will not help."""
+
+
 class DuplicateCreateRequest(Exception):
     """Another CreateChannel with the same request id was saved first."""
 

@@ -21,9 +21,13 @@ def is_postgres_url(database: str) -> bool:
 
 def redacted(database: str) -> str:
     """`database` with any password in a URL replaced by `***`."""
-    if url_scheme(database) is None:
+    scheme = url_scheme(database)
+    if scheme is None:
         return database
-    parts = urlsplit(database)
+    try:
+        parts = urlsplit(database)
+    except ValueError:  # unbalanced brackets: where the password ends is anyone's guess
+        return f"{scheme}://{HIDDEN}"
     netloc = parts.netloc
     if parts.password is not None:
         userinfo, _, hosts = netloc.rpartition("@")

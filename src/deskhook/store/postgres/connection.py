@@ -14,11 +14,12 @@ default `synchronous_commit = on` stands."""
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Self
+from typing import Any, Self
 
 import asyncpg
 
-from deskhook.store.base import StoreOpenError
+from deskhook.domain.errors import Unavailable
+from deskhook.store.base import StoreOpenError, UnusableDatabase
 from deskhook.store.location import redacted
 from deskhook.store.postgres.migrations import migrate
 from deskhook.store.postgres.notify import notify_if_any
@@ -28,6 +29,48 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 # The first key of the two-key advisory locks that open stores hold on their claim owner ids.
 CLAIM_OWNERS = int.from_bytes(b"dhkc")
 CONNECT_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# Errors that say the setting itself will not do, whenever it is tried: its password or its
+# database is wrong, or the database may not be written (a standby, a read-only role).
+UNUSABLE_DATABASE_ERRORS = (
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.InsufficientPrivilegeError,
+)
+
+
+# Errors on a connection already made that say the server is down or dropped it.
+LOST_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def _out_of_reach() -> Unavailable:
+    return Unavailable("the database cannot be reached; retry", reason="DATABASE_UNAVAILABLE")
+
+
+def unavailable(error: Exception) -> Unavailable | None:
+    """What a lost database means to a caller (see deskhook.store.unavailable)."""
+    return _out_of_reach() if isinstance(error, LOST_ERRORS) else None
+
+
+async def _pool_connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    """A new connection for the pool. It was made once at open, so if it cannot be made now,
+    whatever the error (refused, timed out, not accepting connections), the database is out
+    of reach for now."""
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except CONNECT_ERRORS as error:
+        raise _out_of_reach() from error
+
+
+def _open_error(failed: str, error: Exception) -> StoreOpenError:
+    kind = UnusableDatabase if isinstance(error, UNUSABLE_DATABASE_ERRORS) else StoreOpenError
+    return kind(f"{failed}: {error}")
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
@@ -66,8 +109,11 @@ class PostgresConnections:
         where = redacted(url)
         try:
             owner_session = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_SECONDS)
+        except ValueError as error:
+            # asyncpg parses the URL as it connects: a port that is not a number, a bad query.
+            raise UnusableDatabase(f"malformed PostgreSQL URL {where}: {error}") from error
         except CONNECT_ERRORS as error:
-            raise StoreOpenError(f"cannot connect to PostgreSQL {where}: {error}") from error
+            raise _open_error(f"cannot connect to PostgreSQL {where}", error) from error
         try:
             version = await migrate(owner_session)
             owner = await _take_owner_id(owner_session)
@@ -76,14 +122,16 @@ class PostgresConnections:
                 min_size=1,
                 max_size=pool_size,
                 timeout=CONNECT_TIMEOUT_SECONDS,
+                connect=_pool_connect,
                 reset=_keep_session,
             )
         except BaseException as error:
             await owner_session.close()
-            if isinstance(error, CONNECT_ERRORS):
-                raise StoreOpenError(
-                    f"cannot prepare PostgreSQL database {where}: {error}"
-                ) from error
+            # The pool's first connection failing says Unavailable (_pool_connect); why is its
+            # cause.
+            cause = error.__cause__ if isinstance(error, Unavailable) else error
+            if isinstance(cause, CONNECT_ERRORS):
+                raise _open_error(f"cannot prepare PostgreSQL database {where}", cause) from error
             raise
         return cls(url, pool, owner_session, owner, version)
 

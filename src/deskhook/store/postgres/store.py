@@ -3,11 +3,14 @@ deskhook replicas may share."""
 
 from deskhook.store.postgres.attempt_log import AttemptLog
 from deskhook.store.postgres.channels import ChannelTables
+from deskhook.store.postgres.connection import unavailable
 from deskhook.store.postgres.deliveries import DeliveryTables
 from deskhook.store.postgres.events import EventTables
 from deskhook.store.postgres.listen import Listening
+from deskhook.store.unavailable import unavailable_when
 
 
+@unavailable_when(unavailable)
 class PostgresStore(ChannelTables, EventTables, DeliveryTables, AttemptLog, Listening):
     """For several replicas on one database: claims are leases in the table, and each replica
     hears of the others' commits (LISTEN/NOTIFY)."""

@@ -9,18 +9,23 @@ meanwhile. Claims have the third connection to themselves, so that they never qu
 slow read."""
 
 import asyncio
+import os
 import sqlite3
+import stat
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import NamedTuple, Self
 
 import aiosqlite
+import structlog
 
 from deskhook.domain.breaker import ChannelHealth
+from deskhook.domain.errors import Unavailable
 from deskhook.domain.rate import TokenBucket
-from deskhook.store.base import StoreOpenError
+from deskhook.store.base import StoreOpenError, UnusableDatabase
 from deskhook.store.sqlite.migrations import migrate
+
+log = structlog.get_logger("deskhook.store")
 
 # A writer waits this long for another process's lock before failing.
 BUSY_TIMEOUT_MS = 5000
@@ -29,20 +34,92 @@ PRAGMAS = (
     # FULL: a commit that was acked survives a power loss, not only a crash.
     "PRAGMA synchronous = FULL",
     "PRAGMA foreign_keys = ON",
-    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
 )
+# The file holds signing secrets and ticket data: its owner's alone. SQLite gives its -wal
+# and -shm files the mode of the database file.
+FILE_MODE = 0o600
+# Errors that say the file itself will not do, whenever it is tried.
+UNUSABLE_FILE_ERRORS = frozenset(
+    {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_PERM}
+)
+# Another process held a lock past the busy timeout.
+BUSY_ERRORS = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
-async def _connect(path: str) -> aiosqlite.Connection:
+def _primary_code(error: sqlite3.Error) -> int:
+    code: int = getattr(error, "sqlite_errorcode", 0)
+    return code & 0xFF
+
+
+def unavailable(error: Exception) -> Unavailable | None:
+    """What a lock held by another process means to a caller (see deskhook.store.unavailable)."""
+    if isinstance(error, sqlite3.Error) and _primary_code(error) in BUSY_ERRORS:
+        return Unavailable(
+            "the database is busy: another process holds its lock; retry", reason="DATABASE_BUSY"
+        )
+    return None
+
+
+async def _connect(path: str, busy_timeout_ms: int) -> aiosqlite.Connection:
     connection = await aiosqlite.connect(path, isolation_level=None)
     connection.row_factory = sqlite3.Row
     try:
-        for pragma in PRAGMAS:
+        for pragma in (*PRAGMAS, f"PRAGMA busy_timeout = {busy_timeout_ms}"):
             await connection.execute(pragma)
     except BaseException:
         await connection.close()
         raise
     return connection
+
+
+def _open_file(path: str) -> None:
+    """Create the file for its owner alone unless it exists, in a folder that exists: a
+    mistyped folder should not quietly start a new, empty database. SQLite does not say what
+    is wrong with a file it cannot open, and aiosqlite, failing to, leaves a thread behind."""
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        problem = "is not a folder" if os.path.exists(folder) else "does not exist; create it first"
+        raise UnusableDatabase(f"{folder}, the folder of {path}, {problem}")
+    try:
+        # O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+        descriptor = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NONBLOCK, FILE_MODE)
+    except OSError as error:
+        raise UnusableDatabase(f"cannot open {path}: {error.strerror}") from error
+    try:
+        regular = stat.S_ISREG(os.fstat(descriptor).st_mode)
+    finally:
+        os.close(descriptor)
+    if not regular:
+        raise UnusableDatabase(f"{path} is not a regular file")
+
+
+def _warn_if_shared(path: str) -> None:
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        try:
+            mode = stat.S_IMODE(os.stat(name).st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            log.warning(
+                "database file is open to other users; it holds signing secrets: chmod 600 it",
+                file=name,
+                mode=f"{mode:04o}",
+            )
+
+
+async def _check_writable(connection: aiosqlite.Connection, version: int) -> None:
+    """Write to the file and roll back: SQLite opens a file it may not write read-only,
+    without a word, and only the first write would fail."""
+    await connection.execute("BEGIN IMMEDIATE")
+    try:
+        await connection.execute(f"PRAGMA user_version = {version}")
+    finally:
+        await connection.execute("ROLLBACK")
+
+
+def _open_error(doing: str, path: str, error: sqlite3.Error) -> StoreOpenError:
+    kind = UnusableDatabase if _primary_code(error) in UNUSABLE_FILE_ERRORS else StoreOpenError
+    return kind(f"cannot {doing} SQLite database {path}: {error}")
 
 
 class Lease(NamedTuple):
@@ -80,24 +157,29 @@ class SqliteConnections:
         self._health: dict[str, ChannelHealth] | None = None
 
     @classmethod
-    async def open(cls, path: str) -> Self:
+    async def open(cls, path: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Self:
+        """`busy_timeout_ms`: how long a statement waits for another process's lock."""
+        in_memory = path == ":memory:"
+        if not in_memory:
+            _open_file(path)
         try:
-            if path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            writer = await _connect(path)
-        except (OSError, sqlite3.Error) as error:
-            raise StoreOpenError(f"cannot open SQLite database {path}: {error}") from error
+            writer = await _connect(path, busy_timeout_ms)
+        except sqlite3.Error as error:
+            raise _open_error("open", path, error) from error
         readers: list[aiosqlite.Connection] = []
         try:
             version = await migrate(writer)
+            await _check_writable(writer, version)
             for _ in range(2):
-                readers.append(await _connect(path))
+                readers.append(await _connect(path, busy_timeout_ms))
         except BaseException as error:
             for connection in (*readers, writer):
                 await connection.close()
             if isinstance(error, sqlite3.Error):
-                raise StoreOpenError(f"cannot prepare SQLite database {path}: {error}") from error
+                raise _open_error("use", path, error) from error
             raise
+        if not in_memory:
+            _warn_if_shared(path)
         reader, claimer = readers
         return cls(writer, reader, claimer, version)
 

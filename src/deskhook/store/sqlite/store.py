@@ -3,10 +3,13 @@
 from deskhook.store.base import StoreListener
 from deskhook.store.sqlite.attempt_log import AttemptLog
 from deskhook.store.sqlite.channels import ChannelTables
+from deskhook.store.sqlite.connection import unavailable
 from deskhook.store.sqlite.deliveries import DeliveryTables
 from deskhook.store.sqlite.events import EventTables
+from deskhook.store.unavailable import unavailable_when
 
 
+@unavailable_when(unavailable)
 class SqliteStore(ChannelTables, EventTables, DeliveryTables, AttemptLog):
     """The default store: one process owns the file (claims live in that process)."""
 
