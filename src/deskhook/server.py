@@ -141,29 +141,30 @@ class DeskhookServer:
         self.metrics_port = 0
 
     async def start(self) -> None:
-        self._check_exposure()
+        open_services = self._open_services()
         store = self._store = await open_store(
             self.settings.database, self.settings.database_pool_size, self.tuning.busy_timeout_ms
         )
+        # Told once the database opened: a database that does not is the one line to read.
+        if open_services:
+            log.warning("open without tokens, on loopback only", services=open_services)
         try:
             await self._start_serving(store)
         except BaseException:
             await self.stop(grace=0)
             raise
 
-    def _check_exposure(self) -> None:
-        """A service without tokens is open to anyone who can reach the port: allow that only
-        on loopback, for local use."""
+    def _open_services(self) -> list[str]:
+        """The services without tokens. Such a service is open to anyone who can reach the
+        port: that is allowed only on loopback, for local use."""
         open_services = self._tokens.open_services()
-        if not open_services:
-            return
-        if not is_loopback_address(self.settings.listen):
+        if open_services and not is_loopback_address(self.settings.listen):
             raise StartupError(
                 f"no tokens are configured for {', '.join(open_services)}, so the server "
                 f"listens on loopback only, not {self.settings.listen}; set --admin-token and "
                 "--ingest-token (DESKHOOK_ADMIN_TOKENS, DESKHOOK_INGEST_TOKENS) to listen there"
             )
-        log.warning("open without tokens, on loopback only", services=open_services)
+        return open_services
 
     async def _start_serving(self, store: Store) -> None:
         clock = self.tuning.clock
