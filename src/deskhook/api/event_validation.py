@@ -27,6 +27,8 @@ EARLIEST_OCCURRED_AT_SECONDS: Final = int(datetime(2000, 1, 1, tzinfo=UTC).times
 # What a Timestamp may hold (years 1 to 9999): beyond it, no JSON form exists for the webhook.
 TIMESTAMP_MIN_SECONDS: Final = -62_135_596_800
 TIMESTAMP_MAX_SECONDS: Final = 253_402_300_799
+# What `ticket.department_id` (an int64) holds; a department change names its ids as text.
+MAX_DEPARTMENT_ID: Final = 2**63 - 1
 
 # The detail each event type carries (the oneof case), and for a change the field it names.
 _DETAIL: Final[dict[EventType, tuple[str | None, str | None]]] = {
@@ -144,6 +146,17 @@ def _detail_violation(event: event_pb2.Event, event_type: EventType) -> FieldVio
     return None
 
 
+def _department_id(text: str) -> int | None:
+    """The department id `text` writes in decimal, or None unless it is one that fits an int64
+    as `ticket.department_id` does."""
+    digits = text.lstrip("0")
+    # Bounded before int(), which refuses more than 4,300 digits with a ValueError.
+    if not (text.isascii() and text.isdigit()) or len(digits) > len(str(MAX_DEPARTMENT_ID)):
+        return None
+    value = int(digits or "0")
+    return value if 0 < value <= MAX_DEPARTMENT_ID else None
+
+
 def _department_ids(
     event: event_pb2.Event, ticket: event_pb2.Ticket, event_type: EventType
 ) -> tuple[int, ...]:
@@ -151,11 +164,20 @@ def _department_ids(
     if event_type is not EventType.TICKET_DEPARTMENT_CHANGE:
         return (ticket.department_id,)
     ids: list[int] = []
+    violations: list[FieldViolation] = []
     for name in ("old_value", "new_value"):
-        text = getattr(event.change, name)
-        if not (text.isascii() and text.isdigit()) or int(text) <= 0:
-            raise InvalidArgument.field(f"change.{name}", "must be a department id in decimal")
-        ids.append(int(text))
+        department_id = _department_id(getattr(event.change, name))
+        if department_id is None:
+            violations.append(
+                FieldViolation(
+                    f"change.{name}",
+                    f"must be a department id in decimal, from 1 to {MAX_DEPARTMENT_ID}",
+                )
+            )
+        else:
+            ids.append(department_id)
+    if violations:
+        raise InvalidArgument(*violations)
     return tuple(dict.fromkeys(ids))
 
 
