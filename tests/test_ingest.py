@@ -202,6 +202,10 @@ def broken(change: str) -> event_pb2.Event:
         event.ClearField("ticket")
     elif change == "no ticket id":
         event.ticket.id = 0
+    elif change == "escape in ticket number":
+        event.ticket.unique_id = "HD-1\x1b[2K\rHD-2"
+    elif change == "NUL in ticket number":
+        event.ticket.unique_id = "HD-1\x00"
     elif change == "wrong detail":
         event.rating.score = 5
     elif change == "no detail":
@@ -229,6 +233,8 @@ def broken(change: str) -> event_pb2.Event:
         ("future", "occurred_at"),
         ("no ticket", "ticket"),
         ("no ticket id", "ticket.id"),
+        ("escape in ticket number", "ticket.unique_id"),
+        ("NUL in ticket number", "ticket.unique_id"),
         ("wrong detail", "rating"),
         ("no detail", "post"),
         ("too big", "event"),
@@ -248,7 +254,8 @@ async def test_invalid_event_names_the_field(
 
 async def test_ticket_data_passes_as_sent(ingest: IngestStub, settings: Settings) -> None:
     event = make_event("rich", event_pb2.EVENT_TYPE_TICKET_ANSWER)
-    event.ticket.title = "t" * 5000
+    event.ticket.title = "t" * 5000 + "\x1b[2K\r\x07"
+    event.post.text = "line one\r\nline two\x00\x9b"
     deep = event.ticket.custom_fields.get_or_create_struct("deep")
     for _ in range(14):
         deep = deep.get_or_create_struct("inner")

@@ -3,9 +3,10 @@
 Every failure names the field, as a path from the event (`ticket.department_id`), so a producer
 sees at once what to fix. The checks are what deskhook itself relies on: the id, the type and
 the detail it needs, the ticket and department to match on, sane times, the 256 KiB bound and
-custom fields that protobuf decoders can read back.
-The ticket's own data is passed to receivers as the helpdesk sent it. This runs for every
-ingested event, so it reads each field once and allocates only on failure."""
+custom fields that protobuf decoders can read back, and a ticket number (`unique_id`) without
+control characters, as people read it in the log. The rest of the ticket's data, free text
+included, is passed to receivers as the helpdesk sent it: the JSON body escapes it. This runs
+for every ingested event, so it reads each field once and allocates only on failure."""
 
 import math
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from deskhook.api.convert import event_type_from_proto
 from deskhook.domain.errors import FieldViolation, InvalidArgument
 from deskhook.domain.events import EventType, PublishedEvent
+from deskhook.domain.text import NO_CONTROL_CHARACTERS, has_control_characters
 from deskhook.v1 import event_pb2
 
 MAX_EVENT_BYTES: Final = 256 * 1024
@@ -121,6 +123,8 @@ def _ticket_violations(ticket: event_pb2.Ticket) -> list[FieldViolation]:
         violations.append(
             FieldViolation("ticket.department_id", "is required and must be positive")
         )
+    if has_control_characters(ticket.unique_id):
+        violations.append(FieldViolation("ticket.unique_id", NO_CONTROL_CHARACTERS))
     if ticket.HasField("custom_fields") and (
         problem := _custom_fields_violation(ticket.custom_fields)
     ):

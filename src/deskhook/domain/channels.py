@@ -8,6 +8,7 @@ from enum import StrEnum
 from deskhook.domain.errors import FieldViolation, InvalidArgument
 from deskhook.domain.events import EventType
 from deskhook.domain.outcomes import FailureReason
+from deskhook.domain.text import NO_CONTROL_CHARACTERS, has_control_characters
 from deskhook.domain.url_policy import UrlPolicy, UrlRefused, check_url
 
 MAX_NAME_LENGTH = 200
@@ -89,6 +90,8 @@ def _spec_violations(spec: ChannelSpec, policy: UrlPolicy) -> Iterable[FieldViol
         yield FieldViolation("name", "is required")
     elif len(spec.name) > MAX_NAME_LENGTH:
         yield FieldViolation("name", f"must be at most {MAX_NAME_LENGTH} characters")
+    elif has_control_characters(spec.name):
+        yield FieldViolation("name", NO_CONTROL_CHARACTERS)
     if not spec.url:
         yield FieldViolation("url", "is required")
     else:
