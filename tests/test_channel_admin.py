@@ -350,6 +350,12 @@ async def test_unknown_ids_are_not_found(admin: Admin) -> None:
         ),
         admin.TestConnection(pb.TestConnectionRequest(channel_id="ch_missing")),
         admin.RotateSigningSecret(pb.RotateSigningSecretRequest(id="ch_missing")),
+        admin.Redeliver(pb.RedeliverRequest(channel_id="ch_missing", event_id="evt-1")),
+        admin.ListDeliveryLog(pb.ListDeliveryLogRequest(channel_id="ch_missing")),
+        # A deadline: a watch that was let in would wait for attempts forever.
+        admin.WatchDeliveryLog(
+            pb.WatchDeliveryLogRequest(channel_id="ch_missing"), timeout=10
+        ).read(),
     ]
     for call in calls:
         failure = await rpc_failure(call)

@@ -79,6 +79,17 @@ async def test_log_filters_and_tables(cli: Cli, one_failed: str) -> None:
     ]
 
 
+@pytest.mark.parametrize("follow", [[], ["--follow"]])
+async def test_an_unknown_channel_is_not_found(cli: Cli, follow: list[str]) -> None:
+    result = await cli.run("log", "--channel", "ch_nope", *follow)
+    assert (
+        result.failure()
+        .splitlines()[0]
+        .endswith("NOT_FOUND: channel 'ch_nope' does not exist (reason CHANNEL_NOT_FOUND)")
+    )
+    assert result.stdout == ""
+
+
 async def test_redeliver_failures_since_and_one_event(
     cli: Cli, one_failed: str, receiver: Receiver, scheduler: DeliveryScheduler
 ) -> None:

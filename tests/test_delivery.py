@@ -399,6 +399,24 @@ async def test_log_filters_and_paging(
     assert times == sorted(times, reverse=True)
 
 
+async def test_the_log_of_a_channel_is_kept_after_it_is_deleted(
+    admin: AdminStub, ingest: IngestStub, receiver: Receiver, scheduler: DeliveryScheduler
+) -> None:
+    channel_id, _ = await add_channel(admin, receiver)
+    assert await log_of(admin, channel_id=channel_id) == []
+    await publish(ingest, make_event("kept"))
+    await scheduler.drain()
+    await admin.DeleteChannel(admin_pb.DeleteChannelRequest(id=channel_id))
+    # Until retention prunes them: then the channel id is NOT_FOUND like any unknown one.
+    assert [e.event_id for e in await log_of(admin, channel_id=channel_id)] == ["kept"]
+    watch = await rpc_failure(
+        admin.WatchDeliveryLog(
+            admin_pb.WatchDeliveryLogRequest(channel_id=channel_id), timeout=10
+        ).read()
+    )
+    assert (watch.code, watch.reason) == (grpc.StatusCode.NOT_FOUND, "CHANNEL_NOT_FOUND")
+
+
 async def test_a_host_resolving_to_loopback_is_refused_unless_allowed(
     settings: Settings, tuning: Tuning, receiver: Receiver
 ) -> None:

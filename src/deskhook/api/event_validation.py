@@ -17,12 +17,11 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from deskhook.api.convert import event_type_from_proto
 from deskhook.domain.errors import FieldViolation, InvalidArgument
-from deskhook.domain.events import EventType, PublishedEvent
+from deskhook.domain.events import EventType, PublishedEvent, event_id_violation
 from deskhook.domain.text import NO_CONTROL_CHARACTERS, has_control_characters
 from deskhook.v1 import event_pb2
 
 MAX_EVENT_BYTES: Final = 256 * 1024
-MAX_EVENT_ID_LENGTH: Final = 128
 MAX_CUSTOM_FIELD_DEPTH: Final = 16
 MAX_FUTURE_SKEW_SECONDS: Final = 5 * 60
 EARLIEST_OCCURRED_AT_SECONDS: Final = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp())
@@ -47,14 +46,6 @@ _DETAIL: Final[dict[EventType, tuple[str | None, str | None]]] = {
     EventType.TICKET_SLA_REACHED: ("sla", None),
     EventType.TICKET_RATING: ("rating", None),
 }
-
-
-def _event_id_violation(event_id: str) -> FieldViolation | None:
-    if not event_id:
-        return FieldViolation("event_id", "is required")
-    if len(event_id) > MAX_EVENT_ID_LENGTH or not (event_id.isascii() and event_id.isprintable()):
-        return FieldViolation("event_id", "must be 1 to 128 printable ASCII characters")
-    return None
 
 
 def _occurred_at(event: event_pb2.Event, now_seconds: int) -> int | FieldViolation:
@@ -200,7 +191,7 @@ def published_event(event: event_pb2.Event, now_seconds: int) -> PublishedEvent:
         if event.HasField("ticket")
         else [FieldViolation("ticket", "is required")]
     )
-    if (id_violation := _event_id_violation(event.event_id)) is not None:
+    if (id_violation := event_id_violation(event.event_id)) is not None:
         violations.append(id_violation)
     occurred_at = _occurred_at(event, now_seconds)
     if isinstance(occurred_at, FieldViolation):
