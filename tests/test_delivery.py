@@ -585,6 +585,10 @@ async def test_watch_delivery_log_streams_attempts_live(
     assert sorted(item.entry.event_id for item in seen) == ["live-1", "live-2"]
     assert all(item.skipped_entries == 0 for item in seen)
     assert all(item.entry.outcome == DELIVERED for item in seen)
+    # Each entry as it is listed later, its id included (live entries once all read "0").
+    listed = await log_of(admin, channel_id=channel_id)
+    assert sorted(item.entry.id for item in seen) == sorted(entry.id for entry in listed)
+    assert {item.entry.id: item.entry for item in seen} == {entry.id: entry for entry in listed}
 
 
 async def test_stopping_starts_nothing_new(
