@@ -417,6 +417,20 @@ async def test_the_log_of_a_channel_is_kept_after_it_is_deleted(
     assert (watch.code, watch.reason) == (grpc.StatusCode.NOT_FOUND, "CHANNEL_NOT_FOUND")
 
 
+async def test_a_body_with_nul_and_bad_utf8_is_logged_on_every_store(
+    admin: AdminStub, ingest: IngestStub, receiver: Receiver, scheduler: DeliveryScheduler
+) -> None:
+    await add_channel(admin, receiver, retries_enabled=False)
+    await receiver.wait_for_requests(1)
+    # PostgreSQL text cannot hold NUL: kept as it came, it failed the whole batch's record.
+    receiver.queue(Answer(status=500, body=b"down\x00\xff"))
+    await publish(ingest, make_event("hostile"), make_event("other", ticket_id=2))
+    await scheduler.drain()
+    bodies = {entry.event_id: entry.response_body for entry in await log_of(admin)}
+    assert bodies["hostile"] == "down\ufffd\ufffd"
+    assert set(bodies) == {"hostile", "other"}
+
+
 async def test_a_host_resolving_to_loopback_is_refused_unless_allowed(
     settings: Settings, tuning: Tuning, receiver: Receiver
 ) -> None:
