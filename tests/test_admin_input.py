@@ -208,6 +208,41 @@ CASES: list[tuple[str, Call, str]] = [
         ),
         "update_mask",
     ),
+    # Values an error would quote back, and repeated fields it would list one by one: past the
+    # client's metadata limit, the error arrived as RESOURCE_EXHAUSTED.
+    ("get long id", lambda a, c, r: a.GetChannel(pb.GetChannelRequest(id="c" * 100_000)), "id"),
+    (
+        "log long channel",
+        lambda a, c, r: a.ListDeliveryLog(pb.ListDeliveryLogRequest(channel_id="c" * 100_000)),
+        "channel_id",
+    ),
+    (
+        "mask long path",
+        lambda a, c, r: a.UpdateChannel(
+            pb.UpdateChannelRequest(
+                channel=channel_pb2.Channel(id=c, name="x"),
+                update_mask=FieldMask(paths=["x" * 100_000]),
+            )
+        ),
+        "update_mask",
+    ),
+    (
+        "mask many paths",
+        lambda a, c, r: a.UpdateChannel(
+            pb.UpdateChannelRequest(
+                channel=channel_pb2.Channel(id=c, name="x"),
+                update_mask=FieldMask(paths=[f"p{n}" for n in range(5000)]),
+            )
+        ),
+        "update_mask",
+    ),
+    (
+        "many retry delays",
+        lambda a, c, r: a.CreateChannel(
+            pb.CreateChannelRequest(channel=_channel(r, retry_schedule=[Duration()] * 5000))
+        ),
+        "channel.retry_schedule",
+    ),
     *(
         (
             f"log token {index}",

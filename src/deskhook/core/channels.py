@@ -29,6 +29,8 @@ from deskhook.store.base import ChannelFilter, CreateRequest, DuplicateCreateReq
 log = structlog.get_logger("deskhook.channels")
 
 MAX_REQUEST_ID_LENGTH = 128
+# Ids are made here ("ch_" and 24 characters); a longer one names no channel.
+MAX_ID_LENGTH = 128
 DEFAULT_GRACE_PERIOD = timedelta(hours=24)
 MAX_GRACE_PERIOD = timedelta(days=7)
 ID_BYTES = 15
@@ -55,7 +57,10 @@ def channel_not_found(channel_id: str) -> NotFound:
 
 def check_id(channel_id: str, field: str) -> None:
     """A channel id may be looked up: never one with control characters, which no channel
-    has and PostgreSQL text cannot hold (NUL)."""
+    has and PostgreSQL text cannot hold (NUL), nor a long one, which NOT_FOUND would quote
+    back past what a client accepts in an error."""
+    if len(channel_id) > MAX_ID_LENGTH:
+        raise InvalidArgument.field(field, f"must be at most {MAX_ID_LENGTH} characters")
     if has_control_characters(channel_id):
         raise InvalidArgument.field(field, NO_CONTROL_CHARACTERS)
 
