@@ -82,11 +82,9 @@ async def test_log_filters_and_tables(cli: Cli, one_failed: str) -> None:
 @pytest.mark.parametrize("follow", [[], ["--follow"]])
 async def test_an_unknown_channel_is_not_found(cli: Cli, follow: list[str]) -> None:
     result = await cli.run("log", "--channel", "ch_nope", *follow)
-    assert (
-        result.failure()
-        .splitlines()[0]
-        .endswith("NOT_FOUND: channel 'ch_nope' does not exist (reason CHANNEL_NOT_FOUND)")
-    )
+    first_line = result.failure().splitlines()[0]
+    assert "NOT_FOUND" in first_line
+    assert "channel 'ch_nope' does not exist" in first_line
     assert result.stdout == ""
 
 
