@@ -267,6 +267,11 @@ async def test_page_token_is_checked(admin: Admin, receiver: Receiver) -> None:
     [
         ({"name": ""}, "channel.name"),
         ({"name": "x" * 201}, "channel.name"),
+        ({"name": "crm\x1b[2K\rgiven_up"}, "channel.name"),
+        ({"name": "crm\x00"}, "channel.name"),
+        ({"name": "crm\x7f"}, "channel.name"),
+        ({"name": "crm\x9b31m"}, "channel.name"),
+        ({"name": "crm\tsync"}, "channel.name"),
         ({"department_id": 0}, "channel.department_id"),
         ({"subscriptions": []}, "channel.subscriptions"),
         ({"subscriptions": [event_pb2.EVENT_TYPE_UNSPECIFIED]}, "channel.subscriptions[0]"),
@@ -298,6 +303,17 @@ async def test_invalid_channel_names_the_field_and_saves_nothing(
     assert failure.reason
     assert not (await admin.ListChannels(pb.ListChannelsRequest())).channels
     assert not receiver.requests
+
+
+async def test_update_refuses_control_characters_in_the_name(
+    admin: Admin, receiver: Receiver
+) -> None:
+    created = await create(admin, receiver, name="Café ✓ sync")
+    renamed = channel_pb2.Channel(id=created.channel.id, name="crm\x07")
+    failure = await rpc_failure(admin.UpdateChannel(pb.UpdateChannelRequest(channel=renamed)))
+    assert (failure.code, failure.fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["channel.name"])
+    kept = await admin.GetChannel(pb.GetChannelRequest(id=created.channel.id))
+    assert kept.channel.name == "Café ✓ sync"
 
 
 async def test_request_id_makes_create_idempotent(admin: Admin, receiver: Receiver) -> None:
@@ -334,6 +350,12 @@ async def test_unknown_ids_are_not_found(admin: Admin) -> None:
         ),
         admin.TestConnection(pb.TestConnectionRequest(channel_id="ch_missing")),
         admin.RotateSigningSecret(pb.RotateSigningSecretRequest(id="ch_missing")),
+        admin.Redeliver(pb.RedeliverRequest(channel_id="ch_missing", event_id="evt-1")),
+        admin.ListDeliveryLog(pb.ListDeliveryLogRequest(channel_id="ch_missing")),
+        # A deadline: a watch that was let in would wait for attempts forever.
+        admin.WatchDeliveryLog(
+            pb.WatchDeliveryLogRequest(channel_id="ch_missing"), timeout=10
+        ).read(),
     ]
     for call in calls:
         failure = await rpc_failure(call)

@@ -79,6 +79,15 @@ async def test_log_filters_and_tables(cli: Cli, one_failed: str) -> None:
     ]
 
 
+@pytest.mark.parametrize("follow", [[], ["--follow"]])
+async def test_an_unknown_channel_is_not_found(cli: Cli, follow: list[str]) -> None:
+    result = await cli.run("log", "--channel", "ch_nope", *follow)
+    first_line = result.failure().splitlines()[0]
+    assert "NOT_FOUND" in first_line
+    assert "channel 'ch_nope' does not exist" in first_line
+    assert result.stdout == ""
+
+
 async def test_redeliver_failures_since_and_one_event(
     cli: Cli, one_failed: str, receiver: Receiver, scheduler: DeliveryScheduler
 ) -> None:

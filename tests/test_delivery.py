@@ -399,6 +399,38 @@ async def test_log_filters_and_paging(
     assert times == sorted(times, reverse=True)
 
 
+async def test_the_log_of_a_channel_is_kept_after_it_is_deleted(
+    admin: AdminStub, ingest: IngestStub, receiver: Receiver, scheduler: DeliveryScheduler
+) -> None:
+    channel_id, _ = await add_channel(admin, receiver)
+    assert await log_of(admin, channel_id=channel_id) == []
+    await publish(ingest, make_event("kept"))
+    await scheduler.drain()
+    await admin.DeleteChannel(admin_pb.DeleteChannelRequest(id=channel_id))
+    # Until retention prunes them: then the channel id is NOT_FOUND like any unknown one.
+    assert [e.event_id for e in await log_of(admin, channel_id=channel_id)] == ["kept"]
+    watch = await rpc_failure(
+        admin.WatchDeliveryLog(
+            admin_pb.WatchDeliveryLogRequest(channel_id=channel_id), timeout=10
+        ).read()
+    )
+    assert (watch.code, watch.reason) == (grpc.StatusCode.NOT_FOUND, "CHANNEL_NOT_FOUND")
+
+
+async def test_a_body_with_nul_and_bad_utf8_is_logged_on_every_store(
+    admin: AdminStub, ingest: IngestStub, receiver: Receiver, scheduler: DeliveryScheduler
+) -> None:
+    await add_channel(admin, receiver, retries_enabled=False)
+    await receiver.wait_for_requests(1)
+    # PostgreSQL text cannot hold NUL: kept as it came, it failed the whole batch's record.
+    receiver.queue(Answer(status=500, body=b"down\x00\xff"))
+    await publish(ingest, make_event("hostile"), make_event("other", ticket_id=2))
+    await scheduler.drain()
+    bodies = {entry.event_id: entry.response_body for entry in await log_of(admin)}
+    assert bodies["hostile"] == "down\ufffd\ufffd"
+    assert set(bodies) == {"hostile", "other"}
+
+
 async def test_a_host_resolving_to_loopback_is_refused_unless_allowed(
     settings: Settings, tuning: Tuning, receiver: Receiver
 ) -> None:
@@ -567,6 +599,10 @@ async def test_watch_delivery_log_streams_attempts_live(
     assert sorted(item.entry.event_id for item in seen) == ["live-1", "live-2"]
     assert all(item.skipped_entries == 0 for item in seen)
     assert all(item.entry.outcome == DELIVERED for item in seen)
+    # Each entry as it is listed later, its id included (live entries once all read "0").
+    listed = await log_of(admin, channel_id=channel_id)
+    assert sorted(item.entry.id for item in seen) == sorted(entry.id for entry in listed)
+    assert {item.entry.id: item.entry for item in seen} == {entry.id: entry for entry in listed}
 
 
 async def test_stopping_starts_nothing_new(

@@ -202,6 +202,10 @@ def broken(change: str) -> event_pb2.Event:
         event.ClearField("ticket")
     elif change == "no ticket id":
         event.ticket.id = 0
+    elif change == "escape in ticket number":
+        event.ticket.unique_id = "HD-1\x1b[2K\rHD-2"
+    elif change == "NUL in ticket number":
+        event.ticket.unique_id = "HD-1\x00"
     elif change == "wrong detail":
         event.rating.score = 5
     elif change == "no detail":
@@ -229,6 +233,8 @@ def broken(change: str) -> event_pb2.Event:
         ("future", "occurred_at"),
         ("no ticket", "ticket"),
         ("no ticket id", "ticket.id"),
+        ("escape in ticket number", "ticket.unique_id"),
+        ("NUL in ticket number", "ticket.unique_id"),
         ("wrong detail", "rating"),
         ("no detail", "post"),
         ("too big", "event"),
@@ -248,7 +254,8 @@ async def test_invalid_event_names_the_field(
 
 async def test_ticket_data_passes_as_sent(ingest: IngestStub, settings: Settings) -> None:
     event = make_event("rich", event_pb2.EVENT_TYPE_TICKET_ANSWER)
-    event.ticket.title = "t" * 5000
+    event.ticket.title = "t" * 5000 + "\x1b[2K\r\x07"
+    event.post.text = "line one\r\nline two\x00\x9b"
     deep = event.ticket.custom_fields.get_or_create_struct("deep")
     for _ in range(14):
         deep = deep.get_or_create_struct("inner")
@@ -282,6 +289,61 @@ async def test_detail_must_fit_the_event_type(
         expected = "change.old_value"
     (ack,) = await publish_stream(ingest, [event])
     assert (ack.result, ack.field) == (REJECTED, expected)
+
+
+def department_change(event_id: str, field: str, value: str) -> event_pb2.Event:
+    """A department change whose `field` (old_value or new_value) reads `value`."""
+    event = make_event(event_id, event_pb2.EVENT_TYPE_TICKET_DEPARTMENT_CHANGE, old_department_id=1)
+    setattr(event.change, field, value)
+    return event
+
+
+# Each is refused, however large: int() alone raises ValueError past 4,300 digits.
+BAD_DEPARTMENT_IDS = ["9" * 5000, str(2**63), "0", "-7", "+7", " 7", "\u0663", "", "7.0"]
+
+
+@pytest.mark.parametrize("field", ["old_value", "new_value"])
+@pytest.mark.parametrize("value", BAD_DEPARTMENT_IDS)
+async def test_department_change_ids_must_fit_int64(
+    ingest: IngestStub, field: str, value: str
+) -> None:
+    failure = await rpc_failure(
+        ingest.PublishEvent(pb.PublishEventRequest(event=department_change("d", field, value)))
+    )
+    assert (failure.code, failure.fields) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        [f"event.change.{field}"],
+    )
+
+
+async def test_bad_department_id_is_rejected_alone_and_the_stream_goes_on(
+    ingest: IngestStub, settings: Settings
+) -> None:
+    acks = await publish_stream(
+        ingest,
+        [
+            make_event("ok-1"),
+            department_change("huge", "old_value", "9" * 5000),
+            department_change("past-int64", "new_value", str(2**63)),
+            make_event("ok-2"),
+        ],
+        [make_event("ok-3")],
+    )
+    assert [(ack.event_id, ack.result, ack.field) for ack in acks] == [
+        ("ok-1", ACCEPTED, ""),
+        ("huge", REJECTED, "change.old_value"),
+        ("past-int64", REJECTED, "change.new_value"),
+        ("ok-2", ACCEPTED, ""),
+        ("ok-3", ACCEPTED, ""),
+    ]
+    events, _ = await stored(settings)
+    assert set(events) == {"ok-1", "ok-2", "ok-3"}
+
+
+async def test_largest_department_id_is_accepted(ingest: IngestStub) -> None:
+    event = department_change("largest", "old_value", "0" * 5000 + str(2**63 - 1))
+    response = await ingest.PublishEvent(pb.PublishEventRequest(event=event))
+    assert response.ack.result == ACCEPTED
 
 
 async def test_events_from_many_streams_share_commits(

@@ -250,9 +250,9 @@ async def test_the_circuit_breaker_holds_over_replicas(postgres_database: str) -
         one, two = (await claim_within(first, ClaimRules({"a": 2}, breaker=breaker))).deliveries
         (three,) = (await claim_within(second, ClaimRules({"a": 1}, breaker=breaker))).deliveries
         # Failures recorded by each replica add up: the third opens the circuit.
-        health = await first.finish_attempts([failed(one, NOW), failed(two, NOW)], breaker)
+        health = (await first.finish_attempts([failed(one, NOW), failed(two, NOW)], breaker)).health
         assert health["a"].state is CircuitState.CLOSED
-        health = await second.finish_attempts([failed(three, NOW)], breaker)
+        health = (await second.finish_attempts([failed(three, NOW)], breaker)).health
         assert health["a"].state is CircuitState.OPEN
         # Neither claims before the probe is due, and the other replica learns of it.
         rules = ClaimRules({"a": 10}, breaker=breaker)

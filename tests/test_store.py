@@ -123,9 +123,8 @@ async def test_the_stored_circuit_holds_a_channel_and_lets_one_probe_through(sto
     rules = ClaimRules({"a": 10}, breaker=breaker)
     failing = (await claim_within(store, ClaimRules({"a": 2}, breaker=breaker))).deliveries
     opened = ChannelHealth(CircuitState.OPEN, 2, failing_since=NOW, opened_at=NOW)
-    assert await store.finish_attempts([failed(due, NOW) for due in failing], breaker) == {
-        "a": opened
-    }
+    finished = await store.finish_attempts([failed(due, NOW) for due in failing], breaker)
+    assert finished.health == {"a": opened}
     assert (await store.channel_health())["a"] == opened
     # Held until its probe is due; then one delivery, and no other while it is out.
     probe_at = NOW + breaker.probe_interval
@@ -135,7 +134,7 @@ async def test_the_stored_circuit_holds_a_channel_and_lets_one_probe_through(sto
     assert (await claim_within(store, rules, probe_at)).deliveries == []
     # A failed probe opens the circuit afresh.
     reopened = await store.finish_attempts([failed(probe.deliveries[0], probe_at)], breaker)
-    assert reopened["a"].opened_at == probe_at
+    assert reopened.health["a"].opened_at == probe_at
     next_probe_at = probe_at + breaker.probe_interval
     assert (await claim_within(store, rules, next_probe_at - MICROSECOND)).deliveries == []
     # A successful one closes it, and the channel's deliveries go out again.
@@ -143,7 +142,7 @@ async def test_the_stored_circuit_holds_a_channel_and_lets_one_probe_through(sto
     closed = await store.finish_attempts(
         [attempt(last_probe, AttemptOutcome.DELIVERED, next_probe_at)], breaker
     )
-    assert closed == {"a": ChannelHealth(last_success_time=next_probe_at)}
+    assert closed.health == {"a": ChannelHealth(last_success_time=next_probe_at)}
     assert len((await claim_within(store, rules, next_probe_at)).deliveries) == 3
 
 
@@ -193,6 +192,28 @@ async def test_the_log_pages_newest_first_by_time_then_id(store: Store) -> None:
     assert [r.event_id for r in await store.list_attempts(window, None, 10)] == ["e1"]
     failed = LogFilter(outcome=AttemptOutcome.GIVEN_UP)
     assert await store.list_attempts(failed, None, 10) == []
+
+
+async def test_recorded_attempts_come_back_with_their_log_ids(store: Store) -> None:
+    await store.ingest([matched(f"e{n}", "a", "b") for n in range(3)], NOW)
+    due = await claim(store, ["a", "b"])
+    # Two batches, in an order unlike the log's: each record comes back as the log lists it.
+    batches = [due[:4][::-1], due[4:]]
+    logged = [
+        record
+        for batch in batches
+        for record in (
+            await store.finish_attempts(
+                [attempt(d, AttemptOutcome.DELIVERED) for d in batch], DEFAULT_POLICY
+            )
+        ).records
+    ]
+    assert [record.delivery_id for record in logged] == [
+        d.delivery_id for batch in batches for d in batch
+    ]
+    listed = await store.list_attempts(LogFilter(), None, 10)
+    assert sorted(logged, key=lambda r: r.id) == sorted(listed, key=lambda r: r.id)
+    assert all(record.id for record in logged)
 
 
 async def test_a_read_sees_every_earlier_write_while_other_reads_run(store: Store) -> None:

@@ -235,7 +235,9 @@ class Channel(_message.Message):
     id: _builtins.str
     """The channel's id, assigned by the server. Output only."""
     name: _builtins.str
-    """A name people recognise the channel by. Required, 1 to 200 characters."""
+    """A name people recognise the channel by. Required, 1 to 200 characters,
+    none of them a control character (C0, DEL or C1).
+    """
     url: _builtins.str
     """Where the webhooks are POSTed. Required: an absolute `https://` URL of at
     most 2048 characters, without user or password, whose host does not name

@@ -49,7 +49,8 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     """The ticket was closed. Detail: none."""
     EVENT_TYPE_TICKET_DEPARTMENT_CHANGE: _EventType.ValueType  # 10
     """The ticket moved to another department. Detail: `change` with field
-    `department`, old and new department ids in decimal. Channels of both the
+    `department`, old and new department ids in decimal (1 to 2^63-1, what
+    `Ticket.department_id` holds). Channels of both the
     old and the new department receive it.
     """
     EVENT_TYPE_TICKET_SLA_REACHED: _EventType.ValueType  # 11
@@ -87,7 +88,8 @@ EVENT_TYPE_TICKET_CLOSE: EventType.ValueType  # 9
 """The ticket was closed. Detail: none."""
 EVENT_TYPE_TICKET_DEPARTMENT_CHANGE: EventType.ValueType  # 10
 """The ticket moved to another department. Detail: `change` with field
-`department`, old and new department ids in decimal. Channels of both the
+`department`, old and new department ids in decimal (1 to 2^63-1, what
+`Ticket.department_id` holds). Channels of both the
 old and the new department receive it.
 """
 EVENT_TYPE_TICKET_SLA_REACHED: EventType.ValueType  # 11
@@ -205,7 +207,9 @@ class Ticket(_message.Message):
     id: _builtins.int
     """The helpdesk's internal id of the ticket. Required, positive."""
     unique_id: _builtins.str
-    """The ticket number people see and quote, e.g. `HD-10423`."""
+    """The ticket number people see and quote, e.g. `HD-10423`. No control
+    characters (C0, DEL or C1): people read it in the webhook log.
+    """
     title: _builtins.str
     """The ticket's subject line."""
     status: _builtins.str

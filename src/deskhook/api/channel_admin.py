@@ -159,6 +159,7 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
     async def WatchDeliveryLog(
         self, request: pb.WatchDeliveryLogRequest, context: Context
     ) -> AsyncIterator[pb.WatchDeliveryLogResponse]:
+        await self._log.check_channel(request.channel_id)
         with self._feed.watch(request.channel_id) as watcher:
             # Headers go out once the watcher is registered: a client that has them knows
             # every later attempt will reach it.

@@ -100,7 +100,13 @@ def datetime_from_proto(stamp: Timestamp, field: str) -> datetime:
 
 
 def timedelta_from_proto(delta: Duration, field: str) -> timedelta:
-    """`delta` as a timedelta, or INVALID_ARGUMENT naming `field` when none can hold it."""
+    """`delta` as a timedelta, or INVALID_ARGUMENT naming `field` when it is not a valid
+    Duration (nanos past a second, or of the other sign than seconds) or none can hold it."""
+    seconds, nanos = delta.seconds, delta.nanos
+    if abs(nanos) >= 1_000_000_000 or seconds * nanos < 0:
+        raise InvalidArgument.field(
+            f"{field}.nanos", "must be within ±999,999,999 and of the sign of seconds"
+        )
     try:
         return delta.ToTimedelta()
     except (ValueError, OverflowError):

@@ -22,6 +22,11 @@ from deskhook.domain.errors import (
 )
 
 ERROR_DOMAIN: Final = "deskhook.dev"
+# An error travels in trailers, which a client caps (8 KiB by default): past that it sees
+# RESOURCE_EXHAUSTED instead of the error. What a request can make long (quoted values, one
+# violation per repeated element) is bounded where it arises; these bounds hold for the rest.
+MAX_MESSAGE_CHARS: Final = 1024
+MAX_VIOLATIONS: Final = 20
 
 _CODES: Final[dict[type[DomainError], grpc.StatusCode]] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -42,6 +47,8 @@ def _packed(message: Message) -> any_pb2.Any:
 def status_with_reason(
     code: grpc.StatusCode, message: str, reason: str, *extra_details: Message
 ) -> grpc.Status:
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[: MAX_MESSAGE_CHARS - 1] + "…"
     details = [
         _packed(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)),
         *(_packed(detail) for detail in extra_details),
@@ -63,7 +70,7 @@ def status_for(error: DomainError) -> grpc.Status:
     bad_request = error_details_pb2.BadRequest(
         field_violations=[
             error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-            for v in error.violations
+            for v in error.violations[:MAX_VIOLATIONS]
         ]
     )
     return status_with_reason(code, error.message, error.reason, bad_request)

@@ -3,9 +3,10 @@
 Every failure names the field, as a path from the event (`ticket.department_id`), so a producer
 sees at once what to fix. The checks are what deskhook itself relies on: the id, the type and
 the detail it needs, the ticket and department to match on, sane times, the 256 KiB bound and
-custom fields that protobuf decoders can read back.
-The ticket's own data is passed to receivers as the helpdesk sent it. This runs for every
-ingested event, so it reads each field once and allocates only on failure."""
+custom fields that protobuf decoders can read back, and a ticket number (`unique_id`) without
+control characters, as people read it in the log. The rest of the ticket's data, free text
+included, is passed to receivers as the helpdesk sent it: the JSON body escapes it. This runs
+for every ingested event, so it reads each field once and allocates only on failure."""
 
 import math
 from collections.abc import Iterator
@@ -16,17 +17,19 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from deskhook.api.convert import event_type_from_proto
 from deskhook.domain.errors import FieldViolation, InvalidArgument
-from deskhook.domain.events import EventType, PublishedEvent
+from deskhook.domain.events import EventType, PublishedEvent, event_id_violation
+from deskhook.domain.text import NO_CONTROL_CHARACTERS, has_control_characters
 from deskhook.v1 import event_pb2
 
 MAX_EVENT_BYTES: Final = 256 * 1024
-MAX_EVENT_ID_LENGTH: Final = 128
 MAX_CUSTOM_FIELD_DEPTH: Final = 16
 MAX_FUTURE_SKEW_SECONDS: Final = 5 * 60
 EARLIEST_OCCURRED_AT_SECONDS: Final = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp())
 # What a Timestamp may hold (years 1 to 9999): beyond it, no JSON form exists for the webhook.
 TIMESTAMP_MIN_SECONDS: Final = -62_135_596_800
 TIMESTAMP_MAX_SECONDS: Final = 253_402_300_799
+# What `ticket.department_id` (an int64) holds; a department change names its ids as text.
+MAX_DEPARTMENT_ID: Final = 2**63 - 1
 
 # The detail each event type carries (the oneof case), and for a change the field it names.
 _DETAIL: Final[dict[EventType, tuple[str | None, str | None]]] = {
@@ -43,14 +46,6 @@ _DETAIL: Final[dict[EventType, tuple[str | None, str | None]]] = {
     EventType.TICKET_SLA_REACHED: ("sla", None),
     EventType.TICKET_RATING: ("rating", None),
 }
-
-
-def _event_id_violation(event_id: str) -> FieldViolation | None:
-    if not event_id:
-        return FieldViolation("event_id", "is required")
-    if len(event_id) > MAX_EVENT_ID_LENGTH or not (event_id.isascii() and event_id.isprintable()):
-        return FieldViolation("event_id", "must be 1 to 128 printable ASCII characters")
-    return None
 
 
 def _occurred_at(event: event_pb2.Event, now_seconds: int) -> int | FieldViolation:
@@ -119,6 +114,8 @@ def _ticket_violations(ticket: event_pb2.Ticket) -> list[FieldViolation]:
         violations.append(
             FieldViolation("ticket.department_id", "is required and must be positive")
         )
+    if has_control_characters(ticket.unique_id):
+        violations.append(FieldViolation("ticket.unique_id", NO_CONTROL_CHARACTERS))
     if ticket.HasField("custom_fields") and (
         problem := _custom_fields_violation(ticket.custom_fields)
     ):
@@ -144,6 +141,17 @@ def _detail_violation(event: event_pb2.Event, event_type: EventType) -> FieldVio
     return None
 
 
+def _department_id(text: str) -> int | None:
+    """The department id `text` writes in decimal, or None unless it is one that fits an int64
+    as `ticket.department_id` does."""
+    digits = text.lstrip("0")
+    # Bounded before int(), which refuses more than 4,300 digits with a ValueError.
+    if not (text.isascii() and text.isdigit()) or len(digits) > len(str(MAX_DEPARTMENT_ID)):
+        return None
+    value = int(digits or "0")
+    return value if 0 < value <= MAX_DEPARTMENT_ID else None
+
+
 def _department_ids(
     event: event_pb2.Event, ticket: event_pb2.Ticket, event_type: EventType
 ) -> tuple[int, ...]:
@@ -151,11 +159,20 @@ def _department_ids(
     if event_type is not EventType.TICKET_DEPARTMENT_CHANGE:
         return (ticket.department_id,)
     ids: list[int] = []
+    violations: list[FieldViolation] = []
     for name in ("old_value", "new_value"):
-        text = getattr(event.change, name)
-        if not (text.isascii() and text.isdigit()) or int(text) <= 0:
-            raise InvalidArgument.field(f"change.{name}", "must be a department id in decimal")
-        ids.append(int(text))
+        department_id = _department_id(getattr(event.change, name))
+        if department_id is None:
+            violations.append(
+                FieldViolation(
+                    f"change.{name}",
+                    f"must be a department id in decimal, from 1 to {MAX_DEPARTMENT_ID}",
+                )
+            )
+        else:
+            ids.append(department_id)
+    if violations:
+        raise InvalidArgument(*violations)
     return tuple(dict.fromkeys(ids))
 
 
@@ -174,7 +191,7 @@ def published_event(event: event_pb2.Event, now_seconds: int) -> PublishedEvent:
         if event.HasField("ticket")
         else [FieldViolation("ticket", "is required")]
     )
-    if (id_violation := _event_id_violation(event.event_id)) is not None:
+    if (id_violation := event_id_violation(event.event_id)) is not None:
         violations.append(id_violation)
     occurred_at = _occurred_at(event, now_seconds)
     if isinstance(occurred_at, FieldViolation):

@@ -19,14 +19,18 @@ from deskhook.domain.channels import (
     validate_spec,
 )
 from deskhook.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from deskhook.domain.events import event_id_violation
 from deskhook.domain.paging import decode_page_token, encode_page_token, page_size
 from deskhook.domain.signing import SECRET_BYTES, active_secrets, new_secret
+from deskhook.domain.text import NO_CONTROL_CHARACTERS, has_control_characters
 from deskhook.domain.url_policy import UrlPolicy, UrlRefused, check_url
 from deskhook.store.base import ChannelFilter, CreateRequest, DuplicateCreateRequest, Store
 
 log = structlog.get_logger("deskhook.channels")
 
 MAX_REQUEST_ID_LENGTH = 128
+# Ids are made here ("ch_" and 24 characters); a longer one names no channel.
+MAX_ID_LENGTH = 128
 DEFAULT_GRACE_PERIOD = timedelta(hours=24)
 MAX_GRACE_PERIOD = timedelta(days=7)
 ID_BYTES = 15
@@ -51,9 +55,20 @@ def channel_not_found(channel_id: str) -> NotFound:
     return NotFound(f"channel {channel_id!r} does not exist", reason="CHANNEL_NOT_FOUND")
 
 
+def check_id(channel_id: str, field: str) -> None:
+    """A channel id may be looked up: never one with control characters, which no channel
+    has and PostgreSQL text cannot hold (NUL), nor a long one, which NOT_FOUND would quote
+    back past what a client accepts in an error."""
+    if len(channel_id) > MAX_ID_LENGTH:
+        raise InvalidArgument.field(field, f"must be at most {MAX_ID_LENGTH} characters")
+    if has_control_characters(channel_id):
+        raise InvalidArgument.field(field, NO_CONTROL_CHARACTERS)
+
+
 def require_id(channel_id: str, field: str = "id") -> None:
     if not channel_id:
         raise InvalidArgument.field(field, "is required")
+    check_id(channel_id, field)
 
 
 class ChannelService:
@@ -88,6 +103,8 @@ class ChannelService:
             raise InvalidArgument.field(
                 "request_id", f"must be at most {MAX_REQUEST_ID_LENGTH} characters"
             )
+        if has_control_characters(request_id):
+            raise InvalidArgument.field("request_id", NO_CONTROL_CHARACTERS)
         request = CreateRequest(request_id, request_hash(spec)) if request_id else None
         if request is not None and (earlier := await self._created_by(request)) is not None:
             return earlier
@@ -124,8 +141,8 @@ class ChannelService:
             )
         return created.channel, created.signing_secret
 
-    async def get(self, channel_id: str) -> Channel:
-        require_id(channel_id)
+    async def get(self, channel_id: str, field: str = "id") -> Channel:
+        require_id(channel_id, field)
         channel = await self._store.get_channel(channel_id)
         if channel is None:
             raise channel_not_found(channel_id)
@@ -168,7 +185,7 @@ class ChannelService:
         log.info("channel deleted", channel_id=channel_id)
 
     async def test_saved(self, channel_id: str) -> ConnectionStatus:
-        channel = await self.get(channel_id)
+        channel = await self.get(channel_id, "channel_id")
         secrets = await self._active_secrets(channel_id)
         status = await self._test(channel.spec.url, secrets, channel_id)
         await self._store.set_connection_status(channel_id, status)
@@ -229,7 +246,9 @@ class ChannelService:
         require_id(channel_id, "channel_id")
         if event_id is None and failed_since is None:
             raise InvalidArgument.field("scope", "set event_id or failed_since")
-        await self.get(channel_id)
+        if event_id is not None and (violation := event_id_violation(event_id)):
+            raise InvalidArgument(violation)
+        await self.get(channel_id, "channel_id")
         count = await self._store.redeliver(channel_id, event_id, failed_since, self._now())
         if event_id is not None and count == 0:
             raise NotFound(

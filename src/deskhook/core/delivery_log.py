@@ -2,7 +2,10 @@
 
 from dataclasses import asdict, dataclass
 
+from deskhook.core.channels import channel_not_found, check_id
 from deskhook.domain.delivery import AttemptRecord
+from deskhook.domain.errors import InvalidArgument
+from deskhook.domain.events import event_id_violation
 from deskhook.domain.paging import decode_page_token, encode_page_token, page_size
 from deskhook.domain.times import to_micros
 from deskhook.store.base import LogFilter, Store
@@ -18,14 +21,27 @@ class DeliveryLog:
     def __init__(self, store: Store) -> None:
         self._store = store
 
+    async def check_channel(self, channel_id: str) -> None:
+        """NOT_FOUND unless `channel_id` names a channel (or is empty: every channel), so a
+        mistyped id is told apart from a quiet channel."""
+        check_id(channel_id, "channel_id")
+        if channel_id and await self._store.get_channel(channel_id) is None:
+            raise channel_not_found(channel_id)
+
     async def list_entries(
         self, log_filter: LogFilter, requested_size: int, page_token: str
     ) -> LogPage:
+        check_id(log_filter.channel_id, "channel_id")
+        if log_filter.event_id and (violation := event_id_violation(log_filter.event_id)):
+            raise InvalidArgument(violation)
         size = page_size(requested_size)
         query = {key: str(value) for key, value in asdict(log_filter).items()}
         position = decode_page_token(page_token, query, length=2)
         before = (position[0], position[1]) if position is not None else None
         rows = await self._store.list_attempts(log_filter, before, size + 1)
+        if not rows:
+            # Only now: a deleted channel's entries stay listed until retention prunes them.
+            await self.check_channel(log_filter.channel_id)
         page = rows[:size]
         next_token = (
             encode_page_token([to_micros(page[-1].attempted_at), page[-1].id], query)

@@ -79,6 +79,13 @@ class PolicyResolver(AbstractResolver):
         await self._resolver.close()
 
 
+def _as_text(body: bytes) -> str:
+    """A receiver's answer as the log keeps it: bytes that are not UTF-8, and NUL, which
+    PostgreSQL text cannot hold (the whole batch of attempts would fail to record), become
+    U+FFFD."""
+    return body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
 def classify(problem: Exception | int, limits: HttpLimits) -> tuple[FailureReason, str]:
     """Why an attempt failed, as a reason code and a sentence for the person reading the log.
     `problem` is what `WebhookClient.post` caught, or the status of an answer that was not 2xx."""
@@ -208,7 +215,7 @@ class WebhookClient:
                 url, data=body, headers=headers, allow_redirects=False
             ) as response:
                 status, retry_after = response.status, response.headers.get("retry-after")
-                text = (await self._read_start(response)).decode("utf-8", errors="replace")
+                text = _as_text(await self._read_start(response))
         except (UrlRefused, aiohttp.ClientError, OSError) as problem:
             failure, error = classify(problem, self._limits)
         else:

@@ -109,8 +109,9 @@ class DeliveryScheduler:
         self._ready: defaultdict[str, deque[DueDelivery]] = defaultdict(deque)
         self._task: asyncio.Task[None] | None = None
         # Attempts settle in shared transactions: one fsync for many deliveries.
-        self._recorder: GroupCommitter[tuple[AttemptRecord, datetime], None] = GroupCommitter(
-            self._record_batch, name="attempt-recorder", max_batch=limits.window
+        # Each attempt comes back as logged, with the id the store gave it.
+        self._recorder: GroupCommitter[tuple[AttemptRecord, datetime], AttemptRecord] = (
+            GroupCommitter(self._record_batch, name="attempt-recorder", max_batch=limits.window)
         )
         # The background loop and drain() both pump: one at a time, so the slots counted for
         # a claim are still free when it lands.
@@ -373,7 +374,7 @@ class DeliveryScheduler:
             webhook_id=message_id,
             next_attempt_at=decision.next_attempt_at,
         )
-        await self._recorder.submit([(record, finished)])
+        (logged,) = await self._recorder.submit([(record, finished)])
         if dropped:
             await self._store.release_claims(dropped)
         log.info(
@@ -387,20 +388,22 @@ class DeliveryScheduler:
             error=outcome.error,
             duration_ms=round(outcome.duration * 1000, 1),
         )
-        self._on_attempt(record)
+        self._on_attempt(logged)
         await self._disable_if_due(channel, decision, finished)
 
-    async def _record_batch(self, attempts: list[tuple[AttemptRecord, datetime]]) -> list[None]:
+    async def _record_batch(
+        self, attempts: list[tuple[AttemptRecord, datetime]]
+    ) -> list[AttemptRecord]:
         try:
-            health = await self._store.finish_attempts(attempts, self._breaker)
+            finished = await self._store.finish_attempts(attempts, self._breaker)
         finally:
             for record, _ in attempts:
                 if concerns_receiver(record.failure):
                     self._unsettled[record.channel_id] -= 1
-        self._adopt(health)
+        self._adopt(finished.health)
         # Their leases ended, and a ticket's next delivery may be first now: claim again.
         self._wake.set()
-        return [None] * len(attempts)
+        return finished.records
 
     def _record_health(self, channel_id: str, succeeded: bool, now: datetime) -> None:
         """Count an attempt's result into this scheduler's view at once; the store counts it

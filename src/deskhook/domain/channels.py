@@ -8,6 +8,7 @@ from enum import StrEnum
 from deskhook.domain.errors import FieldViolation, InvalidArgument
 from deskhook.domain.events import EventType
 from deskhook.domain.outcomes import FailureReason
+from deskhook.domain.text import NO_CONTROL_CHARACTERS, has_control_characters
 from deskhook.domain.url_policy import UrlPolicy, UrlRefused, check_url
 
 MAX_NAME_LENGTH = 200
@@ -89,6 +90,8 @@ def _spec_violations(spec: ChannelSpec, policy: UrlPolicy) -> Iterable[FieldViol
         yield FieldViolation("name", "is required")
     elif len(spec.name) > MAX_NAME_LENGTH:
         yield FieldViolation("name", f"must be at most {MAX_NAME_LENGTH} characters")
+    elif has_control_characters(spec.name):
+        yield FieldViolation("name", NO_CONTROL_CHARACTERS)
     if not spec.url:
         yield FieldViolation("url", "is required")
     else:
@@ -103,16 +106,24 @@ def _spec_violations(spec: ChannelSpec, policy: UrlPolicy) -> Iterable[FieldViol
     elif len(set(spec.subscriptions)) != len(spec.subscriptions):
         yield FieldViolation("subscriptions", "must name each event type at most once")
     if len(spec.retry_schedule) > MAX_RETRY_DELAYS:
+        # Not each delay as well: thousands of violations outgrow what a client accepts.
         yield FieldViolation("retry_schedule", f"must have at most {MAX_RETRY_DELAYS} delays")
-    for index, delay in enumerate(spec.retry_schedule):
-        if not MIN_RETRY_DELAY <= delay <= MAX_RETRY_DELAY:
-            yield FieldViolation(f"retry_schedule[{index}]", "must be from 1 second to 24 hours")
+    else:
+        for index, delay in enumerate(spec.retry_schedule):
+            if not MIN_RETRY_DELAY <= delay <= MAX_RETRY_DELAY:
+                yield FieldViolation(
+                    f"retry_schedule[{index}]", "must be from 1 second to 24 hours"
+                )
     if not 0 <= spec.max_concurrency <= MAX_CONCURRENCY:
         yield FieldViolation("max_concurrency", f"must be from 0 to {MAX_CONCURRENCY}")
     if not 0 <= spec.rate_limit_per_second <= MAX_RATE_LIMIT_PER_SECOND:
         yield FieldViolation(
             "rate_limit_per_second", f"must be from 0 to {MAX_RATE_LIMIT_PER_SECOND}"
         )
+
+
+def _quoted(path: str, limit: int = 64) -> str:
+    return repr(path if len(path) <= limit else path[:limit] + "…")
 
 
 def resolve_update_paths(paths: Sequence[str], field_name: str = "update_mask") -> frozenset[str]:
@@ -123,10 +134,18 @@ def resolve_update_paths(paths: Sequence[str], field_name: str = "update_mask") 
         if len(paths) > 1:
             raise InvalidArgument.field(field_name, "'*' cannot be combined with other paths")
         return MUTABLE_PATHS
+    # Bounded, as the paths are quoted back: an error outgrowing the client's metadata limit
+    # reaches it as RESOURCE_EXHAUSTED instead.
+    if len(paths) > len(MUTABLE_PATHS):
+        raise InvalidArgument.field(
+            field_name, f"names {len(paths)} paths; a channel has {len(MUTABLE_PATHS)} fields"
+        )
     violations = [
         FieldViolation(
             field_name,
-            f"'{path}' is output only" if path in OUTPUT_ONLY_PATHS else f"unknown field '{path}'",
+            f"{_quoted(path)} is output only"
+            if path in OUTPUT_ONLY_PATHS
+            else f"unknown field {_quoted(path)}",
         )
         for path in paths
         if path not in MUTABLE_PATHS

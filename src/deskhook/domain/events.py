@@ -1,7 +1,11 @@
 """Ticket events: the twelve types, named as on the webhook wire, and an event on its way in."""
 
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Final, NamedTuple
+
+from deskhook.domain.errors import FieldViolation
+
+MAX_EVENT_ID_LENGTH: Final = 128
 
 
 class EventType(StrEnum):
@@ -17,6 +21,17 @@ class EventType(StrEnum):
     TICKET_DEPARTMENT_CHANGE = "ticket_department_change"
     TICKET_SLA_REACHED = "ticket_sla_reached"
     TICKET_RATING = "ticket_rating"
+
+
+def event_id_violation(event_id: str) -> FieldViolation | None:
+    """What is wrong with an event id, as published or as named by a filter; None if fine."""
+    if not event_id:
+        return FieldViolation("event_id", "is required")
+    if len(event_id) > MAX_EVENT_ID_LENGTH or not (event_id.isascii() and event_id.isprintable()):
+        return FieldViolation(
+            "event_id", f"must be 1 to {MAX_EVENT_ID_LENGTH} printable ASCII characters"
+        )
+    return None
 
 
 class PublishedEvent(NamedTuple):

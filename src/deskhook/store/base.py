@@ -88,6 +88,16 @@ class Claimed:
 
 
 @dataclass(frozen=True)
+class Finished:
+    """What recording attempts stored: each attempt as logged, with the id the log gave it
+    (what ListDeliveryLog shows), in order; and the health of each channel of the attempts
+    after them."""
+
+    records: list[AttemptRecord]
+    health: dict[str, ChannelHealth]
+
+
+@dataclass(frozen=True)
 class LogFilter:
     channel_id: str = ""
     ticket_id: int | None = None
@@ -210,12 +220,11 @@ class Store(Protocol):
 
     async def finish_attempts(
         self, attempts: Sequence[tuple[AttemptRecord, datetime]], breaker: BreakerPolicy
-    ) -> dict[str, ChannelHealth]:
+    ) -> Finished:
         """Log each attempt and settle its delivery (delivered, given up, or due again at
         `record.next_attempt_at`), and count its result, in order, into the stored health of its
         channel, as of the time given with it (when the answer came): all in one transaction,
-        in turn with claims and with the other replicas' results. The health of each channel of
-        `attempts` after them."""
+        in turn with claims and with the other replicas' results."""
         ...
 
     async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None: ...

@@ -22,17 +22,18 @@ rows, in the same order, to count their results into the stored health: BEGIN, l
 COMMIT."""
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import asyncpg
 
-from deskhook.domain.breaker import BreakerPolicy, ChannelHealth
+from deskhook.domain.breaker import BreakerPolicy
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
 from deskhook.domain.events import EventType
 from deskhook.domain.limits import most_leased
 from deskhook.domain.rate import TokenBucket
 from deskhook.domain.times import from_micros, to_micros
-from deskhook.store.base import Claimed, ClaimRules
+from deskhook.store.base import Claimed, ClaimRules, Finished
 from deskhook.store.postgres.connection import CLAIM_OWNERS, PostgresConnections
 from deskhook.store.postgres.notify import DELIVERIES_DUE
 from deskhook.store.rows import (
@@ -151,6 +152,7 @@ FINISH = f"""
 WITH logged AS (
     INSERT INTO attempts ({ATTEMPT_COLUMNS})
     SELECT * FROM unnest({_arrays(1, ATTEMPT_TYPES)})
+    RETURNING id
 ), settled AS (
     UPDATE deliveries d SET attempts = u.attempts, state = u.state, due_at = u.due_at,
         finished_at = u.finished_at,
@@ -159,12 +161,15 @@ WITH logged AS (
     FROM unnest({_arrays(OWNER + 1, ("bigint", "integer", "text", "bigint", "bigint"))})
         AS u(id, attempts, state, due_at, finished_at)
     WHERE d.id = u.id
+), counted AS (
+    UPDATE channels c SET consecutive_failures = h.failures, failing_since = h.failing_since,
+        last_success_time = h.last_success_time, opened_at = h.opened_at
+    FROM unnest({_arrays(OWNER + 6, ("text", *HEALTH_TYPES))})
+        AS h(id, failures, failing_since, last_success_time, opened_at)
+    WHERE c.id = h.id
 )
-UPDATE channels c SET consecutive_failures = h.failures, failing_since = h.failing_since,
-    last_success_time = h.last_success_time, opened_at = h.opened_at
-FROM unnest({_arrays(OWNER + 6, ("text", *HEALTH_TYPES))})
-    AS h(id, failures, failing_since, last_success_time, opened_at)
-WHERE c.id = h.id
+-- The identity is drawn row by row as unnest yields them, in the arrays' order.
+SELECT id FROM logged ORDER BY id
 """
 
 
@@ -285,14 +290,14 @@ class DeliveryTables(PostgresConnections):
 
     async def finish_attempts(
         self, attempts: Sequence[tuple[AttemptRecord, datetime]], breaker: BreakerPolicy
-    ) -> dict[str, ChannelHealth]:
+    ) -> Finished:
         channel_ids = sorted({record.channel_id for record, _ in attempts})
         async with self._transaction() as db:
             stored = await db.fetch(LOCK_HEALTH, channel_ids)
             health = recorded_health(
                 {row["id"]: health_from_row(row) for row in stored}, attempts, breaker
             )
-            await db.execute(
+            logged = await db.fetch(
                 FINISH,
                 *_columns((attempt_values(record) for record, _ in attempts), ATTEMPT_TYPES),
                 self._owner,
@@ -309,4 +314,10 @@ class DeliveryTables(PostgresConnections):
                 list(health),
                 *_columns(map(health_values, health.values()), HEALTH_TYPES),
             )
-        return health
+        return Finished(
+            [
+                replace(record, id=row["id"])
+                for (record, _), row in zip(attempts, logged, strict=True)
+            ],
+            health,
+        )

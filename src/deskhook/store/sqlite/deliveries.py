@@ -8,6 +8,7 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from deskhook.domain.breaker import BreakerPolicy, ChannelHealth
@@ -15,7 +16,7 @@ from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
 from deskhook.domain.events import EventType
 from deskhook.domain.limits import most_leased
 from deskhook.domain.times import from_micros, to_micros
-from deskhook.store.base import Claimed, ClaimRules
+from deskhook.store.base import Claimed, ClaimRules, Finished
 from deskhook.store.rows import (
     ATTEMPT_COLUMNS,
     DELIVERY_STATES,
@@ -164,7 +165,7 @@ class DeliveryTables(SqliteConnections):
 
     async def finish_attempts(
         self, attempts: Sequence[tuple[AttemptRecord, datetime]], breaker: BreakerPolicy
-    ) -> dict[str, ChannelHealth]:
+    ) -> Finished:
         stored = await self._stored_health()
         async with self._transaction(durable=False) as db:
             # Counted under the writer's lock: no other batch's results come in between.
@@ -173,6 +174,11 @@ class DeliveryTables(SqliteConnections):
                 f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES ({ATTEMPT_PLACEHOLDERS})",
                 [attempt_values(record) for record, _ in attempts],
             )
+            # Under the writer's lock each new row's id is one above the largest before it, so
+            # the batch's ids run up to the last one inserted.
+            async with db.execute("SELECT last_insert_rowid()") as cursor:
+                row = await cursor.fetchone()
+            last_id = int(row[0]) if row else 0
             await db.executemany(
                 "UPDATE deliveries SET attempts = ?, state = ?, due_at = ?,"
                 " finished_at = ? WHERE id = ?",
@@ -196,7 +202,11 @@ class DeliveryTables(SqliteConnections):
         stored.update(health)
         for record, _ in attempts:
             self._claims.pop(record.delivery_id, None)
-        return health
+        first_id = last_id - len(attempts) + 1
+        return Finished(
+            [replace(record, id=first_id + index) for index, (record, _) in enumerate(attempts)],
+            health,
+        )
 
 
 def _claim_query(
