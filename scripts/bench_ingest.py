@@ -15,8 +15,6 @@ Both servers run in their own process on 127.0.0.1, the client in this one.
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +42,7 @@ from deskhook.v1 import event_ingest_pb2 as pb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for the sample events the tests publish
-from benchkit import Figure, peak_rss_mib, verdict, write_figures  # noqa: E402
+from benchkit import Figure, peak_rss_mib, start_process, verdict, write_figures  # noqa: E402
 
 from tests.events import make_event  # noqa: E402
 
@@ -114,25 +112,6 @@ async def stream(target: str, requests: list[pb.PublishEventsRequest]) -> tuple[
         async for response in call:
             acked += sum(ack.result != pb.EVENT_ACK_RESULT_REJECTED for ack in response.acks)
         return acked, time.perf_counter() - started
-
-
-def start_process(args: list[str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """Start a server whose log goes to `log` (a pipe left unread would stall it)."""
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            args,
-            stderr=sink,
-            stdout=subprocess.DEVNULL,
-            env={**os.environ, "DESKHOOK_LOG_FORMAT": "json"},
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        for line in log.read_text().splitlines():
-            if '"listening"' in line:
-                return process, int(json.loads(line)["port"])
-        time.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"server did not start: {args}\n{log.read_text()}")
 
 
 async def prepare_channel(target: str) -> None:

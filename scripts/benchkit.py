@@ -4,6 +4,8 @@ figures each writes with `--results` for scripts/bench_report.py."""
 import asyncio
 import gc
 import json
+import os
+import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -162,3 +164,22 @@ def write_figures(path: Path, figures: Sequence[Figure]) -> None:
 
 def read_figures(path: Path) -> list[Figure]:
     return [Figure(**fields) for fields in json.loads(path.read_text())]
+
+
+def start_process(args: list[str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a server whose log goes to `log` (a pipe left unread would stall it)."""
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            args,
+            stderr=sink,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "DESKHOOK_LOG_FORMAT": "json"},
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        for line in log.read_text().splitlines():
+            if '"listening"' in line:
+                return process, int(json.loads(line)["port"])
+        time.sleep(0.05)
+    process.kill()
+    raise SystemExit(f"server did not start: {args}\n{log.read_text()}")

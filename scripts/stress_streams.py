@@ -17,7 +17,6 @@ tell what gRPC does from what deskhook does.
 import argparse
 import asyncio
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -35,6 +34,8 @@ from deskhook.v1 import event_ingest_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for the sample events the tests publish
+from benchkit import start_process  # noqa: E402
+
 from tests.events import make_event  # noqa: E402
 
 TOKEN = "stress-token"
@@ -115,24 +116,6 @@ def server_command(database: Path, args: argparse.Namespace) -> list[str]:
     ]  # fmt: skip
 
 
-def start_server(command: list[str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            command,
-            stderr=sink,
-            stdout=subprocess.DEVNULL,
-            env={**os.environ, "DESKHOOK_LOG_FORMAT": "json"},
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        for line in log.read_text().splitlines():
-            if '"listening"' in line:
-                return process, int(json.loads(line)["port"])
-        time.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"server did not start:\n{log.read_text()}")
-
-
 def server_codes(log: Path) -> Counter[str]:
     codes: Counter[str] = Counter()
     for line in log.read_text().splitlines():
@@ -178,7 +161,7 @@ def run(args: argparse.Namespace) -> None:
     limit = raise_file_limit()
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "server.log"
-        server, port = start_server(server_command(Path(scratch) / "stress.db", args), log)
+        server, port = start_process(server_command(Path(scratch) / "stress.db", args), log)
         try:
             ended, slowest = run_clients(f"127.0.0.1:{port}", args)
         finally:
