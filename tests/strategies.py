@@ -50,6 +50,9 @@ ODD_STRINGS: Final = (
     "-1",
     "007",
     "9" * 30,
+    "9" * 5000,
+    "\x1b[2K\rdelivered\x07",  # redraws a terminal line
+    "\x9b31m",  # C1 CSI
     "'; DROP TABLE channels; --",
     "%s%n{}",
     "a" * 128,
@@ -255,7 +258,19 @@ _TIMESTAMP_PATHS: Final = (
     "ticket.update_time",
     "sla.deadline",
 )
-_CHANGE_VALUES: Final = ("status", "priority", "type", "assignee", "department", "1", "7", "٣")
+_CHANGE_VALUES: Final = (
+    "status",
+    "priority",
+    "type",
+    "assignee",
+    "department",
+    "1",
+    "7",
+    "٣",
+    str(INT64_MAX + 1),
+    # Past Python's int-digit limit (4,300), which once ended a whole ingest stream.
+    "9" * 5000,
+)
 
 
 PRINTABLE_ASCII: Final = st.characters(min_codepoint=0x21, max_codepoint=0x7E)
