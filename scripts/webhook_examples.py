@@ -19,7 +19,8 @@ CHANNEL_ID = "ch_7hq2mzk4ve5xr3tdn6wbpy2c"
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 SPACING = timedelta(minutes=7)
 
-# The subscription each type answers to, as the helpdesk's settings page names it (DESIGN §3).
+# The subscription each type answers to, as the helpdesk's settings page names it
+# (docs/design.md §3).
 SUBSCRIPTIONS = {
     EventType.TICKET_CREATE: "ticket created",
     EventType.TICKET_ANSWER: "answer added (classic ticket view)",

@@ -1,4 +1,4 @@
-"""Webhook bodies: the proto3 JSON form of `deskhook.v1.WebhookPayload` (DESIGN §3)."""
+"""Webhook bodies: the proto3 JSON form of `deskhook.v1.WebhookPayload` (docs/design.md §3)."""
 
 import functools
 import json

@@ -1,5 +1,5 @@
 """A circuit breaker per channel, and the rule that disables a channel failing for days
-(DESIGN §5).
+(docs/design.md §5.3, §5.5).
 
 After a run of consecutive failures the circuit opens: the channel's deliveries are held and
 one probe at a time tests the receiver, so a receiver that is down costs one request per probe

@@ -1,7 +1,7 @@
 """How much of a channel's due work one claim may take, by the limits that every scheduler
-sharing a store keeps together (DESIGN §5): its concurrency, its rate and its circuit breaker.
-The stores keep the state these rules read (leases, token buckets, health) and apply them inside
-their claims, with `now` passed in."""
+sharing a store keeps together: its concurrency, its rate and its circuit breaker
+(docs/design.md §5.4, §5.5, §7). The stores keep the state these rules read (leases, token
+buckets, health) and apply them inside their claims, with `now` passed in."""
 
 import math
 from datetime import datetime

@@ -1,5 +1,5 @@
 """What happens to a delivery after an attempt: delivered, retried later, given up, or its channel
-disabled (DESIGN §5).
+disabled (docs/design.md §5.2, §5.3).
 
 Pure: the clock (`now`) and the randomness behind the jitter are passed in, so every decision
 can be replayed exactly."""

@@ -56,7 +56,7 @@ def webhook_headers(
     event_type: str,
     attempt: int,
 ) -> dict[str, str]:
-    """The headers of one attempt (DESIGN §4); the user agent is set by the HTTP client."""
+    """The headers of one attempt (docs/design.md §4); the user agent is set by the HTTP client."""
     return {
         "content-type": "application/json",
         "webhook-id": webhook_id,
