@@ -48,7 +48,7 @@ from deskhook.v1 import channel_admin_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' receiver, events, channels and server runner
-from benchkit.figures import Figure, bench_parser, percentile, verdict, write_figures  # noqa: E402
+from benchkit.figures import Figure, bench_parser, conclude, percentile, verdict  # noqa: E402
 from benchkit.load import gc_paused, publish_paced  # noqa: E402
 from benchkit.proc import cpu_stolen  # noqa: E402
 
@@ -387,10 +387,7 @@ async def main(rate: float, seconds: float, rounds: int, results: Path | None) -
     )
     with tempfile.TemporaryDirectory() as scratch:
         comparison = await compare(Path(scratch), rate=rate, seconds=seconds, rounds=rounds)
-    print("\n".join(f"  {line}" for line in comparison.lines()))
-    if results is not None:
-        write_figures(results, comparison.figures())
-    return 0 if comparison.ok else 1
+    return conclude(comparison.lines(), comparison.figures(), results, comparison.ok)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import uvloop
 from bench_delivery import TOKEN, WARM_EVENTS, sample_event
-from benchkit.figures import Figure, bench_parser, verdict, write_figures
+from benchkit.figures import Figure, bench_parser, conclude, verdict
 from benchkit.load import create_channel, publish
 from benchkit.proc import busy_seconds, cpu_seconds
 from benchkit.receiver import ReceiverProcess, receiving
@@ -356,10 +356,7 @@ async def main(events: int, warm: int, postgres: str | None, results: Path | Non
                             )
                         finally:
                             await server.drop_database(database)
-    print("\n".join(f"  {line}" for line in lines(runs)))
-    if results is not None:
-        write_figures(results, figures(runs))
-    return 0 if all(run.ok for run in runs) else 1
+    return conclude(lines(runs), figures(runs), results, all(run.ok for run in runs))
 
 
 if __name__ == "__main__":

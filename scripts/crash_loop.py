@@ -38,7 +38,7 @@ from deskhook.v1 import event_ingest_pb2 as ingest_pb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' receiver, events and server runner
-from benchkit.figures import Figure, bench_parser, verdict, write_figures  # noqa: E402
+from benchkit.figures import Figure, bench_parser, conclude, verdict  # noqa: E402
 
 from tests.channels import add_channel  # noqa: E402
 from tests.events import make_event  # noqa: E402
@@ -290,10 +290,7 @@ async def main(
     print(f"crash loop: {kills} kills, {rate:g} events/s, seed {seed}", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         report = await run(Path(scratch), kills=kills, rate=rate, seed=seed, database=database)
-    print("\n".join(f"  {line}" for line in report.lines()))
-    if results is not None:
-        write_figures(results, report.figures())
-    return 0 if report.ok else 1
+    return conclude(report.lines(), report.figures(), results, report.ok)
 
 
 if __name__ == "__main__":

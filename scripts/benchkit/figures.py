@@ -52,6 +52,16 @@ def read_figures(path: Path) -> list[Figure]:
     return [Figure(**fields) for fields in json.loads(path.read_text())]
 
 
+def conclude(
+    lines: Sequence[str], figures: Sequence[Figure], results: Path | None, ok: bool
+) -> int:
+    """Print a run's summary, write its figures where `--results` asks; the exit status."""
+    print("\n".join(f"  {line}" for line in lines))
+    if results is not None:
+        write_figures(results, figures)
+    return 0 if ok else 1
+
+
 def bench_parser(doc: str | None) -> argparse.ArgumentParser:
     """A benchmark's command line: its docstring as the help, and `--results FILE`."""
     parser = argparse.ArgumentParser(
