@@ -92,6 +92,9 @@ async def listening(server: subprocess.Popen[bytes], log: Path) -> str:
     return f"127.0.0.1:{await asyncio.to_thread(wait_listening, server, log)}"
 
 
+# --- its webhook log -------------------------------------------------------------------------
+
+
 def logged_attempts(database: Path) -> list[tuple[str, str, int]]:
     """The webhook log's attempts by outcome and error, read from the server's database."""
     with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
@@ -350,14 +353,13 @@ class Bench:
                 flush=True,
             )
 
-    async def backlog(self, raw_rate: float) -> None:
-        count = self.options.backlog
-        database = self.scratch / "backlog.db"
-        ingest_log, drain_log = self.scratch / "backlog-ingest.log", self.scratch / "drain.log"
-        # Ingest while the receiver holds the first requests: nothing is delivered.
-        server = start_deskhook(database, self.ca, ingest_log)
+    async def outage(self, database: Path, count: int) -> None:
+        """`count` events ingested while the receiver holds the first requests, so that nothing
+        is delivered; then the server killed."""
+        log = self.scratch / "backlog-ingest.log"
+        server = start_deskhook(database, self.ca, log)
         try:
-            target = await self.connect(server, ingest_log)
+            target = await self.connect(server, log)
             await self.receiver.ask("hold")
             started = time.monotonic()
             await self.publish(target, count, "bl")
@@ -372,6 +374,11 @@ class Bench:
             " held, then the server killed); a new server drains it",
             flush=True,
         )
+
+    async def backlog(self, raw_rate: float) -> None:
+        count = self.options.backlog
+        database, drain_log = self.scratch / "backlog.db", self.scratch / "drain.log"
+        await self.outage(database, count)
         # A new server on the same database finds every delivery due at once.
         started = time.monotonic()
         server = start_deskhook(database, self.ca, drain_log)
