@@ -14,12 +14,12 @@
         [--rate 500] [--seconds 10] [--backlog 100000] [--drain-limit 240]
         [--body-bytes 1024] [--quick] [--profile DIR] [--results FILE]
 
-The receiver (aiohttp over TLS with a trustme certificate for localhost, verifying every
-signature with `standardwebhooks`), deskhook and the client each run in their own process, all
-on 127.0.0.1. Arrival and ack times are CLOCK_MONOTONIC, which is system-wide on Linux, so the
-two processes' readings compare directly. The body is the sample event of the tests with a
-custom field padding it to --body-bytes (0: unpadded); the raw client sends deskhook's own
-rendering of it.
+The receiver (benchkit.receiver: aiohttp over TLS with a trustme certificate for localhost,
+verifying every signature with `standardwebhooks`), deskhook and the client each run in their
+own process, all on 127.0.0.1. Arrival and ack times are CLOCK_MONOTONIC, which is system-wide
+on Linux, so the two processes' readings compare directly. The body is the sample event of the
+tests with a custom field padding it to --body-bytes (0: unpadded); the raw client sends
+deskhook's own rendering of it.
 
 The backlog is what an outage leaves: deskhook ingests the events while the receiver holds the
 first requests unanswered (so no delivery completes and the rest stay queued), and is killed
@@ -32,7 +32,6 @@ peak RSS is that of the drain alone.
 phases; sampling slows it a little, so take figures from a run without it.
 """
 
-import argparse
 import asyncio
 import base64
 import contextlib
@@ -40,324 +39,60 @@ import hashlib
 import hmac
 import json
 import os
-import signal
 import sqlite3
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-import trustme
 import uvloop
-from aiohttp import web
-from standardwebhooks import Webhook, WebhookVerificationError
 
-from deskhook.client import open_channel
 from deskhook.delivery.payload import event_body
 from deskhook.domain.events import EventType
-from deskhook.v1 import (
-    channel_admin_pb2,
-    channel_admin_pb2_grpc,
-    channel_pb2,
-    event_ingest_pb2_grpc,
-    event_pb2,
-)
-from deskhook.v1 import event_ingest_pb2 as pb
+from deskhook.v1 import event_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # for the sample events the tests publish
-from benchkit import (  # noqa: E402
-    Figure,
-    gc_paused,
-    peak_rss_mib,
-    percentile,
-    publish_paced,
-    spread,
-    verdict,
-    write_figures,
+sys.path.insert(0, str(ROOT))  # for the sample events the tests publish and the server's flags
+from benchkit.figures import Figure, bench_parser, percentile, spread, verdict, write_figures  # noqa: E402
+from benchkit.load import create_channel, gc_paused, publish, publish_paced  # noqa: E402
+from benchkit.proc import CpuMeter, peak_rss_mib  # noqa: E402
+from benchkit.processes import (  # noqa: E402
+    Profiler,
+    serve_command,
+    spawn,
+    stop_server,
+    wait_listening,
 )
+from benchkit.receiver import ReceiverProcess, receiving  # noqa: E402
 
 from tests.events import make_event  # noqa: E402
+from tests.serve_process import delivery_flags  # noqa: E402
 
 TOKEN = "bench-token"
-DEPARTMENT_ID = 7
 TARGET_RATIO = 0.6
 TARGET_P99_MS = 25.0
 TARGET_RSS_MIB = 200.0
 WARM_EVENTS = 1000
-# The receiver holds a request at most this long in hold mode; the server is killed long before.
-HOLD_SECONDS = 120.0
-CONNECTION_TEST = "connection_test"
 # As long as the ids deskhook gives channels, so the raw bodies have the same length.
 RAW_CHANNEL_ID = "ch_" + "a" * 24
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-# --- the receiver: its own process, driven over stdin/stdout with one JSON line per command ---
-
-
-@dataclass
-class ReceiverState:
-    """What arrived: the first arrival of each event id, in CLOCK_MONOTONIC seconds."""
-
-    webhook: Webhook | None = None
-    # Set while holding: requests wait for it (bounded) and are not counted.
-    release: asyncio.Event | None = None
-    arrivals: dict[str, float] = field(default_factory=dict)
-    first: float = 0.0
-    last: float = 0.0
-    duplicates: int = 0
-    rejected: int = 0
-    held: int = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        arrived = time.monotonic()
-        # The connection test is signed with a secret CreateChannel has not returned yet.
-        if request.headers.get("x-deskhook-event-type") == CONNECTION_TEST:
-            return web.Response()
-        if self.release is not None:
-            self.held += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.release.wait(), HOLD_SECONDS)
-            return web.Response(status=503)
-        try:
-            if self.webhook is None:
-                raise WebhookVerificationError("no secret yet")  # noqa: TRY301 - same answer
-            event_id = self.webhook.verify(body, dict(request.headers))["event_id"]
-        except WebhookVerificationError:
-            self.rejected += 1
-            return web.Response(status=400)
-        if event_id in self.arrivals:
-            self.duplicates += 1
-        else:
-            self.arrivals[event_id] = arrived
-            self.first = self.first or arrived
-            self.last = arrived
-        return web.Response()
-
-    def command(self, request: dict[str, Any]) -> dict[str, Any]:
-        match request["op"]:
-            case "secret":
-                self.webhook = Webhook(request["secret"])
-            case "hold":
-                self.release = asyncio.Event()
-            case "answer":
-                if self.release is not None:
-                    self.release.set()
-                self.release = None
-            case "reset":
-                self.arrivals = {}
-                self.first = self.last = 0.0
-                self.duplicates = self.rejected = self.held = 0
-            case "dump":
-                prefix = request["prefix"]
-                arrivals = {k: v for k, v in self.arrivals.items() if k.startswith(prefix)}
-                Path(request["path"]).write_text(json.dumps(arrivals))
-        return {
-            "count": len(self.arrivals),
-            "first": self.first,
-            "last": self.last,
-            "duplicates": self.duplicates,
-            "rejected": self.rejected,
-            "held": self.held,
-        }
-
-
-def reply(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
-
-
-async def receiver(certificate: str) -> None:
-    state = ReceiverState()
-    app = web.Application()
-    app.router.add_post("/hook", state.handle)
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0)
-    await runner.setup()
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(certificate)
-    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls).start()
-    reply({"port": runner.addresses[0][1]})
-    commands = asyncio.StreamReader()
-    await asyncio.get_running_loop().connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(commands), sys.stdin
-    )
-    # Runs until the benchmark closes stdin (or dies).
-    while line := await commands.readline():
-        reply(state.command(json.loads(line)))
-    await runner.cleanup()
-
-
-class ReceiverProcess:
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        if process.stdin is None or process.stdout is None:
-            raise ValueError("the receiver is driven over its stdin and stdout")
-        self.process = process
-        self.url = ""
-        self._commands, self._replies = process.stdin, process.stdout
-
-    @classmethod
-    async def start(cls, certificate: Path, log: Path) -> "ReceiverProcess":
-        with log.open("wb") as sink:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                __file__,
-                "--receiver",
-                str(certificate),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=sink,
-            )
-        started = cls(process)
-        started.url = f"https://localhost:{(await started._read())['port']}/hook"
-        return started
-
-    async def _read(self) -> dict[str, Any]:
-        async with asyncio.timeout(30):
-            line = await self._replies.readline()
-        if not line:
-            raise SystemExit("the receiver exited")
-        result: dict[str, Any] = json.loads(line)
-        return result
-
-    async def ask(self, op: str, **fields: Any) -> dict[str, Any]:
-        self._commands.write(json.dumps({"op": op, **fields}).encode() + b"\n")
-        await self._commands.drain()
-        return await self._read()
-
-    async def wait_for(self, count: int, seconds: float) -> dict[str, Any]:
-        """Stats once `count` events have arrived; gives up after `seconds`."""
-        deadline = time.monotonic() + seconds
-        while (stats := await self.ask("stats"))["count"] < count:
-            if time.monotonic() > deadline:
-                raise SystemExit(
-                    f"only {stats['count']:,} of {count:,} webhooks arrived in {seconds:.0f} s"
-                )
-            await asyncio.sleep(0.1)
-        return stats
-
-    async def stop(self) -> None:
-        self._commands.close()
-        try:
-            async with asyncio.timeout(10):
-                await self.process.wait()
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
-
-
-# --- processes -------------------------------------------------------------------------------
+# --- deskhook, in its own process -------------------------------------------------------------
 
 
 def start_deskhook(database: Path, ca: Path, log: Path) -> subprocess.Popen[bytes]:
-    """Start `deskhook serve`; its log goes to `log` (a pipe left unread would stall it)."""
-    with log.open("wb") as sink:
-        return subprocess.Popen(
-            [
-                sys.executable, "-m", "deskhook", "serve",
-                "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-                "--database", str(database),
-                "--admin-token", TOKEN, "--ingest-token", TOKEN,
-                "--allow-network", "127.0.0.0/8",
-                "--ca-bundle", str(ca),
-            ],
-            stderr=sink,
-            stdout=subprocess.DEVNULL,
-            env={**os.environ, "DESKHOOK_LOG_FORMAT": "json"},
-        )  # fmt: skip
+    return spawn(serve_command(database, *delivery_flags(TOKEN, TOKEN, ca)), log)
 
 
-def listening_port(log: Path) -> int | None:
-    with log.open() as lines:
-        for line in lines:
-            if '"listening"' in line:
-                return int(json.loads(line)["port"])
-    return None
+async def listening(server: subprocess.Popen[bytes], log: Path) -> str:
+    return f"127.0.0.1:{await asyncio.to_thread(wait_listening, server, log)}"
 
 
-def log_tail(log: Path) -> str:
-    return log.read_text()[-4000:]
-
-
-async def wait_listening(process: subprocess.Popen[bytes], log: Path) -> str:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        if (port := listening_port(log)) is not None:
-            return f"127.0.0.1:{port}"
-        await asyncio.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"deskhook did not start:\n{log_tail(log)}")
-
-
-async def stop_deskhook(process: subprocess.Popen[bytes], log: Path) -> None:
-    """SIGTERM, and the graceful stop it starts (up to 10 s for attempts in flight). A server
-    that does not stop is a finding: its stacks and log tail are shown before it is killed."""
-    process.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.to_thread(process.wait, 60)
-    except subprocess.TimeoutExpired:
-        stacks = stacks_of(process.pid)
-        process.kill()
-        raise SystemExit(
-            f"deskhook did not stop within 60 s of SIGTERM; its stacks:\n{stacks}\n"
-            f"its log:\n{log_tail(log)}"
-        ) from None
-
-
-def stacks_of(pid: int) -> str:
-    dump = subprocess.run(
-        [str(Path(sys.executable).parent / "py-spy"), "dump", "--pid", str(pid)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    return dump.stdout + dump.stderr
-
-
-def cpu_seconds(pid: int, thread: int | None = None) -> float:
-    """User + system CPU of a process, every thread included, or of one of its threads (the
-    main thread's id is the process id)."""
-    path = f"/proc/{pid}/task/{thread}/stat" if thread else f"/proc/{pid}/stat"
-    fields = Path(path).read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def busy_seconds() -> float:
-    """CPU time the whole machine spent busy, over every core."""
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
-        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-    )
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
-
-
-class CpuMeter:
-    """The CPU each named process used over a phase, and what the rest of the machine used:
-    the machine is shared, and a busy neighbour shows up as `other`. The server's main thread
-    (its event loop) is shown apart from its SQLite threads."""
-
-    def __init__(self, **pids: int) -> None:
-        self._pids = pids
-        self._start = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        self._loop = cpu_seconds(pids["server"], pids["server"]) if "server" in pids else 0.0
-        self._busy = busy_seconds()
-
-    def report(self, seconds: float) -> str:
-        used = {name: cpu_seconds(pid) - self._start[name] for name, pid in self._pids.items()}
-        shares = {name: f"{cpu / seconds:.0%}" for name, cpu in used.items()}
-        if "server" in self._pids:
-            loop = cpu_seconds(self._pids["server"], self._pids["server"]) - self._loop
-            shares["server"] += f" (main thread {loop / seconds:.0%})"
-        other = max(busy_seconds() - self._busy - sum(used.values()), 0.0)
-        shares["other"] = f"{other / seconds:.0%}"
-        return "CPU " + ", ".join(f"{name} {share}" for name, share in shares.items())
+# --- its webhook log -------------------------------------------------------------------------
 
 
 def logged_attempts(database: Path) -> list[tuple[str, str, int]]:
@@ -381,29 +116,6 @@ def check_log(database: Path, expected: int) -> None:
         print(f"    WARNING webhook log: {delivered:,} delivered, {expected:,} expected{listed}")
     else:
         print(f"    webhook log: {delivered:,} attempts, every one delivered", flush=True)
-
-
-class Profiler:
-    """py-spy recording one process into a raw collapsed-stack file, when asked for."""
-
-    def __init__(self, directory: Path | None, pid: int, name: str, seconds: float) -> None:
-        self._process: subprocess.Popen[bytes] | None = None
-        if directory is not None:
-            directory.mkdir(parents=True, exist_ok=True)
-            self._process = subprocess.Popen(
-                [
-                    str(Path(sys.executable).parent / "py-spy"), "record",
-                    "--format", "raw", "--output", str(directory / f"{name}.raw"),
-                    "--pid", str(pid), "--rate", "200", "--duration", str(int(seconds) + 1),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
-            self._process.wait(timeout=30)
 
 
 # --- the events and bodies -------------------------------------------------------------------
@@ -433,18 +145,6 @@ def raw_bodies(template: event_pb2.Event, count: int, prefix: str) -> list[tuple
     return [
         (f"msg_{prefix}{n}", body.replace(b'"@"', f'"{prefix}-{n}"'.encode())) for n in range(count)
     ]
-
-
-def messages(
-    template: event_pb2.Event, count: int, per_message: int, prefix: str
-) -> Iterator[pb.PublishEventsRequest]:
-    for start in range(0, count, per_message):
-        request = pb.PublishEventsRequest()
-        for n in range(start, min(start + per_message, count)):
-            event = request.events.add()
-            event.CopyFrom(template)
-            event.event_id = f"{prefix}-{n}"
-        yield request
 
 
 def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
@@ -488,46 +188,6 @@ async def raw_post(
     return failures
 
 
-# --- deskhook --------------------------------------------------------------------------------
-
-
-async def create_channel(target: str, url: str, concurrency: int) -> str:
-    """One channel for department 7's ticket_create with retries on; its signing secret."""
-    async with open_channel(target, TOKEN) as channel:
-        created = await channel_admin_pb2_grpc.ChannelAdminStub(channel).CreateChannel(
-            channel_admin_pb2.CreateChannelRequest(
-                channel=channel_pb2.Channel(
-                    name="bench",
-                    url=url,
-                    department_id=DEPARTMENT_ID,
-                    subscriptions=[event_pb2.EVENT_TYPE_TICKET_CREATE],
-                    retries_enabled=True,
-                    max_concurrency=concurrency,
-                )
-            ),
-            timeout=30,
-        )
-    status = created.channel.connection_status
-    if status.state != channel_pb2.CONNECTION_STATE_ESTABLISHED:
-        raise SystemExit(f"the channel's connection test failed: {status.message}")
-    return created.signing_secret
-
-
-async def publish(
-    target: str, template: event_pb2.Event, count: int, per_message: int, prefix: str
-) -> None:
-    """Stream `count` events over one PublishEvents call; every one must be accepted."""
-    accepted = 0
-    async with open_channel(target, TOKEN) as channel, asyncio.timeout(60 + count / 1000):
-        call = event_ingest_pb2_grpc.EventIngestStub(channel).PublishEvents(
-            messages(template, count, per_message, prefix)
-        )
-        async for response in call:
-            accepted += sum(ack.result == pb.EVENT_ACK_RESULT_ACCEPTED for ack in response.acks)
-    if accepted != count:
-        raise SystemExit(f"only {accepted:,} of {count:,} events were accepted")
-
-
 # --- the report ------------------------------------------------------------------------------
 
 
@@ -552,6 +212,24 @@ class Bench:
     template: event_pb2.Event
     # What --results writes: each phase adds its figures.
     figures: list[Figure] = field(default_factory=list)
+
+    async def connect(self, server: subprocess.Popen[bytes], log: Path) -> str:
+        """The started server's address, once it listens, with a channel to the receiver, whose
+        signing secret the receiver is given."""
+        target = await listening(server, log)
+        secret = await create_channel(target, TOKEN, self.receiver.url, self.options.concurrency)
+        await self.receiver.ask("secret", secret=secret)
+        return target
+
+    async def publish(self, target: str, count: int, prefix: str) -> None:
+        await publish(
+            target,
+            TOKEN,
+            self.template,
+            count=count,
+            per_message=self.options.per_message,
+            prefix=prefix,
+        )
 
     async def raw(self) -> float:
         """Webhooks per second for the bare aiohttp client."""
@@ -580,16 +258,14 @@ class Bench:
         database, log = self.scratch / "delivery.db", self.scratch / "deskhook.log"
         server = start_deskhook(database, self.ca, log)
         try:
-            target = await wait_listening(server, log)
-            secret = await create_channel(target, self.receiver.url, self.options.concurrency)
-            await self.receiver.ask("secret", secret=secret)
+            target = await self.connect(server, log)
             await self.receiver.ask("reset")
-            await publish(target, self.template, WARM_EVENTS, self.options.per_message, "warm")
+            await self.publish(target, WARM_EVENTS, "warm")
             await self.receiver.wait_for(WARM_EVENTS, 60 + WARM_EVENTS / 20)
             await self.throughput(server.pid, target, raw_rate)
             await self.latency(target)
         finally:
-            await stop_deskhook(server, log)
+            await asyncio.to_thread(stop_server, server, log)
         latency_events = int(self.options.rate * self.options.seconds)
         check_log(database, WARM_EVENTS + self.options.events + latency_events)
 
@@ -601,7 +277,7 @@ class Bench:
         profiler = Profiler(self.options.profile, pid, "throughput", bound)
         started = time.monotonic()
         try:
-            await publish(target, self.template, count, self.options.per_message, "tp")
+            await self.publish(target, count, "tp")
             stats = await self.receiver.wait_for(count, bound)
         finally:
             profiler.stop()
@@ -677,19 +353,16 @@ class Bench:
                 flush=True,
             )
 
-    async def backlog(self, raw_rate: float) -> None:
-        count = self.options.backlog
-        database = self.scratch / "backlog.db"
-        ingest_log, drain_log = self.scratch / "backlog-ingest.log", self.scratch / "drain.log"
-        # Ingest while the receiver holds the first requests: nothing is delivered.
-        server = start_deskhook(database, self.ca, ingest_log)
+    async def outage(self, database: Path, count: int) -> None:
+        """`count` events ingested while the receiver holds the first requests, so that nothing
+        is delivered; then the server killed."""
+        log = self.scratch / "backlog-ingest.log"
+        server = start_deskhook(database, self.ca, log)
         try:
-            target = await wait_listening(server, ingest_log)
-            secret = await create_channel(target, self.receiver.url, self.options.concurrency)
-            await self.receiver.ask("secret", secret=secret)
+            target = await self.connect(server, log)
             await self.receiver.ask("hold")
             started = time.monotonic()
-            await publish(target, self.template, count, self.options.per_message, "bl")
+            await self.publish(target, count, "bl")
             ingest_seconds = time.monotonic() - started
         finally:
             server.kill()  # the held attempts stay pending, unlogged: they were never answered
@@ -701,6 +374,11 @@ class Bench:
             " held, then the server killed); a new server drains it",
             flush=True,
         )
+
+    async def backlog(self, raw_rate: float) -> None:
+        count = self.options.backlog
+        database, drain_log = self.scratch / "backlog.db", self.scratch / "drain.log"
+        await self.outage(database, count)
         # A new server on the same database finds every delivery due at once.
         started = time.monotonic()
         server = start_deskhook(database, self.ca, drain_log)
@@ -714,7 +392,7 @@ class Bench:
             seconds = time.monotonic() - started
             peak, usage = peak_rss_mib(server.pid), cpu.report(seconds)
         finally:
-            await stop_deskhook(server, drain_log)
+            await asyncio.to_thread(stop_server, server, drain_log)
         stats = await self.receiver.ask("stats")  # with what arrived while it stopped
         delivered = stats["count"]
         done = "drained" if delivered >= count else f"NOT drained: {delivered:,} of {count:,}"
@@ -768,16 +446,11 @@ class Bench:
 
 
 async def run(options: Options, body_bytes: int, results: Path | None) -> None:
+    template = sample_event(body_bytes)
     with tempfile.TemporaryDirectory() as directory:
         scratch = Path(directory)
-        ca = trustme.CA()
-        ca.cert_pem.write_to_path(str(scratch / "ca.pem"))
-        certificate = scratch / "receiver.pem"
-        ca.issue_cert("localhost").private_key_and_cert_chain_pem.write_to_path(str(certificate))
-        template = sample_event(body_bytes)
-        receiver = await ReceiverProcess.start(certificate, scratch / "receiver.log")
-        try:
-            bench = Bench(options, scratch, receiver, scratch / "ca.pem", template)
+        async with receiving(scratch) as (receiver, ca):
+            bench = Bench(options, scratch, receiver, ca, template)
             size = len(body_of(template, "raw-100000"))
             print(
                 f"{options.events:,} webhooks of {size:,} bytes, concurrency"
@@ -788,16 +461,12 @@ async def run(options: Options, body_bytes: int, results: Path | None) -> None:
             raw_rate = await bench.raw()
             await bench.deskhook(raw_rate)
             await bench.backlog(raw_rate)
-        finally:
-            await receiver.stop()
     if results is not None:
         write_figures(results, bench.figures)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_parser(__doc__)
     add = parser.add_argument
     add("--events", type=int, default=10_000, help="webhooks per rate run")
     add("--concurrency", type=int, default=10, choices=range(1, 101), metavar="1..100")
@@ -809,12 +478,7 @@ def main() -> None:
     add("--per-message", type=int, default=50, help="events per gRPC message when streaming")
     add("--quick", action="store_true", help="small sizes, for a smoke test")
     add("--profile", type=Path, metavar="DIR", help="record the server with py-spy into DIR")
-    add("--results", type=Path, metavar="FILE", help="also write the figures to FILE as JSON")
-    add("--receiver", metavar="PEM", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.receiver:
-        uvloop.run(receiver(args.receiver))
-        return
     if args.quick:
         args.events, args.seconds, args.backlog, args.drain_limit = 3000, 3, 10_000, 60
     options = Options(

@@ -29,7 +29,6 @@ path. Each run stops by itself: publishing lasts --seconds, the wait for the las
 bounded, and the receiver stops before the server, which lets go of the requests it holds.
 """
 
-import argparse
 import asyncio
 import os
 import sys
@@ -49,20 +48,14 @@ from deskhook.v1 import channel_admin_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' receiver, events, channels and server runner
-from benchkit import (  # noqa: E402
-    Figure,
-    cpu_stolen,
-    gc_paused,
-    percentile,
-    publish_paced,
-    verdict,
-    write_figures,
-)
+from benchkit.figures import Figure, bench_parser, conclude, percentile, verdict  # noqa: E402
+from benchkit.load import gc_paused, publish_paced  # noqa: E402
+from benchkit.proc import cpu_stolen  # noqa: E402
 
 from tests.channels import add_channel  # noqa: E402
 from tests.events import make_event  # noqa: E402
 from tests.receiver import Answer, ReceivedRequest, Receiver  # noqa: E402
-from tests.serve_process import serve_process  # noqa: E402
+from tests.serve_process import delivery_flags, serve_process  # noqa: E402
 
 TOKEN = "bench-token"
 CHANNELS = 10
@@ -209,12 +202,7 @@ async def measure(
     `together`, the measured stream starts when the other runs sharing it are warm too. The
     caller pauses garbage collection (`gc_paused`) for the whole of the runs it times."""
     async with Receiver() as receiver:
-        args = (
-            "--admin-token", TOKEN,
-            "--ingest-token", TOKEN,
-            "--allow-network", "127.0.0.0/8",
-            "--ca-bundle", str(receiver.write_ca(scratch / f"{name}-ca.pem")),
-        )  # fmt: skip
+        args = delivery_flags(TOKEN, TOKEN, receiver.write_ca(scratch / f"{name}-ca.pem"))
         async with serve_process(str(scratch / f"{name}.db"), args) as served:
             target = f"127.0.0.1:{served.port}"
             verifiers = await create_channels(target, receiver)
@@ -399,25 +387,17 @@ async def main(rate: float, seconds: float, rounds: int, results: Path | None) -
     )
     with tempfile.TemporaryDirectory() as scratch:
         comparison = await compare(Path(scratch), rate=rate, seconds=seconds, rounds=rounds)
-    print("\n".join(f"  {line}" for line in comparison.lines()))
-    if results is not None:
-        write_figures(results, comparison.figures())
-    return 0 if comparison.ok else 1
+    return conclude(comparison.lines(), comparison.figures(), results, comparison.ok)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--rate", type=float, default=200, help="events per second, all channels")
     parser.add_argument("--seconds", type=float, default=20, help="length of each run")
     parser.add_argument(
         "--rounds", type=int, default=3, help="how many times to run A and B side by side (1-5)"
     )
     parser.add_argument("--quick", action="store_true", help="one round of 5 s, a smoke test")
-    parser.add_argument(
-        "--results", type=Path, metavar="FILE", help="also write the figures to FILE as JSON"
-    )
     options = parser.parse_args()
     if options.quick:
         options.seconds, options.rounds = 5, 1

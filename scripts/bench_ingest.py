@@ -42,7 +42,10 @@ from deskhook.v1 import event_ingest_pb2 as pb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for the sample events the tests publish
-from benchkit import Figure, peak_rss_mib, start_process, verdict, write_figures  # noqa: E402
+from benchkit.figures import Figure, bench_parser, verdict, write_figures  # noqa: E402
+from benchkit.load import batches  # noqa: E402
+from benchkit.proc import peak_rss_mib  # noqa: E402
+from benchkit.processes import serve_command, start_process, stop_server  # noqa: E402
 
 from tests.events import make_event  # noqa: E402
 
@@ -91,16 +94,7 @@ async def bare_server() -> None:
 
 
 def messages(count: int, per_message: int, prefix: str) -> list[pb.PublishEventsRequest]:
-    template = make_event("template")
-    result = []
-    for start in range(0, count, per_message):
-        request = pb.PublishEventsRequest()
-        for n in range(start, min(start + per_message, count)):
-            event = request.events.add()
-            event.CopyFrom(template)
-            event.event_id = f"{prefix}-{n}"
-        result.append(request)
-    return result
+    return list(batches(make_event("template"), count, per_message, prefix))
 
 
 async def stream(target: str, requests: list[pb.PublishEventsRequest]) -> tuple[int, float]:
@@ -182,15 +176,14 @@ async def run(events: int, per_message: int, results: Path | None) -> None:
             flush=True,
         )
 
+        log = Path(scratch) / "deskhook.log"
         deskhook, port = start_process(
-            [
-                sys.executable, "-m", "deskhook", "serve",
-                "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-                "--database", str(Path(scratch) / "bench.db"),
+            serve_command(
+                Path(scratch) / "bench.db",
                 "--admin-token", TOKEN, "--ingest-token", TOKEN,
                 "--allow-network", "127.0.0.0/8",
-            ],
-            Path(scratch) / "deskhook.log",
+            ),
+            log,
         )  # fmt: skip
         target = f"127.0.0.1:{port}"
         try:
@@ -212,8 +205,7 @@ async def run(events: int, per_message: int, results: Path | None) -> None:
                 )
                 rss.append((sent, peak_rss_mib(deskhook.pid)))
         finally:
-            deskhook.terminate()
-            deskhook.wait(timeout=30)
+            stop_server(deskhook, log)
     rate = acked / seconds
     absolute = verdict(rate >= TARGET_EVENTS_PER_SECOND)
     print(f"  deskhook, durable, 1 match {rate:10,.0f} events/s", flush=True)
@@ -270,14 +262,9 @@ def figures(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--per-message", type=int, default=50)
-    parser.add_argument(
-        "--results", type=Path, metavar="FILE", help="also write the figures to FILE as JSON"
-    )
     parser.add_argument("--bare-server", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.bare_server:

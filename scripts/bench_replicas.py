@@ -16,8 +16,8 @@ in scripts/bench_delivery.py); the second starts after it. After a warm-up, --ev
 (1 KiB webhooks) are streamed as fast as flow control lets, 50 a message, split evenly over the
 replicas, one stream each; the rate is the events over the time from the first send to the last
 arrival. The receiver is
-scripts/bench_delivery.py's: its own process, HTTPS, verifying every signature. Every event must
-arrive once.
+scripts/bench_delivery.py's (benchkit.receiver): its own process, HTTPS, verifying every
+signature. Every event must arrive once.
 
 CPU is user + system time from /proc over the measured phase, ingest and delivery together:
 of the deskhook processes, and, as a separate column, of the PostgreSQL backends serving the
@@ -28,7 +28,6 @@ machine's busy share shows how much of it the run took: the processes share its 
 Everything listens on 127.0.0.1; every wait is bounded.
 """
 
-import argparse
 import asyncio
 import os
 import sys
@@ -41,19 +40,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
-import trustme
 import uvloop
-from bench_delivery import (
-    TOKEN,
-    WARM_EVENTS,
-    ReceiverProcess,
-    busy_seconds,
-    cpu_seconds,
-    create_channel,
-    publish,
-    sample_event,
-)
-from benchkit import Figure, verdict, write_figures
+from bench_delivery import TOKEN, WARM_EVENTS, sample_event
+from benchkit.figures import Figure, bench_parser, conclude, verdict
+from benchkit.load import create_channel, publish
+from benchkit.proc import busy_seconds, cpu_seconds
+from benchkit.receiver import ReceiverProcess, receiving
 
 from deskhook.store.location import redacted
 from deskhook.v1 import event_pb2
@@ -175,22 +167,6 @@ class Meter:
         )
 
 
-@asynccontextmanager
-async def receiving(scratch: Path) -> AsyncIterator[tuple[ReceiverProcess, Path]]:
-    """scripts/bench_delivery.py's receiver in its own process, with a certificate from a new
-    CA; the CA's PEM file, for the servers."""
-    ca = trustme.CA()
-    ca_file = scratch / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    certificate = scratch / "receiver.pem"
-    ca.issue_cert("localhost").private_key_and_cert_chain_pem.write_to_path(str(certificate))
-    receiver = await ReceiverProcess.start(certificate, scratch / "receiver.log")
-    try:
-        yield receiver, ca_file
-    finally:
-        await receiver.stop()
-
-
 def target(served: ServeProcess) -> str:
     return f"127.0.0.1:{served.port}"
 
@@ -202,7 +178,9 @@ async def publish_split(
     shares = [count // len(targets) + (n < count % len(targets)) for n in range(len(targets))]
     await asyncio.gather(
         *(
-            publish(server, template, share, PER_MESSAGE, f"{prefix}{n}")
+            publish(
+                server, TOKEN, template, count=share, per_message=PER_MESSAGE, prefix=f"{prefix}{n}"
+            )
             for n, (server, share) in enumerate(zip(targets, shares, strict=True))
         )
     )
@@ -222,7 +200,7 @@ async def measure(
     flags = delivery_flags(TOKEN, TOKEN, ca)
     async with AsyncExitStack() as servers:
         first = await servers.enter_async_context(serve_process(database, flags))
-        secret = await create_channel(target(first), receiver.url, CONCURRENCY)
+        secret = await create_channel(target(first), TOKEN, receiver.url, CONCURRENCY)
         replicas = [first]
         for _ in range(setup.replicas - 1):
             replicas.append(await servers.enter_async_context(serve_process(database, flags)))
@@ -378,16 +356,11 @@ async def main(events: int, warm: int, postgres: str | None, results: Path | Non
                             )
                         finally:
                             await server.drop_database(database)
-    print("\n".join(f"  {line}" for line in lines(runs)))
-    if results is not None:
-        write_figures(results, figures(runs))
-    return 0 if all(run.ok for run in runs) else 1
+    return conclude(lines(runs), figures(runs), results, all(run.ok for run in runs))
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--events", type=int, default=10_000, help="webhooks per setup")
     parser.add_argument(
         "--postgres",
@@ -396,9 +369,6 @@ if __name__ == "__main__":
         help=f"a PostgreSQL server whose user may create databases (default: ${POSTGRES_ENV})",
     )
     parser.add_argument("--quick", action="store_true", help="2,000 webhooks, for a smoke test")
-    parser.add_argument(
-        "--results", type=Path, metavar="FILE", help="also write the figures to FILE as JSON"
-    )
     options = parser.parse_args()
     warm = WARM_EVENTS
     if options.quick:

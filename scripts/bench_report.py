@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchkit import Figure, cpu_times, read_figures, stolen_share
+from benchkit.figures import Figure, read_figures
+from benchkit.proc import cpu_times, stolen_share
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as Chart

@@ -17,7 +17,6 @@ The server runs in a subprocess on 127.0.0.1, the producer and the HTTPS receive
 The suite runs a short version (tests/test_crash_loop.py).
 """
 
-import argparse
 import asyncio
 import json
 import random
@@ -39,12 +38,12 @@ from deskhook.v1 import event_ingest_pb2 as ingest_pb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' receiver, events and server runner
-from benchkit import Figure, verdict, write_figures  # noqa: E402
+from benchkit.figures import Figure, bench_parser, conclude, verdict  # noqa: E402
 
 from tests.channels import add_channel  # noqa: E402
 from tests.events import make_event  # noqa: E402
 from tests.receiver import Answer, ReceivedRequest, Receiver  # noqa: E402
-from tests.serve_process import ServeProcess, serve_process  # noqa: E402
+from tests.serve_process import ServeProcess, delivery_flags, serve_process  # noqa: E402
 
 ADMIN_TOKEN = "crash-loop-admin"
 INGEST_TOKEN = "crash-loop-ingest"
@@ -257,12 +256,9 @@ async def run(
     report = Report()
     async with Receiver() as receiver:
         receiver.respond(Answer(delay=ANSWER_DELAY))
-        args = (
-            "--admin-token", ADMIN_TOKEN,
-            "--ingest-token", INGEST_TOKEN,
-            "--allow-network", "127.0.0.0/8",
-            "--ca-bundle", str(receiver.write_ca(scratch / "receiver-ca.pem")),
-        )  # fmt: skip
+        args = delivery_flags(
+            ADMIN_TOKEN, INGEST_TOKEN, receiver.write_ca(scratch / "receiver-ca.pem")
+        )
         producer = Producer(rate)
         for round_ in range(kills + 1):
             async with serve_process(database, args) as served:
@@ -294,24 +290,16 @@ async def main(
     print(f"crash loop: {kills} kills, {rate:g} events/s, seed {seed}", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         report = await run(Path(scratch), kills=kills, rate=rate, seed=seed, database=database)
-    print("\n".join(f"  {line}" for line in report.lines()))
-    if results is not None:
-        write_figures(results, report.figures())
-    return 0 if report.ok else 1
+    return conclude(report.lines(), report.figures(), results, report.ok)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--rate", type=float, default=200, help="events per second")
     parser.add_argument("--seed", type=int, default=random.randrange(1 << 32))
     parser.add_argument(
         "--database", help="an empty PostgreSQL database's URL (default: a temporary SQLite file)"
-    )
-    parser.add_argument(
-        "--results", type=Path, metavar="FILE", help="also write the figures to FILE as JSON"
     )
     options = parser.parse_args()
     sys.exit(

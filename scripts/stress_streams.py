@@ -34,7 +34,7 @@ from deskhook.v1 import event_ingest_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for the sample events the tests publish
-from benchkit import start_process  # noqa: E402
+from benchkit.processes import serve_command, start_process, stop_server  # noqa: E402
 
 from tests.events import make_event  # noqa: E402
 
@@ -105,15 +105,9 @@ def server_command(database: Path, args: argparse.Namespace) -> list[str]:
         if args.max_ingest_streams is None
         else ["--max-ingest-streams", str(args.max_ingest_streams)]
     )
-    return [
-        sys.executable, "-m", "deskhook", "serve",
-        "--listen", "127.0.0.1:0",
-        "--metrics-listen", "",
-        "--database", str(database),
-        "--ingest-token", TOKEN,
-        "--admin-token", "stress-admin-token",
-        *limit,
-    ]  # fmt: skip
+    return serve_command(
+        database, "--ingest-token", TOKEN, "--admin-token", "stress-admin-token", *limit, metrics=""
+    )
 
 
 def server_codes(log: Path) -> Counter[str]:
@@ -165,8 +159,7 @@ def run(args: argparse.Namespace) -> None:
         try:
             ended, slowest = run_clients(f"127.0.0.1:{port}", args)
         finally:
-            server.terminate()
-            server.wait(30)
+            stop_server(server, log)
         logged = server_codes(log)
     print(f"{args.streams} streams of {args.events} events from {args.clients} processes")
     print(f"open-file limit {limit}")

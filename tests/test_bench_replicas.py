@@ -5,7 +5,8 @@ backends is measured."""
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench_replicas import POSTGRES_TWO, measure, receiving
+from bench_replicas import POSTGRES_TWO, measure
+from benchkit.receiver import receiving
 
 EVENTS = 300
 

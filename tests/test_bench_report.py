@@ -6,7 +6,8 @@ import platform
 from pathlib import Path
 
 from bench_report import quantity, write_report
-from benchkit import Figure, cpu_times, read_figures, stolen_share, write_figures
+from benchkit.figures import Figure, read_figures, write_figures
+from benchkit.proc import cpu_times, stolen_share
 
 INGEST = [
     Figure(
