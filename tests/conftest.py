@@ -22,8 +22,9 @@ from deskhook.config import Settings
 from deskhook.delivery.http_client import HttpLimits
 from deskhook.delivery.scheduler import DeliveryScheduler
 from deskhook.server import DeskhookServer, Tuning
-from deskhook.store.base import StoreOpenError
+from deskhook.store.base import Store, StoreOpenError
 from deskhook.store.location import redacted
+from deskhook.store.memory.store import MemoryStore
 from deskhook.v1 import channel_admin_pb2_grpc, event_ingest_pb2_grpc
 from tests.clock import FakeClock
 from tests.databases import (
@@ -35,6 +36,7 @@ from tests.databases import (
 )
 from tests.receiver import Receiver
 from tests.resolver import StaticResolver
+from tests.store_items import opened
 
 pytest_plugins = ("pytester", "tests.dns_guard_plugin")
 
@@ -98,14 +100,36 @@ async def postgres_database(postgres_server: PostgresServer) -> AsyncIterator[st
     await postgres_server.drop_database(url)
 
 
+def database_of(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The `database` setting of a fresh database of `backend` (one of `backends()`)."""
+    if backend == "sqlite":
+        return str(tmp_path / "deskhook.db")
+    url: str = request.getfixturevalue("postgres_database")
+    return url
+
+
 @pytest.fixture(params=backends())
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The `database` setting of a test server: every test that takes it runs on SQLite and,
     when a server is configured, again on PostgreSQL."""
-    if request.param == "sqlite":
-        return str(tmp_path / "deskhook.db")
-    url: str = request.getfixturevalue("postgres_database")
-    return url
+    return database_of(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=["memory", *backends()])
+def store_database(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """What `empty_store` opens: None for the in-memory store, else a `database` setting."""
+    return None if request.param == "memory" else database_of(request.param, request, tmp_path)
+
+
+@pytest.fixture
+async def empty_store(store_database: str | None) -> AsyncIterator[Store]:
+    """An empty store of each kind, for the store contract: every test that takes it runs on
+    the in-memory store, on SQLite and, when a server is configured, on PostgreSQL."""
+    if store_database is None:
+        yield MemoryStore()
+        return
+    async with opened(store_database) as store:
+        yield store
 
 
 @pytest.fixture

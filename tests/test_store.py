@@ -1,9 +1,8 @@
-"""The Store interface itself, on every backend: what ingest answers for duplicates, how claims
-hold and end, what ClaimRules let through, how attempts settle deliveries, and how the log
-pages."""
+"""The Store interface itself, on every store (in memory, SQLite, PostgreSQL): what ingest
+answers for duplicates, how claims hold and end, what ClaimRules let through, how attempts
+settle deliveries, and how the log pages."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -25,15 +24,13 @@ from tests.store_items import (
     failed,
     make_channel,
     matched,
-    opened,
 )
 
 
 @pytest.fixture
-async def store(database: str) -> AsyncIterator[Store]:
-    async with opened(database) as store:
-        await add_channels(store, "a", "b")
-        yield store
+async def store(empty_store: Store) -> Store:
+    await add_channels(empty_store, "a", "b")
+    return empty_store
 
 
 async def test_a_duplicate_answers_with_the_first_match_count(store: Store) -> None:

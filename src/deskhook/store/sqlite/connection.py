@@ -14,15 +14,15 @@ import sqlite3
 import stat
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import NamedTuple, Self
+from typing import Self
 
 import aiosqlite
 import structlog
 
 from deskhook.domain.breaker import ChannelHealth
 from deskhook.domain.errors import Unavailable
-from deskhook.domain.rate import TokenBucket
 from deskhook.store.base import StoreOpenError, UnusableDatabase
+from deskhook.store.process_claims import ProcessClaims
 from deskhook.store.sqlite.migrations import migrate
 
 log = structlog.get_logger("deskhook.store")
@@ -122,15 +122,9 @@ def _open_error(doing: str, path: str, error: sqlite3.Error) -> StoreOpenError:
     return kind(f"cannot {doing} SQLite database {path}: {error}")
 
 
-class Lease(NamedTuple):
-    """A claim: of which channel's delivery, and until when (Unix microseconds)."""
-
-    channel_id: str
-    until: int
-
-
-class SqliteConnections:
-    """The connections and the transaction discipline every part of the store shares."""
+class SqliteConnections(ProcessClaims):
+    """The connections and the transaction discipline every part of the store shares. One
+    process owns a SQLite file, so claims live in that process."""
 
     def __init__(
         self,
@@ -139,6 +133,7 @@ class SqliteConnections:
         claimer: aiosqlite.Connection,
         version: int,
     ) -> None:
+        super().__init__()
         self._writer = writer
         self._reader = reader
         self._claimer = claimer
@@ -146,12 +141,6 @@ class SqliteConnections:
         self._write_lock = asyncio.Lock()
         # The writer's synchronous level: FULL (as PRAGMAS set it) while durable.
         self._durable = True
-        # Claimed deliveries by id. One process owns a SQLite file, so claims live here:
-        # claiming is a read that never waits for a writer, and a restart starts with none,
-        # which releases whatever a crash left in flight.
-        self._claims: dict[int, Lease] = {}
-        # The token buckets of rate-limited channels, for the same reason.
-        self._buckets: dict[str, TokenBucket] = {}
         # Every channel's stored health, read on first use and then kept in step by the one
         # writer of it, this process: claims read it without a query.
         self._health: dict[str, ChannelHealth] | None = None

@@ -1,22 +1,21 @@
 """Deliveries in SQLite: what is due, claims on it, and the outcome of each attempt.
 
-One process owns the file, so what claims count lives in it: the claims themselves, the rate
-limits' token buckets, and a copy of every channel's stored health, which recording attempts
-writes through. A claim is then one read, whatever limits it keeps."""
+One process owns the file, so what claims count lives in it: the claims themselves and the rate
+limits' token buckets (`deskhook.store.process_claims`), and a copy of every channel's stored
+health, which recording attempts writes through. A claim is then one read, whatever limits it
+keeps."""
 
 import json
 import sqlite3
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from deskhook.domain.breaker import BreakerPolicy, ChannelHealth
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
 from deskhook.domain.events import EventType
-from deskhook.domain.limits import most_leased
 from deskhook.domain.times import from_micros, to_micros
-from deskhook.store.base import Claimed, ClaimRules, Finished
+from deskhook.store.base import ClaimRules, Finished
 from deskhook.store.rows import (
     ATTEMPT_COLUMNS,
     DELIVERY_STATES,
@@ -26,14 +25,9 @@ from deskhook.store.rows import (
     health_values,
 )
 from deskhook.store.shared_limits import (
-    UNTRIED,
-    allowances,
-    first_token_at,
-    paid,
     recorded_health,
-    refilled_buckets,
 )
-from deskhook.store.sqlite.connection import Lease, SqliteConnections
+from deskhook.store.sqlite.connection import SqliteConnections
 
 ATTEMPT_PLACEHOLDERS = ", ".join("?" * len(ATTEMPT_COLUMNS.split(",")))
 HEALTH_ASSIGNMENTS = ", ".join(f"{name.strip()} = ?" for name in HEALTH_COLUMNS.split(","))
@@ -68,51 +62,6 @@ class DeliveryTables(SqliteConnections):
                 "now": to_micros(now),
             },
         )
-
-    async def release_claims(self, delivery_ids: Sequence[int] | None = None) -> None:
-        if delivery_ids is None:
-            self._claims.clear()
-        for delivery_id in delivery_ids or ():
-            self._claims.pop(delivery_id, None)
-
-    async def claim_due(
-        self, now: datetime, claim_until: datetime, rules: ClaimRules, limit: int
-    ) -> Claimed:
-        if not rules.slots or limit <= 0:
-            return Claimed([])
-        now_micros = to_micros(now)
-        self._claims = {
-            id_: lease for id_, lease in self._claims.items() if lease.until > now_micros
-        }
-        stored = await self._stored_health()
-        health = {channel_id: stored.get(channel_id, UNTRIED) for channel_id in rules.slots}
-        buckets = refilled_buckets(rules, rules.slots, self._buckets.get, now)
-        allowed = allowances(rules, health, buckets, now)
-        self._keep_to_one_probe(allowed, health)
-        claimed = await self._claim(now_micros, rules, allowed, limit)
-        until = to_micros(claim_until)
-        for delivery in claimed:
-            self._claims[delivery.delivery_id] = Lease(delivery.channel_id, until)
-        buckets = paid(buckets, claimed)
-        self._buckets.update(buckets)
-        # Read again: attempts recorded while the claim ran are in it now.
-        health = {channel_id: stored.get(channel_id, UNTRIED) for channel_id in rules.slots}
-        return Claimed(claimed, health, first_token_at(rules, buckets))
-
-    def _keep_to_one_probe(
-        self, allowed: dict[str, int], health: Mapping[str, ChannelHealth]
-    ) -> None:
-        """One scheduler owns the file, and its slots keep each channel within its limit: here
-        leases count only against an open circuit's single probe."""
-        most = {
-            channel_id: leases
-            for channel_id, channel in health.items()
-            if (leases := most_leased(None, channel)) is not None
-        }
-        if most:
-            held = Counter(lease.channel_id for lease in self._claims.values())
-            for channel_id, leases in most.items():
-                allowed[channel_id] = max(min(allowed[channel_id], leases - held[channel_id]), 0)
 
     async def _stored_health(self) -> dict[str, ChannelHealth]:
         if self._health is None:

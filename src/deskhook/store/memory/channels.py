@@ -1,0 +1,111 @@
+"""Channels and their signing secrets, in memory: the half of the in-memory store that the
+channel admin API writes."""
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from deskhook.domain.channels import Channel, ConnectionStatus
+from deskhook.domain.signing import SigningSecret
+from deskhook.store.base import ChannelFilter, CreatedChannel, CreateRequest, DuplicateCreateRequest
+
+
+@dataclass
+class ChannelRow:
+    """A channel as stored: `seq` orders channels by creation, `secrets` are oldest first."""
+
+    seq: int
+    channel: Channel
+    secrets: list[SigningSecret]
+    request: CreateRequest | None
+
+
+class ChannelTables:
+    def __init__(self) -> None:
+        self._channels: dict[str, ChannelRow] = {}
+        self._created_by: dict[str, str] = {}
+        self._channel_seq = 0
+
+    async def insert_channel(
+        self, channel: Channel, signing_secret: str, request: CreateRequest | None
+    ) -> None:
+        if request is not None and request.request_id in self._created_by:
+            raise DuplicateCreateRequest(request.request_id)
+        if channel.id in self._channels:
+            raise ValueError(f"channel {channel.id} exists")
+        self._channel_seq += 1
+        secret = SigningSecret(signing_secret, None)
+        self._channels[channel.id] = ChannelRow(self._channel_seq, channel, [secret], request)
+        if request is not None:
+            self._created_by[request.request_id] = channel.id
+
+    async def find_created_channel(self, request_id: str) -> CreatedChannel | None:
+        row = self._channels.get(self._created_by.get(request_id, ""))
+        if row is None or row.request is None:
+            return None
+        return CreatedChannel(row.channel, row.request.request_hash, row.secrets[0].secret)
+
+    async def get_channel(self, channel_id: str) -> Channel | None:
+        row = self._channels.get(channel_id)
+        return row.channel if row else None
+
+    async def list_channels(
+        self, channel_filter: ChannelFilter, after: int, limit: int
+    ) -> list[tuple[int, Channel]]:
+        department, enabled = channel_filter.department_id, channel_filter.enabled
+        found = [
+            (row.seq, row.channel)
+            for row in self._channels.values()
+            if row.seq > after
+            and department in (None, row.channel.spec.department_id)
+            and enabled in (None, row.channel.spec.enabled)
+        ]
+        return found[:limit]
+
+    async def update_channel(self, channel: Channel) -> bool:
+        row = self._channels.get(channel.id)
+        if row is None:
+            return False
+        row.channel = channel
+        return True
+
+    async def set_connection_status(self, channel_id: str, status: ConnectionStatus) -> bool:
+        row = self._channels.get(channel_id)
+        if row is None:
+            return False
+        row.channel = replace(row.channel, connection=status)
+        return True
+
+    async def delete_channel(self, channel_id: str) -> bool:
+        row = self._channels.pop(channel_id, None)
+        if row is None:
+            return False
+        if row.request is not None:
+            del self._created_by[row.request.request_id]
+        return True
+
+    async def signing_secrets(self, channel_id: str) -> list[SigningSecret]:
+        row = self._channels.get(channel_id)
+        return row.secrets[::-1] if row else []
+
+    async def rotate_secret(
+        self, channel_id: str, new_secret: str, now: datetime, previous_expire_time: datetime
+    ) -> bool:
+        row = self._channels.get(channel_id)
+        if row is None:
+            return False
+        row.secrets = [
+            SigningSecret(secret.secret, secret.expire_time or previous_expire_time)
+            for secret in row.secrets
+            if secret.expire_time is None or secret.expire_time > now
+        ]
+        row.secrets.append(SigningSecret(new_secret, None))
+        return True
+
+    async def list_all_channels(self) -> list[Channel]:
+        return [row.channel for row in self._channels.values()]
+
+    async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None:
+        row = self._channels.get(channel_id)
+        if row is not None:
+            spec = replace(row.channel.spec, enabled=False)
+            row.channel = replace(row.channel, spec=spec, disabled_reason=reason, update_time=now)
