@@ -4,7 +4,7 @@ request made while a refresh reads still brings one more read after it."""
 
 import asyncio
 
-from deskhook.core.directory import ChannelDirectory
+from deskhook.store.directory import ChannelDirectory
 from tests.store_items import add_channels, opened
 
 

@@ -3,7 +3,7 @@ waits for it."""
 
 from datetime import UTC, datetime, timedelta
 
-from deskhook.core.log_feed import WATCHER_BUFFER, LogFeed
+from deskhook.api.log_feed import WATCHER_BUFFER, LogFeed
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord
 from deskhook.domain.events import EventType
 

@@ -22,15 +22,15 @@ from deskhook.api.channel_admin import ChannelAdminServicer
 from deskhook.api.event_ingest import EventIngestServicer
 from deskhook.api.health import HealthService
 from deskhook.api.interceptors import AuthInterceptor, GuardInterceptor
+from deskhook.api.log_feed import LogFeed
+from deskhook.api.metrics import ServerMetrics
 from deskhook.api.metrics_http import EndpointLimits, MetricsEndpoint
 from deskhook.config import Settings, parse_host_port
 from deskhook.core.channels import ChannelService
 from deskhook.core.delivery_log import DeliveryLog
-from deskhook.core.directory import ChannelDirectory
 from deskhook.core.ingest import IngestCommitter
-from deskhook.core.log_feed import LogFeed
-from deskhook.core.metrics import CountingIngestCommitter, ServerMetrics
 from deskhook.core.pruner import Pruner
+from deskhook.delivery.connection_test import HttpConnectionTester
 from deskhook.delivery.http_client import (
     SYSTEM_RESOLVER,
     HttpLimits,
@@ -42,6 +42,7 @@ from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy
 from deskhook.domain.delivery import AttemptRecord
 from deskhook.domain.url_policy import UrlPolicy
 from deskhook.store.base import Store, StoreListener
+from deskhook.store.directory import ChannelDirectory
 from deskhook.store.location import redacted
 from deskhook.store.open import open_store
 from deskhook.store.sqlite.connection import BUSY_TIMEOUT_MS
@@ -180,8 +181,12 @@ class DeskhookServer:
             )
         )
         await directory.refresh()
-        self._committer = CountingIngestCommitter(
-            store, directory, self._metrics, now=clock, on_commit=deliveries_due.set
+        self._committer = IngestCommitter(
+            store,
+            directory,
+            now=clock,
+            on_commit=deliveries_due.set,
+            on_acked=self._metrics.count_ingested,
         )
         self._committer.start()
         self.scheduler = DeliveryScheduler(
@@ -197,7 +202,7 @@ class DeskhookServer:
         )
         channels = ChannelService(
             store,
-            self._client,
+            HttpConnectionTester(self._client),
             self._policy,
             now=clock,
             random_bytes=secrets.token_bytes,

@@ -18,9 +18,9 @@ from deskhook.api.convert import (
     timedelta_from_proto,
     timestamp,
 )
+from deskhook.api.log_feed import LogFeed
 from deskhook.core.channels import ChannelService, require_id
 from deskhook.core.delivery_log import DeliveryLog
-from deskhook.core.log_feed import LogFeed
 from deskhook.domain.channels import Channel, resolve_update_paths
 from deskhook.domain.errors import InvalidArgument
 from deskhook.store.base import ChannelFilter, LogFilter

@@ -2,14 +2,13 @@
 
 import base64
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import structlog
 
-from deskhook.delivery.connection_test import run_connection_test
-from deskhook.delivery.http_client import WebhookClient
 from deskhook.domain.breaker import ChannelHealth
 from deskhook.domain.channels import (
     Channel,
@@ -34,6 +33,22 @@ MAX_ID_LENGTH = 128
 DEFAULT_GRACE_PERIOD = timedelta(hours=24)
 MAX_GRACE_PERIOD = timedelta(days=7)
 ID_BYTES = 15
+
+
+class ConnectionTester(Protocol):
+    """Sends one signed `connection_test` request to `url` and judges the answer as a
+    delivery's. The server passes in deskhook.delivery's (`HttpConnectionTester`): the use
+    cases send nothing themselves."""
+
+    async def __call__(
+        self,
+        *,
+        url: str,
+        secrets: Sequence[str],
+        channel_id: str,
+        webhook_id: str,
+        now: datetime,
+    ) -> ConnectionStatus: ...
 
 
 @dataclass(frozen=True)
@@ -75,7 +90,7 @@ class ChannelService:
     def __init__(
         self,
         store: Store,
-        client: WebhookClient,
+        test_connection: ConnectionTester,
         policy: UrlPolicy,
         *,
         now: Callable[[], datetime],
@@ -85,7 +100,7 @@ class ChannelService:
         health_of: Callable[[str], ChannelHealth],
     ) -> None:
         self._store = store
-        self._client = client
+        self._test_connection = test_connection
         self._policy = policy
         self._now = now
         self._random_bytes = random_bytes
@@ -222,8 +237,7 @@ class ChannelService:
 
     async def _test(self, url: str, secrets: list[str], channel_id: str) -> ConnectionStatus:
         webhook_id = _random_id("msg_test_", self._random_bytes(ID_BYTES))
-        status = await run_connection_test(
-            self._client,
+        status = await self._test_connection(
             url=url,
             secrets=secrets,
             channel_id=channel_id,

@@ -1,19 +1,19 @@
 """Event ingest: match each event against the channels in memory, and commit events from every
 producer in shared batches (group commit), acking only what is durably stored."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from deskhook.core.directory import ChannelDirectory
-from deskhook.core.group_commit import GroupCommitter
 from deskhook.domain.events import IngestResult, MatchedEvent, PublishedEvent
 from deskhook.store.base import Store
+from deskhook.store.directory import ChannelDirectory
+from deskhook.store.group_commit import GroupCommitter
 
 # Events committed in one transaction at most; what arrives meanwhile waits for the next one.
 MAX_BATCH_EVENTS = 2000
 
 
-class IngestCommitter(GroupCommitter[PublishedEvent, IngestResult]):
+class IngestCommitter:
     """Matches each event against the channels in memory and commits events from every
     producer in shared transactions; `submit` returns once they are durably stored."""
 
@@ -24,12 +24,32 @@ class IngestCommitter(GroupCommitter[PublishedEvent, IngestResult]):
         *,
         now: Callable[[], datetime],
         on_commit: Callable[[], None],
+        on_acked: Callable[[Sequence[IngestResult]], None],
     ) -> None:
         self._store = store
         self._directory = directory
         self._now = now
+        # Called after a commit that made deliveries due: wakes the scheduler.
         self._on_commit = on_commit
-        super().__init__(self._match_and_store, name="ingest-committer", max_batch=MAX_BATCH_EVENTS)
+        # Called with the results of each `submit` as they go back to its caller: what the
+        # metrics count as answered.
+        self._on_acked = on_acked
+        self._batches = GroupCommitter(
+            self._match_and_store, name="ingest-committer", max_batch=MAX_BATCH_EVENTS
+        )
+
+    def start(self) -> None:
+        self._batches.start()
+
+    async def stop(self) -> None:
+        """Commit everything submitted so far, then stop."""
+        await self._batches.stop()
+
+    async def submit(self, events: Sequence[PublishedEvent]) -> list[IngestResult]:
+        """One result per event, in order, once they are durably committed."""
+        results = await self._batches.submit(events)
+        self._on_acked(results)
+        return results
 
     async def _match_and_store(self, events: list[PublishedEvent]) -> list[IngestResult]:
         # Matched at commit time: the freshest view of the channels.

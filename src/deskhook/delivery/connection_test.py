@@ -20,22 +20,29 @@ def connection_status(outcome: HttpOutcome, checked_at: datetime) -> ConnectionS
     )
 
 
-async def run_connection_test(
-    client: WebhookClient,
-    *,
-    url: str,
-    secrets: Sequence[str],
-    channel_id: str,
-    webhook_id: str,
-    now: datetime,
-) -> ConnectionStatus:
-    body = connection_test_body(channel_id, webhook_id, now)
-    headers = webhook_headers(
-        keys=[secret_key(secret) for secret in secrets],
-        webhook_id=webhook_id,
-        timestamp=int(now.timestamp()),
-        body=body,
-        event_type=CONNECTION_TEST_EVENT_TYPE,
-        attempt=1,
-    )
-    return connection_status(await client.post(url, body, headers), now)
+class HttpConnectionTester:
+    """The connection test over the webhook client; the server hands it to the channel use
+    cases as their `ConnectionTester`."""
+
+    def __init__(self, client: WebhookClient) -> None:
+        self._client = client
+
+    async def __call__(
+        self,
+        *,
+        url: str,
+        secrets: Sequence[str],
+        channel_id: str,
+        webhook_id: str,
+        now: datetime,
+    ) -> ConnectionStatus:
+        body = connection_test_body(channel_id, webhook_id, now)
+        headers = webhook_headers(
+            keys=[secret_key(secret) for secret in secrets],
+            webhook_id=webhook_id,
+            timestamp=int(now.timestamp()),
+            body=body,
+            event_type=CONNECTION_TEST_EVENT_TYPE,
+            attempt=1,
+        )
+        return connection_status(await self._client.post(url, body, headers), now)

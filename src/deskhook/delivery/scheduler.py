@@ -20,8 +20,6 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from deskhook.core.directory import ChannelDirectory
-from deskhook.core.group_commit import GroupCommitter
 from deskhook.delivery.http_client import WebhookClient
 from deskhook.delivery.payload import event_body
 from deskhook.domain.breaker import (
@@ -41,6 +39,8 @@ from deskhook.domain.outcomes import HttpOutcome, concerns_receiver
 from deskhook.domain.retry import Decision, Verdict, decide
 from deskhook.domain.signing import webhook_headers
 from deskhook.store.base import ClaimRules, Store
+from deskhook.store.directory import ChannelDirectory
+from deskhook.store.group_commit import GroupCommitter
 
 log = structlog.get_logger("deskhook.delivery")
 

@@ -1,0 +1,1 @@
+"""The `Store` on PostgreSQL, with its migrations and the notifications between replicas."""

@@ -1,0 +1,1 @@
+"""The `Store` on an embedded SQLite file, with its migrations."""

@@ -1,18 +1,14 @@
 """One server's Prometheus metrics: counters moved as events are acked and attempts recorded,
 and per-channel gauges set from a snapshot just before each scrape."""
 
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from deskhook.core.directory import ChannelDirectory
-from deskhook.core.ingest import IngestCommitter
 from deskhook.domain.breaker import ChannelHealth, CircuitState
 from deskhook.domain.delivery import AttemptOutcome, AttemptRecord
-from deskhook.domain.events import IngestResult, PublishedEvent
-from deskhook.store.base import Store
+from deskhook.domain.events import IngestResult
 
 ACCEPTED: Final = "accepted"
 DUPLICATE: Final = "duplicate"
@@ -84,24 +80,3 @@ class ServerMetrics:
         for channel_id, (channel_health, pending) in health.items():
             self._pending.labels(channel_id).set(pending)
             self._circuit_open.labels(channel_id).set(channel_health.state is CircuitState.OPEN)
-
-
-class CountingIngestCommitter(IngestCommitter):
-    """The ingest committer, counting each result it acks."""
-
-    def __init__(
-        self,
-        store: Store,
-        directory: ChannelDirectory,
-        metrics: ServerMetrics,
-        *,
-        now: Callable[[], datetime],
-        on_commit: Callable[[], None],
-    ) -> None:
-        super().__init__(store, directory, now=now, on_commit=on_commit)
-        self._metrics = metrics
-
-    async def submit(self, items: Sequence[PublishedEvent]) -> list[IngestResult]:
-        results = await super().submit(items)
-        self._metrics.count_ingested(results)
-        return results
