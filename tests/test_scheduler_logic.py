@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from deskhook.core.directory import ChannelDirectory
 from deskhook.delivery.http_client import WebhookClient
 from deskhook.delivery.scheduler import DeliveryScheduler, SchedulerLimits
 from deskhook.domain.breaker import BreakerPolicy, CircuitState
@@ -19,6 +18,7 @@ from deskhook.domain.events import MatchedEvent
 from deskhook.domain.outcomes import FailureReason, HttpOutcome
 from deskhook.domain.url_policy import UrlPolicy
 from deskhook.store.base import ClaimRules
+from deskhook.store.directory import ChannelDirectory
 from deskhook.store.memory.store import MemoryStore
 from tests.clock import FakeClock
 from tests.events import make_event
