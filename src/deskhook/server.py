@@ -1,31 +1,28 @@
 """The deskhook process: the gRPC services, health and reflection over one open store."""
 
 import asyncio
-import os
 import random
 import secrets
 import signal
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, NamedTuple
 
-import grpc
 import structlog
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health_pb2
 
+from deskhook.api import grpc_server
 from deskhook.api.auth import TokenRules, is_loopback_address
 from deskhook.api.channel_admin import ChannelAdminServicer
 from deskhook.api.event_ingest import EventIngestServicer
+from deskhook.api.grpc_server import StartupError
 from deskhook.api.health import HealthService
-from deskhook.api.interceptors import AuthInterceptor, GuardInterceptor
 from deskhook.api.log_feed import LogFeed
 from deskhook.api.metrics import ServerMetrics
 from deskhook.api.metrics_http import EndpointLimits, MetricsEndpoint
-from deskhook.config import Settings, parse_host_port
+from deskhook.config import Settings
 from deskhook.core.channels import ChannelService
 from deskhook.core.delivery_log import DeliveryLog
 from deskhook.core.ingest import IngestCommitter
@@ -46,45 +43,18 @@ from deskhook.store.directory import ChannelDirectory
 from deskhook.store.location import redacted
 from deskhook.store.open import open_store
 from deskhook.store.sqlite.connection import BUSY_TIMEOUT_MS
-from deskhook.v1 import (
-    channel_admin_pb2,
-    channel_admin_pb2_grpc,
-    event_ingest_pb2,
-    event_ingest_pb2_grpc,
-)
+
+# StartupError is raised where the gRPC server binds, and told of here, where it starts.
+__all__ = ["DeskhookServer", "StartupError", "Tuning", "serve"]
 
 log = structlog.get_logger("deskhook.server")
 
-SERVICE_NAMES: Final = (
-    channel_admin_pb2.DESCRIPTOR.services_by_name["ChannelAdmin"].full_name,
-    event_ingest_pb2.DESCRIPTOR.services_by_name["EventIngest"].full_name,
-)
 # In-flight RPCs get this long to finish on shutdown before they are cancelled.
 SHUTDOWN_GRACE_SECONDS: Final = 10.0
 
 
-def pending_call_options(max_streams: int) -> list[tuple[str, int]]:
-    """gRPC's own backlog of calls that arrived but that the server has not taken up yet.
-
-    The asyncio server takes up new calls one at a time on its event loop, so a burst of
-    streams waits there; past 1000 waiting (gRPC's default) gRPC core starts refusing calls at
-    random with CANCELLED (INTERNAL for a client in the middle of a write), before the
-    application or its log ever sees them. Room for several times the stream limit lets every
-    call of a burst through to deskhook, which refuses the ones past `max_ingest_streams` with
-    a status that says to retry."""
-    backlog = 4 * max(max_streams, 1000)
-    return [
-        ("grpc.server.max_pending_requests", backlog),
-        ("grpc.server.max_pending_requests_hard_limit", 2 * backlog),
-    ]
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class StartupError(Exception):
-    """The server cannot start as configured (e.g. its port is taken)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +73,11 @@ class Tuning:
     busy_timeout_ms: int = BUSY_TIMEOUT_MS
 
 
+class _Services(NamedTuple):
+    committer: IngestCommitter
+    channels: ChannelService
+
+
 class DeskhookServer:
     """Start with `start()`, stop with `stop()`; `port` is the bound gRPC port and
     `metrics_port` the metrics endpoint's (0 when it is off), useful with port 0."""
@@ -111,15 +86,7 @@ class DeskhookServer:
         self.settings = settings
         self.tuning = tuning
         self._tokens = TokenRules(settings.admin_tokens, settings.ingest_tokens)
-        self._grpc = grpc.aio.server(
-            # The guard outermost: it logs the RPCs the token check refuses too.
-            interceptors=[GuardInterceptor(), AuthInterceptor(self._tokens)],
-            options=[
-                # so_reuseport off: a second server on a busy port must fail, not share it.
-                ("grpc.so_reuseport", 0),
-                *pending_call_options(settings.max_ingest_streams),
-            ],
-        )
+        self._grpc = grpc_server.new_server(self._tokens, settings.max_ingest_streams)
         self._health = HealthService()
         self._policy = UrlPolicy(settings.allow_http, settings.allow_networks)
         # Settings has checked that the CA bundle loads.
@@ -168,9 +135,34 @@ class DeskhookServer:
         return open_services
 
     async def _start_serving(self, store: Store) -> None:
-        clock = self.tuning.clock
         directory = self.directory = ChannelDirectory(store)
-        feed = self._feed
+        services = await self._build_services(store, directory)
+        self._register(store, services)
+        settings = self.settings
+        self.port = grpc_server.bind(
+            self._grpc, settings.listen, settings.tls_cert, settings.tls_key
+        )
+        if settings.metrics_listen:
+            self.metrics_port = await self._serve_metrics(directory, services.channels)
+        await self._grpc.start()
+        for service in ("", *grpc_server.SERVICE_NAMES):
+            await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self._serving = True
+        self._listening = True
+        log.info(
+            "listening",
+            address=settings.listen,
+            port=self.port,
+            metrics_address=settings.metrics_listen,
+            metrics_port=self.metrics_port,
+            tls=settings.tls_cert is not None,
+            database=redacted(settings.database),
+            schema_version=await store.schema_version(),
+        )
+
+    async def _build_services(self, store: Store, directory: ChannelDirectory) -> _Services:
+        """Start the services behind the RPCs: ingest, delivery, the channels and retention."""
+        clock = self.tuning.clock
         # Set whenever deliveries become due (ingest commits, redelivery, here or in another
         # replica); the scheduler wakes on it.
         deliveries_due = asyncio.Event()
@@ -181,14 +173,14 @@ class DeskhookServer:
             )
         )
         await directory.refresh()
-        self._committer = IngestCommitter(
+        committer = self._committer = IngestCommitter(
             store,
             directory,
             now=clock,
             on_commit=deliveries_due.set,
             on_acked=self._metrics.count_ingested,
         )
-        self._committer.start()
+        committer.start()
         self.scheduler = DeliveryScheduler(
             store,
             directory,
@@ -198,7 +190,7 @@ class DeskhookServer:
             wake=deliveries_due,
             limits=self.tuning.scheduler_limits,
             breaker=self.tuning.breaker,
-            on_attempt=self._on_attempt(feed),
+            on_attempt=self._on_attempt(self._feed),
         )
         channels = ChannelService(
             store,
@@ -213,63 +205,21 @@ class DeskhookServer:
         await self.scheduler.start()
         self.pruner = Pruner(store, timedelta(days=self.settings.retention_days), now=clock)
         self.pruner.start()
-        channel_admin_pb2_grpc.add_ChannelAdminServicer_to_server(
-            ChannelAdminServicer(channels, DeliveryLog(store), feed), self._grpc
-        )
-        event_ingest_pb2_grpc.add_EventIngestServicer_to_server(
+        return _Services(committer, channels)
+
+    def _register(self, store: Store, services: _Services) -> None:
+        """Put the services on the gRPC server, behind their RPCs."""
+        grpc_server.register(
+            self._grpc,
+            ChannelAdminServicer(services.channels, DeliveryLog(store), self._feed),
             EventIngestServicer(
-                self._committer,
-                clock,
+                services.committer,
+                self.tuning.clock,
                 self._metrics.count_rejected,
                 self.settings.max_ingest_streams,
             ),
-            self._grpc,
+            self._health,
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
-        reflection.enable_server_reflection(
-            (
-                *SERVICE_NAMES,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ),
-            self._grpc,
-        )
-        self.port = self._bind()
-        if self.settings.metrics_listen:
-            self.metrics_port = await self._serve_metrics(directory, channels)
-        await self._grpc.start()
-        for service in ("", *SERVICE_NAMES):
-            await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
-        self._serving = True
-        self._listening = True
-        log.info(
-            "listening",
-            address=self.settings.listen,
-            port=self.port,
-            metrics_address=self.settings.metrics_listen,
-            metrics_port=self.metrics_port,
-            tls=self.settings.tls_cert is not None,
-            database=redacted(self.settings.database),
-            schema_version=await store.schema_version(),
-        )
-
-    def _bind(self) -> int:
-        address = self.settings.listen
-        # Tried here first: gRPC core reports a failed bind on stderr in its own words, and only
-        # "Failed to bind" to us.
-        _check_free(address, "--listen")
-        try:
-            if self.settings.tls_cert is None or self.settings.tls_key is None:
-                return self._grpc.add_insecure_port(address)
-            credentials = grpc.ssl_server_credentials(
-                [(self.settings.tls_key.read_bytes(), self.settings.tls_cert.read_bytes())]
-            )
-            return self._grpc.add_secure_port(address, credentials)
-        except RuntimeError as error:
-            # grpc says only "Failed to bind"; the usual causes are worth naming.
-            raise StartupError(
-                f"cannot listen on {address}: the port is in use or the address is not local"
-            ) from error
 
     def _on_attempt(self, feed: LogFeed) -> Callable[[AttemptRecord], None]:
         def publish(record: AttemptRecord) -> None:
@@ -294,7 +244,9 @@ class DeskhookServer:
         try:
             return await endpoint.start(address)
         except OSError as error:
-            raise _cannot_listen(address, error, "--metrics-listen", " for metrics") from error
+            raise grpc_server.cannot_listen(
+                address, error, "--metrics-listen", " for metrics"
+            ) from error
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Stop within about `grace` seconds: RPCs and delivery attempts in flight share it."""
@@ -328,32 +280,6 @@ class DeskhookServer:
         if self._listening:
             self._listening = False
             log.info("stopped")
-
-
-def _cannot_listen(address: str, error: OSError, flag: str, what: str = "") -> StartupError:
-    # asyncio words a failed bind at length around the system's reason; the reason says it.
-    reason = os.strerror(error.errno) if error.errno and error.errno > 0 else error.strerror
-    also = ", or to '' to turn the endpoint off" if flag == "--metrics-listen" else ""
-    return StartupError(
-        f"cannot listen on {address}{what} ({reason or error}); "
-        f"set {flag} to a free local address{also}"
-    )
-
-
-def _check_free(address: str, flag: str) -> None:
-    """StartupError unless every address `address` names can be bound now, as gRPC will."""
-    host, port = parse_host_port(address)
-    if port == 0:
-        return
-    try:
-        for family, kind, protocol, _, where in socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        ):
-            with socket.socket(family, kind, protocol) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                probe.bind(where)
-    except OSError as error:
-        raise _cannot_listen(address, error, flag) from error
 
 
 async def serve(settings: Settings) -> None:

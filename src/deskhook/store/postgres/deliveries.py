@@ -34,7 +34,8 @@ from deskhook.domain.limits import most_leased
 from deskhook.domain.rate import TokenBucket
 from deskhook.domain.times import from_micros, to_micros
 from deskhook.store.base import Claimed, ClaimRules, Finished
-from deskhook.store.postgres.connection import CLAIM_OWNERS, PostgresConnections
+from deskhook.store.postgres.claim_queries import CLAIM, LIVE_OWNERS, LOCK_CHANNELS, SAVE_BUCKETS
+from deskhook.store.postgres.connection import PostgresConnections
 from deskhook.store.postgres.notify import DELIVERIES_DUE
 from deskhook.store.rows import (
     ATTEMPT_COLUMNS,
@@ -77,65 +78,6 @@ def _columns(rows: Iterable[Sequence[object]], types: Sequence[str]) -> list[lis
             column.append(value)
     return columns
 
-
-# The claim owner ids of the stores alive now, from their locks (see `connection`).
-LIVE_OWNERS = f"""
-SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted
-    AND classid = {CLAIM_OWNERS} AND objsubid = 2
-    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-"""
-
-# The channels listed that have a delivery due, locked for the claim in id order: claims of one
-# channel wait for each other over every replica, so each counts the leases of the one before,
-# and two claims never deadlock. NO KEY UPDATE leaves ingest's foreign-key checks free.
-LOCK_CHANNELS = f"""
-SELECT c.id, {HEALTH_COLUMNS}, c.rate_tokens, c.rate_updated_at FROM channels c
-WHERE c.id = ANY($1::text[]) AND EXISTS (SELECT 1 FROM deliveries d
-    WHERE d.channel_id = c.id AND d.state = 'pending' AND d.due_at <= $2)
-ORDER BY c.id
-FOR NO KEY UPDATE OF c
-"""
-
-# Each channel offers its earliest due deliveries, as many as the claim allows it and its limit
-# leaves beside its leases (a per-ticket channel only the earliest pending delivery of each
-# ticket), skipping those leased to a live owner or locked by another claim under way; the
-# earliest of all these are claimed. A lease counts while the claim would skip it.
-CLAIM = f"""
-WITH live AS ({LIVE_OWNERS}), leased AS (
-    SELECT d.channel_id, count(*) AS leases FROM deliveries d
-    WHERE d.channel_id = ANY($1::text[]) AND d.claimed_by IS NOT NULL AND d.state = 'pending'
-        AND d.claimed_until > $4 AND d.claimed_by IN (SELECT objid FROM live)
-    GROUP BY d.channel_id
-), chosen AS (
-    SELECT due.id
-    FROM unnest($1::text[], $2::integer[], $3::integer[]) AS s(channel_id, allowed, most)
-    LEFT JOIN leased l USING (channel_id)
-    CROSS JOIN LATERAL (
-        SELECT d.id, d.due_at FROM deliveries d
-        WHERE d.channel_id = s.channel_id AND d.state = 'pending' AND d.due_at <= $4
-            AND (d.claimed_until IS NULL OR d.claimed_until <= $4
-                OR d.claimed_by NOT IN (SELECT objid FROM live))
-            AND (NOT (s.channel_id = ANY($5::text[])) OR NOT EXISTS (
-                SELECT 1 FROM deliveries p WHERE p.channel_id = d.channel_id
-                    AND p.ticket_id = d.ticket_id AND p.state = 'pending' AND p.id < d.id))
-        ORDER BY d.due_at, d.id
-        LIMIT GREATEST(LEAST(s.allowed, s.most - COALESCE(l.leases, 0)), 0)
-        FOR UPDATE OF d SKIP LOCKED
-    ) due
-    ORDER BY due.due_at, due.id LIMIT $6
-)
-UPDATE deliveries d SET claimed_by = $7, claimed_until = $8
-FROM chosen, events e
-WHERE d.id = chosen.id AND e.seq = d.event_seq
-RETURNING d.id, d.channel_id, e.event_id, e.event_type, d.ticket_id, e.ticket_number,
-    d.attempts, e.payload, d.due_at
-"""
-
-SAVE_BUCKETS = """
-UPDATE channels c SET rate_tokens = b.tokens, rate_updated_at = b.updated
-FROM unnest($1::text[], $2::double precision[], $3::bigint[]) AS b(id, tokens, updated)
-WHERE c.id = b.id
-"""
 
 # The channels of a batch of attempts, locked as claims lock them: results recorded by several
 # replicas at once add up, and a claim sees all of a batch or none of it.

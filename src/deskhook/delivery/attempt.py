@@ -1,0 +1,207 @@
+"""One delivery attempt, in the steps of svix's dispatcher: call (sign and post the request; a
+fault of deskhook's own is an outcome too), then handle (decide what follows, count the result
+into the health view, free the slot, record the attempt in the webhook log, and disable the
+channel when it is due). Building the webhook log's record is a pure function."""
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import structlog
+
+from deskhook.delivery.health_view import HealthView
+from deskhook.delivery.http_client import WebhookClient
+from deskhook.delivery.payload import event_body
+from deskhook.delivery.slots import Slots
+from deskhook.domain.breaker import BreakerPolicy, should_disable
+from deskhook.domain.channels import Channel
+from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery, webhook_id
+from deskhook.domain.outcomes import HttpOutcome, concerns_receiver
+from deskhook.domain.retry import Decision, Verdict, decide
+from deskhook.domain.signing import webhook_headers
+from deskhook.store.base import Store
+from deskhook.store.directory import ChannelDirectory
+from deskhook.store.group_commit import GroupCommitter
+
+log = structlog.get_logger("deskhook.delivery")
+
+_OUTCOMES = {
+    Verdict.DELIVERED: AttemptOutcome.DELIVERED,
+    Verdict.RETRY: AttemptOutcome.RETRY_SCHEDULED,
+    Verdict.GIVE_UP: AttemptOutcome.GIVEN_UP,
+    Verdict.DISABLE_CHANNEL: AttemptOutcome.GIVEN_UP,
+}
+
+
+def attempt_record(
+    delivery: DueDelivery, outcome: HttpOutcome, decision: Decision, *, attempted_at: datetime
+) -> AttemptRecord:
+    """The webhook log's record of the attempt at `delivery` begun at `attempted_at`, which had
+    `outcome` and after which `decision` holds."""
+    return AttemptRecord(
+        delivery_id=delivery.delivery_id,
+        channel_id=delivery.channel_id,
+        event_id=delivery.event_id,
+        event_type=delivery.event_type,
+        ticket_id=delivery.ticket_id,
+        ticket_number=delivery.ticket_number,
+        attempt=delivery.attempts + 1,
+        http_status=outcome.http_status,
+        response_body=outcome.response_body,
+        outcome=_OUTCOMES[decision.verdict],
+        attempted_at=attempted_at,
+        duration=timedelta(seconds=outcome.duration),
+        error=outcome.error,
+        failure=outcome.failure,
+        webhook_id=webhook_id(delivery.channel_id, delivery.event_id),
+        next_attempt_at=decision.next_attempt_at,
+    )
+
+
+class Attempts:
+    def __init__(
+        self,
+        store: Store,
+        directory: ChannelDirectory,
+        client: WebhookClient,
+        health: HealthView,
+        slots: Slots,
+        *,
+        now: Callable[[], datetime],
+        jitter: Callable[[], float],
+        wake: asyncio.Event,
+        on_attempt: Callable[[AttemptRecord], None],
+        breaker: BreakerPolicy,
+        window: int,
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._client = client
+        self._health = health
+        self._slots = slots
+        self._now = now
+        self._jitter = jitter
+        self._wake = wake
+        self._on_attempt = on_attempt
+        self._breaker = breaker
+        # Attempts settle in shared transactions: one fsync for many deliveries.
+        # Each attempt comes back as logged, with the id the store gave it.
+        self._recorder: GroupCommitter[tuple[AttemptRecord, datetime], AttemptRecord] = (
+            GroupCommitter(self._record_batch, name="attempt-recorder", max_batch=window)
+        )
+
+    def start(self) -> None:
+        self._recorder.start()
+
+    async def stop(self) -> None:
+        await self._recorder.stop()
+
+    async def run(self, delivery: DueDelivery) -> None:
+        try:
+            channel = self._directory.channel(delivery.channel_id)
+            if channel is not None:
+                started = self._now()
+                outcome = await self._call(channel, delivery, started)
+                await self._handle(channel, delivery, outcome, started)
+        except Exception:
+            # The claim lapses and the delivery is tried again; nothing is lost.
+            log.exception(
+                "delivery attempt failed",
+                channel_id=delivery.channel_id,
+                event_id=delivery.event_id,
+            )
+
+    async def _call(
+        self, channel: Channel, delivery: DueDelivery, started: datetime
+    ) -> HttpOutcome:
+        try:
+            body = event_body(delivery.payload, delivery.event_type, channel.id)
+            headers = webhook_headers(
+                keys=await self._directory.signing_keys(channel.id, started),
+                webhook_id=webhook_id(channel.id, delivery.event_id),
+                timestamp=int(started.timestamp()),
+                body=body,
+                event_type=delivery.event_type.value,
+                attempt=delivery.attempts + 1,
+            )
+            return await self._client.post(channel.spec.url, body, headers)
+        except Exception as error:
+            # A fault of deskhook's own (a stored event it cannot render, a failed read): the
+            # attempt is logged as failed and retried on the channel's schedule, so that one
+            # delivery cannot hold its channel's slot, or its ticket's turn, for ever.
+            log.exception(
+                "could not make the request",
+                channel_id=channel.id,
+                event_id=delivery.event_id,
+            )
+            return HttpOutcome.internal(
+                f"deskhook could not make the request ({type(error).__name__}); the server's"
+                " log has the details",
+                (self._now() - started).total_seconds(),
+            )
+
+    async def _handle(
+        self, channel: Channel, delivery: DueDelivery, outcome: HttpOutcome, started: datetime
+    ) -> None:
+        finished = self._now()
+        decision = decide(
+            outcome,
+            attempt=delivery.attempts + 1,
+            retries_enabled=channel.spec.retries_enabled,
+            schedule=channel.spec.retry_schedule,
+            now=finished,
+            jitter=self._jitter(),
+        )
+        counted = concerns_receiver(outcome.failure)
+        if counted:
+            self._health.count(channel.id, outcome.succeeded, finished)
+        # What was claimed ahead for the full concurrency waits, unclaimed, for a success: taken
+        # back before the slot frees and starts the next, and released once recorded, with
+        # nothing between counting the result and submitting it.
+        dropped = [] if outcome.succeeded or not counted else self._slots.take_ready(channel.id)
+        # The delivery stays claimed (and, for PER_TICKET, first of its ticket) until recorded.
+        self._slots.free(delivery)
+        record = attempt_record(delivery, outcome, decision, attempted_at=started)
+        (logged,) = await self._recorder.submit([(record, finished)])
+        if dropped:
+            await self._store.release_claims(dropped)
+        log.info(
+            "attempt",
+            channel_id=channel.id,
+            event_id=delivery.event_id,
+            ticket_id=delivery.ticket_id,
+            attempt=record.attempt,
+            http_status=outcome.http_status,
+            outcome=record.outcome.value,
+            error=outcome.error,
+            duration_ms=round(outcome.duration * 1000, 1),
+        )
+        self._on_attempt(logged)
+        await self._disable_if_due(channel, decision, finished)
+
+    async def _record_batch(
+        self, attempts: list[tuple[AttemptRecord, datetime]]
+    ) -> list[AttemptRecord]:
+        try:
+            finished = await self._store.finish_attempts(attempts, self._breaker)
+        finally:
+            self._health.settle(record for record, _ in attempts)
+        self._health.adopt(finished.health)
+        # Their leases ended, and a ticket's next delivery may be first now: claim again.
+        self._wake.set()
+        return finished.records
+
+    async def _disable_if_due(self, channel: Channel, decision: Decision, now: datetime) -> None:
+        health = self._health(channel.id)
+        if decision.verdict is Verdict.DISABLE_CHANNEL:
+            reason = decision.reason
+        elif should_disable(health, now, self._breaker):
+            days = self._breaker.disable_after / timedelta(days=1)
+            reason = f"no successful delivery for {days:g} days"
+        else:
+            return
+        await self._store.disable_channel(channel.id, reason, now)
+        await self._slots.drop_ready(channel.id)
+        self._health.end_probe(channel.id, health)
+        await self._directory.refresh()
+        log.warning("channel disabled", channel_id=channel.id, reason=reason)
