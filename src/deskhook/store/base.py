@@ -215,7 +215,9 @@ class Store(Protocol):
     async def next_due_at(self, channel_ids: Sequence[str], after: datetime) -> datetime | None:
         """When the earliest pending delivery to one of `channel_ids` falls due after `after`,
         the time of a claim: what was due then and is still unclaimed waits for a limit of its
-        channel, not for a time."""
+        channel, not for a time. A delivery claimed and not yet attempted counts when its lease
+        runs out on a store that replicas share (its claimer may have died), and not at all on
+        a store one process owns, whose leases end with their attempts."""
         ...
 
     async def finish_attempts(
