@@ -147,7 +147,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
                         yield response
                 except BaseException as error:
                     await _fail(line, context, error)
-                line.write(context.code())
+                line.returned(context.code())
 
             return _with_behaviour(handler, guarded_stream, deserializer)
 
@@ -157,23 +157,33 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
                 response = await behaviour(decoded(request), context)
             except BaseException as error:
                 await _fail(line, context, error)
-            line.write(context.code())
+            line.returned(context.code())
             return response
 
         return _with_behaviour(handler, guarded, deserializer)
 
 
 class _RpcLine:
-    """The one log line of an RPC, written when it ends. A call that ends while the servicer
-    is not running (the client cancels while a response is being sent, or its connection drops)
-    never returns to the guard: the RPC's done callback writes its line then, as CANCELLED."""
+    """The one log line of an RPC. A servicer that returned has not yet ended its RPC: the
+    client may still cancel it (a stream's client can end its requests and cancel at once, and
+    the servicer then returns as if all went well), so that line is written by the RPC's done
+    callback, which knows. A call that ends while the servicer is not running (the client
+    cancels while a response is being sent, or its connection drops) never returns to the
+    guard at all: the done callback writes it as CANCELLED."""
 
     def __init__(self, method: str, context: Context) -> None:
         self.method = method
         self._started = time.perf_counter()
         self._written = False
+        self._returned: object = grpc.StatusCode.CANCELLED
         # The stubs type the callback as their own class, not as any callable.
-        context.add_done_callback(lambda _: self.write(grpc.StatusCode.CANCELLED))  # type: ignore[arg-type]
+        context.add_done_callback(self._done)  # type: ignore[arg-type]
+
+    def returned(self, code: object) -> None:
+        self._returned = code
+
+    def _done(self, context: Context) -> None:
+        self.write(grpc.StatusCode.CANCELLED if context.cancelled() else self._returned)
 
     def write(self, code: object, reason: str | None = None) -> None:
         if self._written:
