@@ -203,7 +203,7 @@ async def test_recorded_attempts_come_back_with_their_log_ids(store: Store) -> N
             await store.finish_attempts(
                 [attempt(d, AttemptOutcome.DELIVERED) for d in batch], DEFAULT_POLICY
             )
-        ).records
+        ).attempts
     ]
     assert [record.delivery_id for record in logged] == [
         d.delivery_id for batch in batches for d in batch

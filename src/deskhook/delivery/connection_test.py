@@ -6,17 +6,17 @@ from datetime import datetime
 from deskhook.delivery.http_client import WebhookClient
 from deskhook.delivery.payload import CONNECTION_TEST_EVENT_TYPE, connection_test_body
 from deskhook.domain.channels import CONNECTION_ESTABLISHED, ConnectionState, ConnectionStatus
-from deskhook.domain.outcomes import HttpOutcome
+from deskhook.domain.responses import HttpResponse
 from deskhook.domain.signing import secret_key, webhook_headers
 
 
-def connection_status(outcome: HttpOutcome, checked_at: datetime) -> ConnectionStatus:
-    if outcome.succeeded:
+def connection_status(response: HttpResponse, checked_at: datetime) -> ConnectionStatus:
+    if response.succeeded:
         return ConnectionStatus(
-            ConnectionState.ESTABLISHED, CONNECTION_ESTABLISHED, outcome.http_status, checked_at
+            ConnectionState.ESTABLISHED, CONNECTION_ESTABLISHED, response.http_status, checked_at
         )
     return ConnectionStatus(
-        ConnectionState.FAILED, outcome.error, outcome.http_status, checked_at, outcome.failure
+        ConnectionState.FAILED, response.error, response.http_status, checked_at, response.failure
     )
 
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from deskhook.domain.errors import FieldViolation, InvalidArgument
 from deskhook.domain.events import EventType
-from deskhook.domain.outcomes import FailureReason
+from deskhook.domain.responses import FailureReason
 from deskhook.domain.text import NO_CONTROL_CHARACTERS, has_control_characters
 from deskhook.domain.url_policy import UrlPolicy, UrlRefused, check_url
 

@@ -14,9 +14,9 @@ from deskhook.domain.channels import (
     ConnectionStatus,
     Ordering,
 )
-from deskhook.domain.delivery import AttemptOutcome, AttemptRecord
+from deskhook.domain.delivery import Attempt, AttemptOutcome
 from deskhook.domain.events import EventType
-from deskhook.domain.outcomes import FailureReason
+from deskhook.domain.responses import FailureReason
 from deskhook.domain.times import from_micros, to_micros
 
 
@@ -150,7 +150,7 @@ ATTEMPT_COLUMNS = (
 )
 
 
-def attempt_values(record: AttemptRecord) -> tuple[object, ...]:
+def attempt_values(record: Attempt) -> tuple[object, ...]:
     """Parameters for ATTEMPT_COLUMNS, in order."""
     return (
         record.delivery_id,
@@ -172,8 +172,8 @@ def attempt_values(record: AttemptRecord) -> tuple[object, ...]:
     )
 
 
-def attempt_from_row(row: Row) -> AttemptRecord:
-    return AttemptRecord(
+def attempt_from_row(row: Row) -> Attempt:
+    return Attempt(
         id=row["id"],
         delivery_id=row["delivery_id"],
         channel_id=row["channel_id"],

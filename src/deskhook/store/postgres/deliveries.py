@@ -28,7 +28,7 @@ from datetime import datetime
 import asyncpg
 
 from deskhook.domain.breaker import BreakerPolicy
-from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
+from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery
 from deskhook.domain.events import EventType
 from deskhook.domain.limits import most_leased
 from deskhook.domain.rate import TokenBucket
@@ -231,7 +231,7 @@ class DeliveryTables(PostgresConnections):
         return from_micros(due) if due is not None else None
 
     async def finish_attempts(
-        self, attempts: Sequence[tuple[AttemptRecord, datetime]], breaker: BreakerPolicy
+        self, attempts: Sequence[tuple[Attempt, datetime]], breaker: BreakerPolicy
     ) -> Finished:
         channel_ids = sorted({record.channel_id for record, _ in attempts})
         async with self._transaction() as db:

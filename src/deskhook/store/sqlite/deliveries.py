@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from deskhook.domain.breaker import BreakerPolicy, ChannelHealth
-from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
+from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery
 from deskhook.domain.events import EventType
 from deskhook.domain.times import from_micros, to_micros
 from deskhook.store.base import ClaimRules, Finished
@@ -113,7 +113,7 @@ class DeliveryTables(SqliteConnections):
         return from_micros(due_at) if due_at is not None else None
 
     async def finish_attempts(
-        self, attempts: Sequence[tuple[AttemptRecord, datetime]], breaker: BreakerPolicy
+        self, attempts: Sequence[tuple[Attempt, datetime]], breaker: BreakerPolicy
     ) -> Finished:
         stored = await self._stored_health()
         async with self._transaction(durable=False) as db:
