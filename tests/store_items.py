@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-from deskhook.domain.channels import Channel, ChannelSpec, Ordering
+from deskhook.domain.channel_spec import Channel, ChannelSpec, Ordering
 from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery
 from deskhook.domain.events import EventType, MatchedEvent, PublishedEvent
 from deskhook.domain.responses import FailureReason

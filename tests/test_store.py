@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, ChannelHealth, CircuitState
-from deskhook.domain.channels import Ordering
+from deskhook.domain.channel_spec import Ordering
 from deskhook.domain.delivery import AttemptOutcome
 from deskhook.domain.events import IngestResult
 from deskhook.domain.times import to_micros

@@ -23,7 +23,7 @@ from deskhook.api.log_feed import LogFeed
 from deskhook.api.metrics import ServerMetrics
 from deskhook.api.metrics_http import EndpointLimits, MetricsEndpoint
 from deskhook.config import Settings
-from deskhook.core.channels import ChannelService
+from deskhook.core.channel_service import ChannelService
 from deskhook.core.ingest import IngestCommitter
 from deskhook.core.pruner import Pruner
 from deskhook.core.webhook_log import WebhookLog

@@ -19,9 +19,9 @@ from deskhook.api.convert import (
     timestamp,
 )
 from deskhook.api.log_feed import LogFeed
-from deskhook.core.channels import ChannelService, require_id
+from deskhook.core.channel_service import ChannelService, require_id
 from deskhook.core.webhook_log import WebhookLog
-from deskhook.domain.channels import Channel, resolve_update_paths
+from deskhook.domain.channel_spec import Channel, resolve_update_paths
 from deskhook.domain.errors import InvalidArgument
 from deskhook.store.base import ChannelFilter, LogFilter
 from deskhook.v1 import channel_admin_pb2 as pb

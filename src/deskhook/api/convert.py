@@ -12,7 +12,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from deskhook.domain.breaker import ChannelHealth
-from deskhook.domain.channels import (
+from deskhook.domain.channel_spec import (
     OUTPUT_ONLY_PATHS,
     Channel,
     ChannelSpec,

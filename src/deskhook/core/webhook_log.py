@@ -2,7 +2,7 @@
 
 from dataclasses import asdict, dataclass
 
-from deskhook.core.channels import channel_not_found, check_id
+from deskhook.core.channel_service import channel_not_found, check_id
 from deskhook.domain.delivery import Attempt
 from deskhook.domain.errors import InvalidArgument
 from deskhook.domain.events import event_id_violation

@@ -15,7 +15,7 @@ from deskhook.delivery.http_client import WebhookClient
 from deskhook.delivery.payload import event_body
 from deskhook.delivery.slots import Slots
 from deskhook.domain.breaker import BreakerPolicy, should_disable
-from deskhook.domain.channels import Channel
+from deskhook.domain.channel_spec import Channel
 from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery, webhook_id
 from deskhook.domain.responses import HttpResponse, concerns_receiver
 from deskhook.domain.retry import Decision, Verdict, decide

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from deskhook.delivery.http_client import WebhookClient
 from deskhook.delivery.payload import CONNECTION_TEST_EVENT_TYPE, connection_test_body
-from deskhook.domain.channels import CONNECTION_ESTABLISHED, ConnectionState, ConnectionStatus
+from deskhook.domain.channel_spec import CONNECTION_ESTABLISHED, ConnectionState, ConnectionStatus
 from deskhook.domain.responses import HttpResponse
 from deskhook.domain.signing import secret_key, webhook_headers
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, ChannelHealth
-from deskhook.domain.channels import Channel, ConnectionStatus
+from deskhook.domain.channel_spec import Channel, ConnectionStatus
 from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery
 from deskhook.domain.events import EventType, IngestResult, MatchedEvent
 from deskhook.domain.signing import SigningSecret

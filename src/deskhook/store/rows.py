@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from deskhook.domain.breaker import ChannelHealth, CircuitState
-from deskhook.domain.channels import (
+from deskhook.domain.channel_spec import (
     Channel,
     ChannelSpec,
     ConnectionState,

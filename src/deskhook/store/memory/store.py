@@ -18,7 +18,7 @@ from deskhook.domain.events import IngestResult, MatchedEvent, PublishedEvent
 from deskhook.domain.times import to_micros
 from deskhook.store.base import ClaimRules, Finished, LogFilter, StoreListener
 from deskhook.store.log_filter import log_comparisons
-from deskhook.store.memory.channels import ChannelTables
+from deskhook.store.memory.channel_tables import ChannelTables
 from deskhook.store.process_claims import ProcessClaims
 from deskhook.store.rows import ATTEMPT_COLUMNS, DELIVERY_STATES, attempt_values
 from deskhook.store.shared_limits import UNTRIED, recorded_health

@@ -1,7 +1,7 @@
 """The PostgreSQL store: every part of the Store interface over one database that several
 deskhook replicas may share."""
 
-from deskhook.store.postgres.channels import ChannelTables
+from deskhook.store.postgres.channel_tables import ChannelTables
 from deskhook.store.postgres.connection import unavailable
 from deskhook.store.postgres.deliveries import DeliveryTables
 from deskhook.store.postgres.events import EventTables

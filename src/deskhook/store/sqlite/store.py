@@ -1,7 +1,7 @@
 """The SQLite store: every part of the Store interface over one database file."""
 
 from deskhook.store.base import StoreListener
-from deskhook.store.sqlite.channels import ChannelTables
+from deskhook.store.sqlite.channel_tables import ChannelTables
 from deskhook.store.sqlite.connection import unavailable
 from deskhook.store.sqlite.deliveries import DeliveryTables
 from deskhook.store.sqlite.events import EventTables

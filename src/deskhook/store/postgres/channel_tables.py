@@ -5,7 +5,7 @@ from datetime import datetime
 import asyncpg
 
 from deskhook.domain.breaker import ChannelHealth
-from deskhook.domain.channels import Channel, ConnectionStatus
+from deskhook.domain.channel_spec import Channel, ConnectionStatus
 from deskhook.domain.signing import SigningSecret
 from deskhook.domain.times import from_micros, to_micros
 from deskhook.store.base import (

@@ -3,7 +3,7 @@
 import sqlite3
 from datetime import datetime
 
-from deskhook.domain.channels import Channel, ConnectionStatus
+from deskhook.domain.channel_spec import Channel, ConnectionStatus
 from deskhook.domain.signing import SigningSecret
 from deskhook.domain.times import from_micros, to_micros
 from deskhook.store.base import (

@@ -10,7 +10,7 @@ from typing import Protocol
 import structlog
 
 from deskhook.domain.breaker import ChannelHealth
-from deskhook.domain.channels import (
+from deskhook.domain.channel_spec import (
     Channel,
     ChannelSpec,
     ConnectionStatus,
