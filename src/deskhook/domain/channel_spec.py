@@ -32,6 +32,18 @@ class ConnectionState(StrEnum):
 
 
 @dataclass(frozen=True)
+class ConnectionTest:
+    """One connection test to make: a `connection_test` request to `url` for `channel_id`,
+    with `webhook_id`, signed at `now` with each of `secrets`."""
+
+    url: str
+    secrets: Sequence[str]
+    channel_id: str
+    webhook_id: str
+    now: datetime
+
+
+@dataclass(frozen=True)
 class ConnectionStatus:
     state: ConnectionState = ConnectionState.UNTESTED
     message: str = ""

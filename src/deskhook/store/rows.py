@@ -3,6 +3,7 @@ have the same columns. Times are stored as integer microseconds since the Unix e
 (`deskhook.domain.times`)."""
 
 import json
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -17,6 +18,7 @@ from deskhook.domain.channel_spec import (
 from deskhook.domain.delivery import Attempt, AttemptOutcome
 from deskhook.domain.events import EventType
 from deskhook.domain.responses import FailureReason
+from deskhook.domain.signing import SigningSecret
 from deskhook.domain.times import from_micros, to_micros
 
 
@@ -134,6 +136,23 @@ def optional_micros(moment: datetime | None) -> int | None:
 
 def _moment(micros: int | None) -> datetime | None:
     return from_micros(micros) if micros is not None else None
+
+
+def signing_secrets_from_rows(rows: Iterable[Row]) -> list[SigningSecret]:
+    return [SigningSecret(row["secret"], _moment(row["expire_time"])) for row in rows]
+
+
+def redeliver_scope(event_id: str | None, target: str) -> str:
+    """Which of a channel's deliveries Redeliver schedules again: the one of event `event_id`,
+    or else those given up since a time. `target` is the placeholder bound to
+    `redeliver_target`."""
+    if event_id is not None:
+        return f"event_seq = (SELECT seq FROM events WHERE event_id = {target})"
+    return f"state = 'given_up' AND finished_at >= {target}"
+
+
+def redeliver_target(event_id: str | None, failed_since: datetime | None) -> str | int | None:
+    return event_id if event_id is not None else optional_micros(failed_since)
 
 
 # What each attempt outcome leaves its delivery as.

@@ -45,6 +45,8 @@ from deskhook.store.rows import (
     health_from_row,
     health_values,
     optional_micros,
+    redeliver_scope,
+    redeliver_target,
 )
 from deskhook.store.shared_limits import (
     allowances,
@@ -147,17 +149,12 @@ class DeliveryTables(PostgresConnections):
     async def redeliver(
         self, channel_id: str, event_id: str | None, failed_since: datetime | None, now: datetime
     ) -> int:
-        scope = (
-            "event_seq = (SELECT seq FROM events WHERE event_id = $3)"
-            if event_id is not None
-            else "state = 'given_up' AND finished_at >= $3"
-        )
         return await self._write(
             "UPDATE deliveries SET state = 'pending', due_at = $2, finished_at = NULL"
-            f" WHERE channel_id = $1 AND {scope}",
+            f" WHERE channel_id = $1 AND {redeliver_scope(event_id, '$3')}",
             channel_id,
             to_micros(now),
-            event_id if event_id is not None else optional_micros(failed_since),
+            redeliver_target(event_id, failed_since),
             notify=DELIVERIES_DUE,
         )
 

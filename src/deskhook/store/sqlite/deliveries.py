@@ -23,6 +23,8 @@ from deskhook.store.rows import (
     attempt_values,
     health_from_row,
     health_values,
+    redeliver_scope,
+    redeliver_target,
 )
 from deskhook.store.shared_limits import (
     recorded_health,
@@ -47,18 +49,12 @@ class DeliveryTables(SqliteConnections):
     async def redeliver(
         self, channel_id: str, event_id: str | None, failed_since: datetime | None, now: datetime
     ) -> int:
-        scope = (
-            "event_seq = (SELECT seq FROM events WHERE event_id = :event_id)"
-            if event_id is not None
-            else "state = 'given_up' AND finished_at >= :since"
-        )
         return await self._write(
-            "UPDATE deliveries SET state = 'pending', due_at = :now,"
-            f" finished_at = NULL WHERE channel_id = :channel_id AND {scope}",
+            "UPDATE deliveries SET state = 'pending', due_at = :now, finished_at = NULL"
+            f" WHERE channel_id = :channel_id AND {redeliver_scope(event_id, ':target')}",
             {
                 "channel_id": channel_id,
-                "event_id": event_id,
-                "since": to_micros(failed_since) if failed_since else None,
+                "target": redeliver_target(event_id, failed_since),
                 "now": to_micros(now),
             },
         )
