@@ -28,7 +28,7 @@ import uvloop
 
 from deskhook.client import open_channel
 from deskhook.core.ingest import MAX_BATCH_EVENTS
-from deskhook.domain.channels import Channel, ChannelSpec
+from deskhook.domain.channel_spec import Channel, ChannelSpec
 from deskhook.domain.events import EventType, MatchedEvent, PublishedEvent
 from deskhook.store.sqlite.store import SqliteStore
 from deskhook.v1 import (

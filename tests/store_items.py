@@ -5,10 +5,10 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-from deskhook.domain.channels import Channel, ChannelSpec, Ordering
-from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
+from deskhook.domain.channel_spec import Channel, ChannelSpec, Ordering
+from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery
 from deskhook.domain.events import EventType, MatchedEvent, PublishedEvent
-from deskhook.domain.outcomes import FailureReason
+from deskhook.domain.responses import FailureReason
 from deskhook.domain.times import to_micros
 from deskhook.store.base import Claimed, ClaimRules, Store
 from deskhook.store.open import open_store
@@ -74,9 +74,9 @@ def attempt(
     outcome: AttemptOutcome,
     at: datetime = NOW,
     next_attempt_at: datetime | None = None,
-) -> tuple[AttemptRecord, datetime]:
+) -> tuple[Attempt, datetime]:
     """An attempt of `due` at `at`, answered at once: 200 when delivered, else 500."""
-    record = AttemptRecord(
+    record = Attempt(
         delivery_id=due.delivery_id,
         channel_id=due.channel_id,
         event_id=due.event_id,
@@ -97,6 +97,6 @@ def attempt(
     return record, at
 
 
-def failed(due: DueDelivery, at: datetime) -> tuple[AttemptRecord, datetime]:
+def failed(due: DueDelivery, at: datetime) -> tuple[Attempt, datetime]:
     """An attempt of `due` at `at` that failed, its retry due at once."""
     return attempt(due, AttemptOutcome.RETRY_SCHEDULED, at, next_attempt_at=at)

@@ -17,7 +17,7 @@ from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2, timestamp_
 from google.protobuf.message import Message
 from hypothesis import strategies as st
 
-from deskhook.domain.channels import MUTABLE_PATHS, OUTPUT_ONLY_PATHS
+from deskhook.domain.channel_spec import MUTABLE_PATHS, OUTPUT_ONLY_PATHS
 from deskhook.v1 import channel_admin_pb2 as admin_pb
 from deskhook.v1 import channel_pb2, event_pb2
 from tests.events import make_event

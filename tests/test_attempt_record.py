@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from deskhook.delivery.attempt import attempt_record
-from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery, webhook_id
+from deskhook.delivery.attempt import build_attempt
+from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery, webhook_id
 from deskhook.domain.events import EventType
-from deskhook.domain.outcomes import FailureReason, HttpOutcome
+from deskhook.domain.responses import FailureReason, HttpResponse
 from deskhook.domain.retry import Decision, Verdict
 
 STARTED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -26,14 +26,14 @@ DELIVERY = DueDelivery(
 )
 
 
-def answered(status: int, body: str = "") -> HttpOutcome:
+def answered(status: int, body: str = "") -> HttpResponse:
     failure = None if 200 <= status < 300 else FailureReason.HTTP_STATUS
     error = "" if failure is None else f"the receiver answered HTTP {status}"
-    return HttpOutcome(status, body, failure, error, 0.25, None)
+    return HttpResponse(status, body, failure, error, 0.25, None)
 
 
-INTERNAL = HttpOutcome.internal("deskhook could not make the request (KeyError)", 0.002)
-TIMED_OUT = HttpOutcome(0, "", FailureReason.TIMEOUT, "no answer within 10 s", 10.0, None)
+INTERNAL = HttpResponse.internal("deskhook could not make the request (KeyError)", 0.002)
+TIMED_OUT = HttpResponse(0, "", FailureReason.TIMEOUT, "no answer within 10 s", 10.0, None)
 DELIVERED = Decision(Verdict.DELIVERED, None, "")
 RETRY = Decision(Verdict.RETRY, RETRY_AT, "attempt 3 of 6 failed; next at 12:05")
 
@@ -86,10 +86,10 @@ RETRY = Decision(Verdict.RETRY, RETRY_AT, "attempt 3 of 6 failed; next at 12:05"
     ],
 )
 def test_the_record_is_the_delivery_the_outcome_and_the_decision(
-    outcome: HttpOutcome, decision: Decision, logged_as: AttemptOutcome
+    outcome: HttpResponse, decision: Decision, logged_as: AttemptOutcome
 ) -> None:
-    record = attempt_record(DELIVERY, outcome, decision, attempted_at=STARTED)
-    assert record == AttemptRecord(
+    record = build_attempt(DELIVERY, outcome, decision, attempted_at=STARTED)
+    assert record == Attempt(
         delivery_id=7,
         channel_id="crm",
         event_id="evt-1",
@@ -114,11 +114,11 @@ def test_the_record_is_the_delivery_the_outcome_and_the_decision(
 
 def test_every_attempt_of_one_event_on_one_channel_has_one_webhook_id() -> None:
     retried = Decision(Verdict.RETRY, RETRY_AT, "attempt 1 of 6 failed")
-    first = attempt_record(
+    first = build_attempt(
         DELIVERY._replace(attempts=0), answered(500), retried, attempted_at=STARTED
     )
-    later = attempt_record(DELIVERY, answered(204), DELIVERED, attempted_at=RETRY_AT)
-    other_channel = attempt_record(
+    later = build_attempt(DELIVERY, answered(204), DELIVERED, attempted_at=RETRY_AT)
+    other_channel = build_attempt(
         DELIVERY._replace(channel_id="billing"),
         answered(204),
         DELIVERED,

@@ -18,7 +18,7 @@ from deskhook.api.event_validation import published_event
 from deskhook.cli.command import tell_failure
 from deskhook.cli.output import json_line, printable
 from deskhook.delivery.scheduler import DeliveryScheduler
-from deskhook.domain.channels import ConnectionState, ConnectionStatus
+from deskhook.domain.channel_spec import ConnectionState, ConnectionStatus
 from deskhook.domain.events import MatchedEvent
 from deskhook.server import DeskhookServer
 from tests.channels import add_channel

@@ -18,7 +18,7 @@ from deskhook.delivery.http_client import (
     RefusedAddresses,
     WebhookClient,
 )
-from deskhook.domain.outcomes import FailureReason
+from deskhook.domain.responses import FailureReason
 from deskhook.domain.url_policy import UrlPolicy
 from tests.receiver import Answer, Receiver
 from tests.resolver import StaticResolver

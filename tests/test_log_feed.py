@@ -4,12 +4,12 @@ waits for it."""
 from datetime import UTC, datetime, timedelta
 
 from deskhook.api.log_feed import WATCHER_BUFFER, LogFeed
-from deskhook.domain.delivery import AttemptOutcome, AttemptRecord
+from deskhook.domain.delivery import Attempt, AttemptOutcome
 from deskhook.domain.events import EventType
 
 
-def record(number: int, channel_id: str = "ch_a") -> AttemptRecord:
-    return AttemptRecord(
+def record(number: int, channel_id: str = "ch_a") -> Attempt:
+    return Attempt(
         delivery_id=number,
         channel_id=channel_id,
         event_id=f"e-{number}",

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, CircuitState
-from deskhook.domain.channels import Ordering
+from deskhook.domain.channel_spec import Ordering
 from deskhook.domain.delivery import AttemptOutcome
 from deskhook.domain.events import IngestResult
 from deskhook.store.base import Claimed, ClaimRules, StoreOpenError

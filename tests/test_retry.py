@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from deskhook.domain.outcomes import FailureReason, HttpOutcome
+from deskhook.domain.responses import FailureReason, HttpResponse
 from deskhook.domain.retry import (
     DEFAULT_SCHEDULE,
     MAX_RETRY_AFTER,
@@ -24,19 +24,19 @@ RETRIES_OFF = Decision(Verdict.GIVE_UP, None, "gave up after 1 attempt: retries 
 DELIVERED = Decision(Verdict.DELIVERED, None, "")
 
 
-def answered(status: int, retry_after: str | None = None) -> HttpOutcome:
+def answered(status: int, retry_after: str | None = None) -> HttpResponse:
     """An answer as the HTTP client reports it: only a 2xx is without a failure."""
     failure = None if 200 <= status < 300 else FailureReason.HTTP_STATUS
     error = "" if failure is None else f"the receiver answered HTTP {status}"
-    return HttpOutcome(status, "", failure, error, 0.1, retry_after)
+    return HttpResponse(status, "", failure, error, 0.1, retry_after)
 
 
-def unanswered(reason: FailureReason) -> HttpOutcome:
-    return HttpOutcome(0, "", reason, f"no answer: {reason}", 0.1, None)
+def unanswered(reason: FailureReason) -> HttpResponse:
+    return HttpResponse(0, "", reason, f"no answer: {reason}", 0.1, None)
 
 
 def decide_on(
-    outcome: HttpOutcome,
+    outcome: HttpResponse,
     *,
     attempt: int = 1,
     retries_enabled: bool = True,
@@ -205,7 +205,7 @@ def test_custom_schedule(schedule: tuple[timedelta, ...], attempt: int, expected
         ),
     ],
 )
-def test_retries_off_gives_up_after_one_attempt(outcome: HttpOutcome, expected: Decision) -> None:
+def test_retries_off_gives_up_after_one_attempt(outcome: HttpResponse, expected: Decision) -> None:
     assert decide_on(outcome, retries_enabled=False) == expected
 
 
@@ -244,15 +244,15 @@ def test_2xx_is_delivered(status: int) -> None:
     + [pytest.param(unanswered(reason), id=str(reason)) for reason in FailureReason]
     + [
         pytest.param(
-            HttpOutcome(200, "", FailureReason.TIMEOUT, "body read timed out", 15.0, None),
+            HttpResponse(200, "", FailureReason.TIMEOUT, "body read timed out", 15.0, None),
             id="2xx-whose-body-read-timed-out",
         ),
         pytest.param(
-            HttpOutcome(500, "", None, "", 0.1, None), id="non-2xx-without-a-failure-reason"
+            HttpResponse(500, "", None, "", 0.1, None), id="non-2xx-without-a-failure-reason"
         ),
     ],
 )
-def test_every_other_failure_is_retried(outcome: HttpOutcome) -> None:
+def test_every_other_failure_is_retried(outcome: HttpResponse) -> None:
     decision = decide_on(outcome)
     assert (decision.verdict, wait_of(decision)) == (Verdict.RETRY, timedelta(seconds=5))
 

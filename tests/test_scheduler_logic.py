@@ -13,9 +13,9 @@ import pytest
 from deskhook.delivery.http_client import WebhookClient
 from deskhook.delivery.scheduler import DeliveryScheduler, SchedulerLimits
 from deskhook.domain.breaker import BreakerPolicy, CircuitState
-from deskhook.domain.delivery import AttemptRecord
+from deskhook.domain.delivery import Attempt
 from deskhook.domain.events import MatchedEvent
-from deskhook.domain.outcomes import FailureReason, HttpOutcome
+from deskhook.domain.responses import FailureReason, HttpResponse
 from deskhook.domain.url_policy import UrlPolicy
 from deskhook.store.base import ClaimRules
 from deskhook.store.directory import ChannelDirectory
@@ -24,8 +24,8 @@ from tests.clock import FakeClock
 from tests.events import make_event
 from tests.store_items import NOW, failed, make_channel, matched
 
-DELIVERED = HttpOutcome(200, "", None, "", 0.01, None)
-REFUSED = HttpOutcome(500, "", FailureReason.HTTP_STATUS, "HTTP 500", 0.01, None)
+DELIVERED = HttpResponse(200, "", None, "", 0.01, None)
+REFUSED = HttpResponse(500, "", FailureReason.HTTP_STATUS, "HTTP 500", 0.01, None)
 BREAKER = BreakerPolicy(failure_threshold=2)
 # The background loop sleeps until woken: only drain() and the scheduler's own wake-ups pump.
 SLEEPY = SchedulerLimits(max_idle=timedelta(hours=1))
@@ -36,7 +36,7 @@ class ScriptedClient(WebhookClient):
     after `hold` opens, and keeps what it saw: the requests' URLs, how many were on the wire at
     once at most, and when the first `waiting_for` were."""
 
-    def __init__(self, *outcomes: HttpOutcome) -> None:
+    def __init__(self, *outcomes: HttpResponse) -> None:
         super().__init__(UrlPolicy())
         self.outcomes = list(outcomes)
         self.hold = asyncio.Event()
@@ -46,7 +46,7 @@ class ScriptedClient(WebhookClient):
         self.waiting_for = 0
         self.reached = asyncio.Event()
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpOutcome:
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpResponse:
         self.urls.append(url)
         self.on_the_wire += 1
         self.most_on_the_wire = max(self.most_on_the_wire, self.on_the_wire)
@@ -69,7 +69,7 @@ class Running:
     scheduler: DeliveryScheduler
     client: ScriptedClient
     clock: FakeClock
-    logged: list[AttemptRecord]
+    logged: list[Attempt]
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ async def running(
     """A started scheduler over an in-memory store; channels are added with `add`."""
     store = MemoryStore()
     directory = ChannelDirectory(store)
-    logged: list[AttemptRecord] = []
+    logged: list[Attempt] = []
     scheduler = DeliveryScheduler(
         store,
         directory,

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, ChannelHealth, CircuitState
-from deskhook.domain.channels import Ordering
+from deskhook.domain.channel_spec import Ordering
 from deskhook.domain.delivery import AttemptOutcome
 from deskhook.domain.events import IngestResult
 from deskhook.domain.times import to_micros
@@ -203,7 +203,7 @@ async def test_recorded_attempts_come_back_with_their_log_ids(store: Store) -> N
             await store.finish_attempts(
                 [attempt(d, AttemptOutcome.DELIVERED) for d in batch], DEFAULT_POLICY
             )
-        ).records
+        ).attempts
     ]
     assert [record.delivery_id for record in logged] == [
         d.delivery_id for batch in batches for d in batch

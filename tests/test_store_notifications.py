@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
 
-from deskhook.domain.channels import ConnectionState, ConnectionStatus
+from deskhook.domain.channel_spec import ConnectionState, ConnectionStatus
 from deskhook.store.base import Store, StoreListener
 from deskhook.store.postgres.listen import APPLICATION_NAME, PING_INTERVAL_SECONDS, retry_delay
 from tests.databases import fetch_rows

@@ -23,10 +23,10 @@ from deskhook.api.log_feed import LogFeed
 from deskhook.api.metrics import ServerMetrics
 from deskhook.api.metrics_http import EndpointLimits, MetricsEndpoint
 from deskhook.config import Settings
-from deskhook.core.channels import ChannelService
-from deskhook.core.delivery_log import DeliveryLog
+from deskhook.core.channel_service import ChannelService
 from deskhook.core.ingest import IngestCommitter
 from deskhook.core.pruner import Pruner
+from deskhook.core.webhook_log import WebhookLog
 from deskhook.delivery.connection_test import HttpConnectionTester
 from deskhook.delivery.http_client import (
     SYSTEM_RESOLVER,
@@ -36,7 +36,7 @@ from deskhook.delivery.http_client import (
 )
 from deskhook.delivery.scheduler import DeliveryScheduler, SchedulerLimits
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy
-from deskhook.domain.delivery import AttemptRecord
+from deskhook.domain.delivery import Attempt
 from deskhook.domain.url_policy import UrlPolicy
 from deskhook.store.base import Store, StoreListener
 from deskhook.store.directory import ChannelDirectory
@@ -211,7 +211,7 @@ class DeskhookServer:
         """Put the services on the gRPC server, behind their RPCs."""
         grpc_server.register(
             self._grpc,
-            ChannelAdminServicer(services.channels, DeliveryLog(store), self._feed),
+            ChannelAdminServicer(services.channels, WebhookLog(store), self._feed),
             EventIngestServicer(
                 services.committer,
                 self.tuning.clock,
@@ -221,8 +221,8 @@ class DeskhookServer:
             self._health,
         )
 
-    def _on_attempt(self, feed: LogFeed) -> Callable[[AttemptRecord], None]:
-        def publish(record: AttemptRecord) -> None:
+    def _on_attempt(self, feed: LogFeed) -> Callable[[Attempt], None]:
+        def publish(record: Attempt) -> None:
             # Counted here rather than by a feed watcher: a watcher skips entries when behind.
             self._metrics.observe_attempt(record)
             feed.publish(record)

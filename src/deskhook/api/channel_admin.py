@@ -19,9 +19,9 @@ from deskhook.api.convert import (
     timestamp,
 )
 from deskhook.api.log_feed import LogFeed
-from deskhook.core.channels import ChannelService, require_id
-from deskhook.core.delivery_log import DeliveryLog
-from deskhook.domain.channels import Channel, resolve_update_paths
+from deskhook.core.channel_service import ChannelService, require_id
+from deskhook.core.webhook_log import WebhookLog
+from deskhook.domain.channel_spec import Channel, resolve_update_paths
 from deskhook.domain.errors import InvalidArgument
 from deskhook.store.base import ChannelFilter, LogFilter
 from deskhook.v1 import channel_admin_pb2 as pb
@@ -31,9 +31,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
-    def __init__(self, channels: ChannelService, delivery_log: DeliveryLog, feed: LogFeed) -> None:
+    def __init__(self, channels: ChannelService, webhook_log: WebhookLog, feed: LogFeed) -> None:
         self._channels = channels
-        self._log = delivery_log
+        self._log = webhook_log
         self._feed = feed
 
     async def _shown(self, channels: list[Channel]) -> list[channel_pb2.Channel]:

@@ -12,7 +12,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from deskhook.domain.breaker import ChannelHealth
-from deskhook.domain.channels import (
+from deskhook.domain.channel_spec import (
     OUTPUT_ONLY_PATHS,
     Channel,
     ChannelSpec,
@@ -20,10 +20,10 @@ from deskhook.domain.channels import (
     ConnectionStatus,
     Ordering,
 )
-from deskhook.domain.delivery import AttemptOutcome, AttemptRecord
+from deskhook.domain.delivery import Attempt, AttemptOutcome
 from deskhook.domain.errors import InvalidArgument
 from deskhook.domain.events import EventType
-from deskhook.domain.outcomes import FailureReason
+from deskhook.domain.responses import FailureReason
 from deskhook.v1 import channel_pb2, event_pb2
 
 
@@ -214,7 +214,7 @@ def outcome_from_proto(number: int) -> AttemptOutcome | None:
     return value
 
 
-def log_entry_to_proto(record: AttemptRecord) -> channel_pb2.DeliveryLogEntry:
+def log_entry_to_proto(record: Attempt) -> channel_pb2.DeliveryLogEntry:
     return channel_pb2.DeliveryLogEntry(
         id=str(record.id),
         channel_id=record.channel_id,

@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from deskhook.domain.delivery import AttemptRecord
+from deskhook.domain.delivery import Attempt
 from deskhook.domain.errors import Unavailable
 
 # A watcher this far behind loses its oldest entries (and is told how many) rather than
@@ -18,12 +18,12 @@ WATCHER_BUFFER = 1000
 class Watcher:
     def __init__(self, channel_id: str) -> None:
         self.channel_id = channel_id
-        self._entries: deque[AttemptRecord] = deque(maxlen=WATCHER_BUFFER)
+        self._entries: deque[Attempt] = deque(maxlen=WATCHER_BUFFER)
         self._skipped = 0
         self._closed = False
         self._ready = asyncio.Event()
 
-    def offer(self, record: AttemptRecord) -> None:
+    def offer(self, record: Attempt) -> None:
         if len(self._entries) == WATCHER_BUFFER:
             self._skipped += 1
         self._entries.append(record)
@@ -33,7 +33,7 @@ class Watcher:
         self._closed = True
         self._ready.set()
 
-    async def next(self) -> tuple[AttemptRecord, int]:
+    async def next(self) -> tuple[Attempt, int]:
         """The next entry, and how many were dropped just before it; Unavailable once the feed
         has closed and nothing is left."""
         while not self._entries:
@@ -50,7 +50,7 @@ class LogFeed:
         self._watchers: set[Watcher] = set()
         self._closed = False
 
-    def publish(self, record: AttemptRecord) -> None:
+    def publish(self, record: Attempt) -> None:
         """Called by the delivery engine after each attempt is stored."""
         for watcher in self._watchers:
             if not watcher.channel_id or watcher.channel_id == record.channel_id:

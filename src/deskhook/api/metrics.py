@@ -7,7 +7,7 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from deskhook.domain.breaker import ChannelHealth, CircuitState
-from deskhook.domain.delivery import AttemptOutcome, AttemptRecord
+from deskhook.domain.delivery import Attempt, AttemptOutcome
 from deskhook.domain.events import IngestResult
 
 ACCEPTED: Final = "accepted"
@@ -68,7 +68,7 @@ class ServerMetrics:
     def count_rejected(self, count: int) -> None:
         self._events.labels(REJECTED).inc(count)
 
-    def observe_attempt(self, record: AttemptRecord) -> None:
+    def observe_attempt(self, record: Attempt) -> None:
         self._attempts.labels(record.outcome.value).inc()
         self._duration.observe(record.duration.total_seconds())
 

@@ -1,7 +1,8 @@
 """One delivery attempt, in the steps of svix's dispatcher: call (sign and post the request; a
-fault of deskhook's own is an outcome too), then handle (decide what follows, count the result
-into the health view, free the slot, record the attempt in the webhook log, and disable the
-channel when it is due). Building the webhook log's record is a pure function."""
+fault of deskhook's own stands in for the receiver's response), then handle (decide what
+follows, count the result into the health view, free the slot, record the attempt in the
+webhook log, and disable the channel when it is due). Building the attempt, as the webhook log
+keeps it, is a pure function."""
 
 import asyncio
 from collections.abc import Callable
@@ -14,9 +15,9 @@ from deskhook.delivery.http_client import WebhookClient
 from deskhook.delivery.payload import event_body
 from deskhook.delivery.slots import Slots
 from deskhook.domain.breaker import BreakerPolicy, should_disable
-from deskhook.domain.channels import Channel
-from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery, webhook_id
-from deskhook.domain.outcomes import HttpOutcome, concerns_receiver
+from deskhook.domain.channel_spec import Channel
+from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery, webhook_id
+from deskhook.domain.responses import HttpResponse, concerns_receiver
 from deskhook.domain.retry import Decision, Verdict, decide
 from deskhook.domain.signing import webhook_headers
 from deskhook.store.base import Store
@@ -33,12 +34,12 @@ _OUTCOMES = {
 }
 
 
-def attempt_record(
-    delivery: DueDelivery, outcome: HttpOutcome, decision: Decision, *, attempted_at: datetime
-) -> AttemptRecord:
-    """The webhook log's record of the attempt at `delivery` begun at `attempted_at`, which had
-    `outcome` and after which `decision` holds."""
-    return AttemptRecord(
+def build_attempt(
+    delivery: DueDelivery, response: HttpResponse, decision: Decision, *, attempted_at: datetime
+) -> Attempt:
+    """The attempt at `delivery` begun at `attempted_at`, as the webhook log keeps it: the
+    receiver gave `response`, after which `decision` holds."""
+    return Attempt(
         delivery_id=delivery.delivery_id,
         channel_id=delivery.channel_id,
         event_id=delivery.event_id,
@@ -46,13 +47,13 @@ def attempt_record(
         ticket_id=delivery.ticket_id,
         ticket_number=delivery.ticket_number,
         attempt=delivery.attempts + 1,
-        http_status=outcome.http_status,
-        response_body=outcome.response_body,
+        http_status=response.http_status,
+        response_body=response.response_body,
         outcome=_OUTCOMES[decision.verdict],
         attempted_at=attempted_at,
-        duration=timedelta(seconds=outcome.duration),
-        error=outcome.error,
-        failure=outcome.failure,
+        duration=timedelta(seconds=response.duration),
+        error=response.error,
+        failure=response.failure,
         webhook_id=webhook_id(delivery.channel_id, delivery.event_id),
         next_attempt_at=decision.next_attempt_at,
     )
@@ -70,7 +71,7 @@ class Attempts:
         now: Callable[[], datetime],
         jitter: Callable[[], float],
         wake: asyncio.Event,
-        on_attempt: Callable[[AttemptRecord], None],
+        on_attempt: Callable[[Attempt], None],
         breaker: BreakerPolicy,
         window: int,
     ) -> None:
@@ -86,8 +87,8 @@ class Attempts:
         self._breaker = breaker
         # Attempts settle in shared transactions: one fsync for many deliveries.
         # Each attempt comes back as logged, with the id the store gave it.
-        self._recorder: GroupCommitter[tuple[AttemptRecord, datetime], AttemptRecord] = (
-            GroupCommitter(self._record_batch, name="attempt-recorder", max_batch=window)
+        self._recorder: GroupCommitter[tuple[Attempt, datetime], Attempt] = GroupCommitter(
+            self._record_batch, name="attempt-recorder", max_batch=window
         )
 
     def start(self) -> None:
@@ -101,8 +102,8 @@ class Attempts:
             channel = self._directory.channel(delivery.channel_id)
             if channel is not None:
                 started = self._now()
-                outcome = await self._call(channel, delivery, started)
-                await self._handle(channel, delivery, outcome, started)
+                response = await self._call(channel, delivery, started)
+                await self._handle(channel, delivery, response, started)
         except Exception:
             # The claim lapses and the delivery is tried again; nothing is lost.
             log.exception(
@@ -113,7 +114,7 @@ class Attempts:
 
     async def _call(
         self, channel: Channel, delivery: DueDelivery, started: datetime
-    ) -> HttpOutcome:
+    ) -> HttpResponse:
         try:
             body = event_body(delivery.payload, delivery.event_type, channel.id)
             headers = webhook_headers(
@@ -134,35 +135,35 @@ class Attempts:
                 channel_id=channel.id,
                 event_id=delivery.event_id,
             )
-            return HttpOutcome.internal(
+            return HttpResponse.internal(
                 f"deskhook could not make the request ({type(error).__name__}); the server's"
                 " log has the details",
                 (self._now() - started).total_seconds(),
             )
 
     async def _handle(
-        self, channel: Channel, delivery: DueDelivery, outcome: HttpOutcome, started: datetime
+        self, channel: Channel, delivery: DueDelivery, response: HttpResponse, started: datetime
     ) -> None:
         finished = self._now()
         decision = decide(
-            outcome,
+            response,
             attempt=delivery.attempts + 1,
             retries_enabled=channel.spec.retries_enabled,
             schedule=channel.spec.retry_schedule,
             now=finished,
             jitter=self._jitter(),
         )
-        counted = concerns_receiver(outcome.failure)
+        counted = concerns_receiver(response.failure)
         if counted:
-            self._health.count(channel.id, outcome.succeeded, finished)
+            self._health.count(channel.id, response.succeeded, finished)
         # What was claimed ahead for the full concurrency waits, unclaimed, for a success: taken
         # back before the slot frees and starts the next, and released once recorded, with
         # nothing between counting the result and submitting it.
-        dropped = [] if outcome.succeeded or not counted else self._slots.take_ready(channel.id)
+        dropped = [] if response.succeeded or not counted else self._slots.take_ready(channel.id)
         # The delivery stays claimed (and, for PER_TICKET, first of its ticket) until recorded.
         self._slots.free(delivery)
-        record = attempt_record(delivery, outcome, decision, attempted_at=started)
-        (logged,) = await self._recorder.submit([(record, finished)])
+        attempt = build_attempt(delivery, response, decision, attempted_at=started)
+        (logged,) = await self._recorder.submit([(attempt, finished)])
         if dropped:
             await self._store.release_claims(dropped)
         log.info(
@@ -170,26 +171,24 @@ class Attempts:
             channel_id=channel.id,
             event_id=delivery.event_id,
             ticket_id=delivery.ticket_id,
-            attempt=record.attempt,
-            http_status=outcome.http_status,
-            outcome=record.outcome.value,
-            error=outcome.error,
-            duration_ms=round(outcome.duration * 1000, 1),
+            attempt=attempt.attempt,
+            http_status=response.http_status,
+            outcome=attempt.outcome.value,
+            error=response.error,
+            duration_ms=round(response.duration * 1000, 1),
         )
         self._on_attempt(logged)
         await self._disable_if_due(channel, decision, finished)
 
-    async def _record_batch(
-        self, attempts: list[tuple[AttemptRecord, datetime]]
-    ) -> list[AttemptRecord]:
+    async def _record_batch(self, attempts: list[tuple[Attempt, datetime]]) -> list[Attempt]:
         try:
             finished = await self._store.finish_attempts(attempts, self._breaker)
         finally:
-            self._health.settle(record for record, _ in attempts)
+            self._health.settle(attempt for attempt, _ in attempts)
         self._health.adopt(finished.health)
         # Their leases ended, and a ticket's next delivery may be first now: claim again.
         self._wake.set()
-        return finished.records
+        return finished.attempts
 
     async def _disable_if_due(self, channel: Channel, decision: Decision, now: datetime) -> None:
         health = self._health(channel.id)

@@ -14,7 +14,7 @@ from typing import Final
 from deskhook.delivery.health_view import HealthView
 from deskhook.delivery.slots import Slots
 from deskhook.domain.breaker import BreakerPolicy, CircuitState
-from deskhook.domain.channels import Ordering
+from deskhook.domain.channel_spec import Ordering
 from deskhook.store.base import ClaimRules, Store
 from deskhook.store.directory import ChannelDirectory
 

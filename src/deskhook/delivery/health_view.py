@@ -15,8 +15,8 @@ from deskhook.domain.breaker import (
     record_result,
     start_probe,
 )
-from deskhook.domain.delivery import AttemptRecord
-from deskhook.domain.outcomes import concerns_receiver
+from deskhook.domain.delivery import Attempt
+from deskhook.domain.responses import concerns_receiver
 
 
 class HealthView:
@@ -54,7 +54,7 @@ class HealthView:
         self._health[channel_id] = record_result(self(channel_id), succeeded, now, self._breaker)
         self._unsettled[channel_id] += 1
 
-    def settle(self, records: Iterable[AttemptRecord]) -> None:
+    def settle(self, records: Iterable[Attempt]) -> None:
         """These attempts reached the store (or failed to): their results are no longer this
         view's alone."""
         for record in records:

@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from deskhook.domain.outcomes import FailureReason, HttpOutcome
+from deskhook.domain.responses import FailureReason, HttpResponse
 from deskhook.domain.url_policy import UrlPolicy, UrlRefused, address_refusal, check_url
 
 # URLs remembered as allowed by the policy; past this the memory starts over.
@@ -154,7 +154,7 @@ def _tls_detail(error: OSError) -> str:
 
 class WebhookClient:
     """Sends webhooks over one pooled session; `post` turns every network or receiver problem
-    into an `HttpOutcome` rather than raising. Call `close` when done."""
+    into an `HttpResponse` rather than raising. Call `close` when done."""
 
     def __init__(
         self,
@@ -200,7 +200,7 @@ class WebhookClient:
             )
         return self._session
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpOutcome:
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpResponse:
         """POST `body` to `url`; a 2xx answer is success, anything else (3xx included) a
         failure with its reason."""
         started = time.monotonic()
@@ -220,7 +220,7 @@ class WebhookClient:
             failure, error = classify(problem, self._limits)
         else:
             failure, error = (None, "") if 200 <= status < 300 else classify(status, self._limits)
-        return HttpOutcome(status, text, failure, error, time.monotonic() - started, retry_after)
+        return HttpResponse(status, text, failure, error, time.monotonic() - started, retry_after)
 
     def _check(self, url: str) -> None:
         # A channel's URL is the same on every attempt and the policy never changes while the

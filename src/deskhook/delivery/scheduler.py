@@ -21,7 +21,7 @@ from deskhook.delivery.health_view import HealthView
 from deskhook.delivery.http_client import WebhookClient
 from deskhook.delivery.slots import Slots
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, ChannelHealth
-from deskhook.domain.delivery import AttemptRecord
+from deskhook.domain.delivery import Attempt
 from deskhook.store.base import Store
 from deskhook.store.directory import ChannelDirectory
 
@@ -47,7 +47,7 @@ class DeliveryScheduler:
         now: Callable[[], datetime],
         jitter: Callable[[], float],
         wake: asyncio.Event,
-        on_attempt: Callable[[AttemptRecord], None],
+        on_attempt: Callable[[Attempt], None],
         limits: SchedulerLimits = DEFAULT_LIMITS,
         breaker: BreakerPolicy = DEFAULT_POLICY,
     ) -> None:

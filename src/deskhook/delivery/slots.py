@@ -7,7 +7,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable
 
 from deskhook.delivery.health_view import HealthView
-from deskhook.domain.channels import Channel
+from deskhook.domain.channel_spec import Channel
 from deskhook.domain.delivery import DueDelivery
 from deskhook.store.base import Store
 from deskhook.store.directory import ChannelDirectory

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from deskhook.domain.events import EventType
-from deskhook.domain.outcomes import FailureReason
+from deskhook.domain.responses import FailureReason
 
 
 class AttemptOutcome(StrEnum):
@@ -33,7 +33,7 @@ class DueDelivery(NamedTuple):
 
 
 @dataclass(frozen=True)
-class AttemptRecord:
+class Attempt:
     """One line of the webhook log. `id` is assigned by the store."""
 
     delivery_id: int

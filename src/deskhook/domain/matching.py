@@ -4,7 +4,7 @@ department change is caught by channels of the old and of the new department."""
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from deskhook.domain.channels import Channel
+from deskhook.domain.channel_spec import Channel
 from deskhook.domain.events import EventType, PublishedEvent
 
 ChannelIndex = Mapping[tuple[int, EventType], tuple[str, ...]]

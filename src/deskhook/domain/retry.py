@@ -11,7 +11,7 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from http import HTTPStatus
 
-from deskhook.domain.outcomes import HttpOutcome
+from deskhook.domain.responses import HttpResponse
 
 # After the first, immediate attempt: 8 attempts over about 27 hours.
 DEFAULT_SCHEDULE: tuple[timedelta, ...] = (
@@ -74,7 +74,7 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
 
 
 def decide(
-    outcome: HttpOutcome,
+    response: HttpResponse,
     *,
     attempt: int,
     retries_enabled: bool,
@@ -92,11 +92,11 @@ def decide(
         raise ValueError(f"attempt must be 1 or more, not {attempt}")
     if not 0 <= jitter < 1:
         raise ValueError(f"jitter must be in [0, 1), not {jitter}")
-    if _delivered(outcome):
+    if _delivered(response):
         return Decision(Verdict.DELIVERED, None, "")
     # Gone is the receiver saying it wants no more of these, whatever else went wrong after
     # the status line.
-    if outcome.http_status == HTTPStatus.GONE:
+    if response.http_status == HTTPStatus.GONE:
         return Decision(
             Verdict.DISABLE_CHANNEL,
             None,
@@ -108,14 +108,14 @@ def decide(
     total = len(delays) + 1
     if attempt >= total:
         return Decision(Verdict.GIVE_UP, None, f"gave up after {total} attempts")
-    return _retry(outcome, attempt, total, now, _jittered(delays[attempt - 1], jitter))
+    return _retry(response, attempt, total, now, _jittered(delays[attempt - 1], jitter))
 
 
-def _delivered(outcome: HttpOutcome) -> bool:
+def _delivered(response: HttpResponse) -> bool:
     # Both must hold: a 2xx whose body read then timed out is a failure to the client, and a
     # non-2xx without a failure is contradictory; at-least-once sends again rather than mark a
     # delivery done on mixed evidence.
-    return outcome.succeeded and 200 <= outcome.http_status < 300
+    return response.succeeded and 200 <= response.http_status < 300
 
 
 def _jittered(delay: timedelta, jitter: float) -> timedelta:
@@ -123,12 +123,12 @@ def _jittered(delay: timedelta, jitter: float) -> timedelta:
 
 
 def _retry(
-    outcome: HttpOutcome, attempt: int, total: int, now: datetime, delay: timedelta
+    response: HttpResponse, attempt: int, total: int, now: datetime, delay: timedelta
 ) -> Decision:
     reason = f"attempt {attempt} of {total} failed"
     asked = (
-        parse_retry_after(outcome.retry_after, now)
-        if outcome.http_status in _RETRY_AFTER_STATUSES
+        parse_retry_after(response.retry_after, now)
+        if response.http_status in _RETRY_AFTER_STATUSES
         else None
     )
     # Retry-After can only lengthen the wait: a receiver asking for less than the schedule

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Protocol
 
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, ChannelHealth
-from deskhook.domain.channels import Channel, ConnectionStatus
-from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
+from deskhook.domain.channel_spec import Channel, ConnectionStatus
+from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery
 from deskhook.domain.events import EventType, IngestResult, MatchedEvent
 from deskhook.domain.signing import SigningSecret
 
@@ -93,7 +93,7 @@ class Finished:
     (what ListDeliveryLog shows), in order; and the health of each channel of the attempts
     after them."""
 
-    records: list[AttemptRecord]
+    attempts: list[Attempt]
     health: dict[str, ChannelHealth]
 
 
@@ -221,7 +221,7 @@ class Store(Protocol):
         ...
 
     async def finish_attempts(
-        self, attempts: Sequence[tuple[AttemptRecord, datetime]], breaker: BreakerPolicy
+        self, attempts: Sequence[tuple[Attempt, datetime]], breaker: BreakerPolicy
     ) -> Finished:
         """Log each attempt and settle its delivery (delivered, given up, or due again at
         `record.next_attempt_at`), and count its result, in order, into the stored health of its
@@ -233,7 +233,7 @@ class Store(Protocol):
 
     async def list_attempts(
         self, log_filter: LogFilter, before: tuple[int, int] | None, limit: int
-    ) -> list[AttemptRecord]:
+    ) -> list[Attempt]:
         """Log entries matching `log_filter`, newest first, older than the (attempted_at
         micros, id) position `before` when given."""
         ...

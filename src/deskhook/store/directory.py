@@ -5,7 +5,7 @@ from datetime import datetime
 
 import structlog
 
-from deskhook.domain.channels import Channel
+from deskhook.domain.channel_spec import Channel
 from deskhook.domain.events import PublishedEvent
 from deskhook.domain.matching import ChannelIndex, build_index, match
 from deskhook.domain.signing import SigningSecret, active_secrets, secret_key

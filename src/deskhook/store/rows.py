@@ -3,20 +3,22 @@ have the same columns. Times are stored as integer microseconds since the Unix e
 (`deskhook.domain.times`)."""
 
 import json
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from deskhook.domain.breaker import ChannelHealth, CircuitState
-from deskhook.domain.channels import (
+from deskhook.domain.channel_spec import (
     Channel,
     ChannelSpec,
     ConnectionState,
     ConnectionStatus,
     Ordering,
 )
-from deskhook.domain.delivery import AttemptOutcome, AttemptRecord
+from deskhook.domain.delivery import Attempt, AttemptOutcome
 from deskhook.domain.events import EventType
-from deskhook.domain.outcomes import FailureReason
+from deskhook.domain.responses import FailureReason
+from deskhook.domain.signing import SigningSecret
 from deskhook.domain.times import from_micros, to_micros
 
 
@@ -136,6 +138,23 @@ def _moment(micros: int | None) -> datetime | None:
     return from_micros(micros) if micros is not None else None
 
 
+def signing_secrets_from_rows(rows: Iterable[Row]) -> list[SigningSecret]:
+    return [SigningSecret(row["secret"], _moment(row["expire_time"])) for row in rows]
+
+
+def redeliver_scope(event_id: str | None, target: str) -> str:
+    """Which of a channel's deliveries Redeliver schedules again: the one of event `event_id`,
+    or else those given up since a time. `target` is the placeholder bound to
+    `redeliver_target`."""
+    if event_id is not None:
+        return f"event_seq = (SELECT seq FROM events WHERE event_id = {target})"
+    return f"state = 'given_up' AND finished_at >= {target}"
+
+
+def redeliver_target(event_id: str | None, failed_since: datetime | None) -> str | int | None:
+    return event_id if event_id is not None else optional_micros(failed_since)
+
+
 # What each attempt outcome leaves its delivery as.
 DELIVERY_STATES = {
     AttemptOutcome.DELIVERED: "delivered",
@@ -150,7 +169,7 @@ ATTEMPT_COLUMNS = (
 )
 
 
-def attempt_values(record: AttemptRecord) -> tuple[object, ...]:
+def attempt_values(record: Attempt) -> tuple[object, ...]:
     """Parameters for ATTEMPT_COLUMNS, in order."""
     return (
         record.delivery_id,
@@ -172,8 +191,8 @@ def attempt_values(record: AttemptRecord) -> tuple[object, ...]:
     )
 
 
-def attempt_from_row(row: Row) -> AttemptRecord:
-    return AttemptRecord(
+def attempt_from_row(row: Row) -> Attempt:
+    return Attempt(
         id=row["id"],
         delivery_id=row["delivery_id"],
         channel_id=row["channel_id"],

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from deskhook.domain.breaker import BreakerPolicy, ChannelHealth, record_result
-from deskhook.domain.delivery import AttemptRecord, DueDelivery
+from deskhook.domain.delivery import Attempt, DueDelivery
 from deskhook.domain.limits import allowance
-from deskhook.domain.outcomes import concerns_receiver
 from deskhook.domain.rate import TokenBucket, next_token_at, refilled, taken
+from deskhook.domain.responses import concerns_receiver
 from deskhook.store.base import ClaimRules
 
 # The health of a channel with no attempt recorded yet.
@@ -68,7 +68,7 @@ def first_token_at(rules: ClaimRules, buckets: Mapping[str, TokenBucket]) -> dat
 
 def recorded_health(
     stored: Mapping[str, ChannelHealth],
-    attempts: Sequence[tuple[AttemptRecord, datetime]],
+    attempts: Sequence[tuple[Attempt, datetime]],
     breaker: BreakerPolicy,
 ) -> dict[str, ChannelHealth]:
     """The health of each channel of `attempts` once their results are counted into it, in

@@ -13,12 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from deskhook.domain.breaker import BreakerPolicy, ChannelHealth
-from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
+from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery
 from deskhook.domain.events import IngestResult, MatchedEvent, PublishedEvent
 from deskhook.domain.times import to_micros
 from deskhook.store.base import ClaimRules, Finished, LogFilter, StoreListener
 from deskhook.store.log_filter import log_comparisons
-from deskhook.store.memory.channels import ChannelTables
+from deskhook.store.memory.channel_tables import ChannelTables
 from deskhook.store.process_claims import ProcessClaims
 from deskhook.store.rows import ATTEMPT_COLUMNS, DELIVERY_STATES, attempt_values
 from deskhook.store.shared_limits import UNTRIED, recorded_health
@@ -55,7 +55,7 @@ class _Delivery:
 class _Logged:
     """A log entry, with its values as the database stores them, for the log's filters."""
 
-    record: AttemptRecord
+    record: Attempt
     values: dict[str, object]
 
     @property
@@ -186,10 +186,10 @@ class MemoryStore(ChannelTables, ProcessClaims):
         )
 
     async def finish_attempts(
-        self, attempts: Sequence[tuple[AttemptRecord, datetime]], breaker: BreakerPolicy
+        self, attempts: Sequence[tuple[Attempt, datetime]], breaker: BreakerPolicy
     ) -> Finished:
         health = recorded_health(await self._stored_health(), attempts, breaker)
-        records: list[AttemptRecord] = []
+        records: list[Attempt] = []
         for record, _ in attempts:
             self._attempt_seq += 1
             logged = replace(record, id=self._attempt_seq)
@@ -214,7 +214,7 @@ class MemoryStore(ChannelTables, ProcessClaims):
 
     async def list_attempts(
         self, log_filter: LogFilter, before: tuple[int, int] | None, limit: int
-    ) -> list[AttemptRecord]:
+    ) -> list[Attempt]:
         checks = [
             (column, _OPERATORS[symbol], value)
             for (comparison, value) in log_comparisons(log_filter)

@@ -28,7 +28,7 @@ from datetime import datetime
 import asyncpg
 
 from deskhook.domain.breaker import BreakerPolicy
-from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
+from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery
 from deskhook.domain.events import EventType
 from deskhook.domain.limits import most_leased
 from deskhook.domain.rate import TokenBucket
@@ -45,6 +45,8 @@ from deskhook.store.rows import (
     health_from_row,
     health_values,
     optional_micros,
+    redeliver_scope,
+    redeliver_target,
 )
 from deskhook.store.shared_limits import (
     allowances,
@@ -147,17 +149,12 @@ class DeliveryTables(PostgresConnections):
     async def redeliver(
         self, channel_id: str, event_id: str | None, failed_since: datetime | None, now: datetime
     ) -> int:
-        scope = (
-            "event_seq = (SELECT seq FROM events WHERE event_id = $3)"
-            if event_id is not None
-            else "state = 'given_up' AND finished_at >= $3"
-        )
         return await self._write(
             "UPDATE deliveries SET state = 'pending', due_at = $2, finished_at = NULL"
-            f" WHERE channel_id = $1 AND {scope}",
+            f" WHERE channel_id = $1 AND {redeliver_scope(event_id, '$3')}",
             channel_id,
             to_micros(now),
-            event_id if event_id is not None else optional_micros(failed_since),
+            redeliver_target(event_id, failed_since),
             notify=DELIVERIES_DUE,
         )
 
@@ -231,7 +228,7 @@ class DeliveryTables(PostgresConnections):
         return from_micros(due) if due is not None else None
 
     async def finish_attempts(
-        self, attempts: Sequence[tuple[AttemptRecord, datetime]], breaker: BreakerPolicy
+        self, attempts: Sequence[tuple[Attempt, datetime]], breaker: BreakerPolicy
     ) -> Finished:
         channel_ids = sorted({record.channel_id for record, _ in attempts})
         async with self._transaction() as db:

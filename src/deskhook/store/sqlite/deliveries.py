@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from deskhook.domain.breaker import BreakerPolicy, ChannelHealth
-from deskhook.domain.delivery import AttemptOutcome, AttemptRecord, DueDelivery
+from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery
 from deskhook.domain.events import EventType
 from deskhook.domain.times import from_micros, to_micros
 from deskhook.store.base import ClaimRules, Finished
@@ -23,6 +23,8 @@ from deskhook.store.rows import (
     attempt_values,
     health_from_row,
     health_values,
+    redeliver_scope,
+    redeliver_target,
 )
 from deskhook.store.shared_limits import (
     recorded_health,
@@ -47,18 +49,12 @@ class DeliveryTables(SqliteConnections):
     async def redeliver(
         self, channel_id: str, event_id: str | None, failed_since: datetime | None, now: datetime
     ) -> int:
-        scope = (
-            "event_seq = (SELECT seq FROM events WHERE event_id = :event_id)"
-            if event_id is not None
-            else "state = 'given_up' AND finished_at >= :since"
-        )
         return await self._write(
-            "UPDATE deliveries SET state = 'pending', due_at = :now,"
-            f" finished_at = NULL WHERE channel_id = :channel_id AND {scope}",
+            "UPDATE deliveries SET state = 'pending', due_at = :now, finished_at = NULL"
+            f" WHERE channel_id = :channel_id AND {redeliver_scope(event_id, ':target')}",
             {
                 "channel_id": channel_id,
-                "event_id": event_id,
-                "since": to_micros(failed_since) if failed_since else None,
+                "target": redeliver_target(event_id, failed_since),
                 "now": to_micros(now),
             },
         )
@@ -113,7 +109,7 @@ class DeliveryTables(SqliteConnections):
         return from_micros(due_at) if due_at is not None else None
 
     async def finish_attempts(
-        self, attempts: Sequence[tuple[AttemptRecord, datetime]], breaker: BreakerPolicy
+        self, attempts: Sequence[tuple[Attempt, datetime]], breaker: BreakerPolicy
     ) -> Finished:
         stored = await self._stored_health()
         async with self._transaction(durable=False) as db:

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from deskhook.domain.errors import FieldViolation, InvalidArgument
 from deskhook.domain.events import EventType
-from deskhook.domain.outcomes import FailureReason
+from deskhook.domain.responses import FailureReason
 from deskhook.domain.text import NO_CONTROL_CHARACTERS, has_control_characters
 from deskhook.domain.url_policy import UrlPolicy, UrlRefused, check_url
 
@@ -29,6 +29,18 @@ class ConnectionState(StrEnum):
     UNTESTED = "untested"
     ESTABLISHED = "established"
     FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ConnectionTest:
+    """One connection test to make: a `connection_test` request to `url` for `channel_id`,
+    with `webhook_id`, signed at `now` with each of `secrets`."""
+
+    url: str
+    secrets: Sequence[str]
+    channel_id: str
+    webhook_id: str
+    now: datetime
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from deskhook.domain.delivery import AttemptRecord
+from deskhook.domain.delivery import Attempt
 from deskhook.domain.times import to_micros
 from deskhook.store.base import LogFilter
 from deskhook.store.log_filter import log_comparisons
@@ -19,10 +19,10 @@ PRUNE = (
 )
 
 
-class AttemptLog(PostgresConnections):
+class WebhookLogTables(PostgresConnections):
     async def list_attempts(
         self, log_filter: LogFilter, before: tuple[int, int] | None, limit: int
-    ) -> list[AttemptRecord]:
+    ) -> list[Attempt]:
         comparisons = log_comparisons(log_filter)
         values = [value for _, value in comparisons]
         conditions = [

@@ -5,9 +5,9 @@ from datetime import datetime
 import asyncpg
 
 from deskhook.domain.breaker import ChannelHealth
-from deskhook.domain.channels import Channel, ConnectionStatus
+from deskhook.domain.channel_spec import Channel, ConnectionStatus
 from deskhook.domain.signing import SigningSecret
-from deskhook.domain.times import from_micros, to_micros
+from deskhook.domain.times import to_micros
 from deskhook.store.base import (
     ChannelFilter,
     CreatedChannel,
@@ -22,6 +22,7 @@ from deskhook.store.rows import (
     channel_from_row,
     channel_values,
     health_from_row,
+    signing_secrets_from_rows,
     status_values,
 )
 
@@ -131,10 +132,7 @@ class ChannelTables(PostgresConnections):
             " ORDER BY id DESC",
             channel_id,
         )
-        return [
-            SigningSecret(secret, from_micros(expire) if expire is not None else None)
-            for secret, expire in rows
-        ]
+        return signing_secrets_from_rows(rows)
 
     async def rotate_secret(
         self, channel_id: str, new_secret: str, now: datetime, previous_expire_time: datetime

@@ -2,8 +2,8 @@
 
 from dataclasses import asdict, dataclass
 
-from deskhook.core.channels import channel_not_found, check_id
-from deskhook.domain.delivery import AttemptRecord
+from deskhook.core.channel_service import channel_not_found, check_id
+from deskhook.domain.delivery import Attempt
 from deskhook.domain.errors import InvalidArgument
 from deskhook.domain.events import event_id_violation
 from deskhook.domain.paging import decode_page_token, encode_page_token, page_size
@@ -13,11 +13,11 @@ from deskhook.store.base import LogFilter, Store
 
 @dataclass(frozen=True)
 class LogPage:
-    entries: list[AttemptRecord]
+    entries: list[Attempt]
     next_page_token: str
 
 
-class DeliveryLog:
+class WebhookLog:
     def __init__(self, store: Store) -> None:
         self._store = store
 

@@ -3,9 +3,9 @@
 import sqlite3
 from datetime import datetime
 
-from deskhook.domain.channels import Channel, ConnectionStatus
+from deskhook.domain.channel_spec import Channel, ConnectionStatus
 from deskhook.domain.signing import SigningSecret
-from deskhook.domain.times import from_micros, to_micros
+from deskhook.domain.times import to_micros
 from deskhook.store.base import (
     ChannelFilter,
     CreatedChannel,
@@ -16,6 +16,7 @@ from deskhook.store.rows import (
     CHANNEL_COLUMNS,
     channel_from_row,
     channel_values,
+    signing_secrets_from_rows,
     status_values,
 )
 from deskhook.store.sqlite.connection import SqliteConnections
@@ -102,10 +103,7 @@ class ChannelTables(SqliteConnections):
             "SELECT secret, expire_time FROM signing_secrets WHERE channel_id = ? ORDER BY id DESC",
             (channel_id,),
         )
-        return [
-            SigningSecret(secret, from_micros(expire) if expire is not None else None)
-            for secret, expire in rows
-        ]
+        return signing_secrets_from_rows(rows)
 
     async def rotate_secret(
         self, channel_id: str, new_secret: str, now: datetime, previous_expire_time: datetime

@@ -1,4 +1,4 @@
-"""What one delivery attempt came to: the receiver's answer, or why there was none."""
+"""What the receiver answered to one attempt, or why there was no answer."""
 
 from dataclasses import dataclass
 from enum import StrEnum
@@ -26,10 +26,11 @@ def concerns_receiver(failure: FailureReason | None) -> bool:
 
 
 @dataclass(frozen=True)
-class HttpOutcome:
-    """One attempt. `http_status` is 0 when the receiver did not answer; `response_body` is the
-    first 4 KiB of the answer; `error` is a sentence for a person, "" on success; `duration` is
-    in seconds; `retry_after` is the raw `Retry-After` header of the answer, if any."""
+class HttpResponse:
+    """The answer to one attempt. `http_status` is 0 when the receiver did not answer;
+    `response_body` is the first 4 KiB of the answer; `error` is a sentence for a person, "" on
+    success; `duration` is in seconds; `retry_after` is the raw `Retry-After` header of the
+    answer, if any."""
 
     http_status: int
     response_body: str
@@ -43,6 +44,6 @@ class HttpOutcome:
         return self.failure is None
 
     @classmethod
-    def internal(cls, error: str, duration: float) -> "HttpOutcome":
+    def internal(cls, error: str, duration: float) -> "HttpResponse":
         """An attempt deskhook could not make; `error` says so, for the log."""
         return cls(0, "", FailureReason.INTERNAL, error, duration, None)

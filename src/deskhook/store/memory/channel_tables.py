@@ -4,7 +4,7 @@ channel admin API writes."""
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from deskhook.domain.channels import Channel, ConnectionStatus
+from deskhook.domain.channel_spec import Channel, ConnectionStatus
 from deskhook.domain.signing import SigningSecret
 from deskhook.store.base import ChannelFilter, CreatedChannel, CreateRequest, DuplicateCreateRequest
 

@@ -2,7 +2,7 @@
 
 import base64
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -10,10 +10,11 @@ from typing import Protocol
 import structlog
 
 from deskhook.domain.breaker import ChannelHealth
-from deskhook.domain.channels import (
+from deskhook.domain.channel_spec import (
     Channel,
     ChannelSpec,
     ConnectionStatus,
+    ConnectionTest,
     apply_update,
     validate_spec,
 )
@@ -40,15 +41,7 @@ class ConnectionTester(Protocol):
     delivery's. The server passes in deskhook.delivery's (`HttpConnectionTester`): the use
     cases send nothing themselves."""
 
-    async def __call__(
-        self,
-        *,
-        url: str,
-        secrets: Sequence[str],
-        channel_id: str,
-        webhook_id: str,
-        now: datetime,
-    ) -> ConnectionStatus: ...
+    async def __call__(self, test: ConnectionTest) -> ConnectionStatus: ...
 
 
 @dataclass(frozen=True)
@@ -238,11 +231,7 @@ class ChannelService:
     async def _test(self, url: str, secrets: list[str], channel_id: str) -> ConnectionStatus:
         webhook_id = _random_id("msg_test_", self._random_bytes(ID_BYTES))
         status = await self._test_connection(
-            url=url,
-            secrets=secrets,
-            channel_id=channel_id,
-            webhook_id=webhook_id,
-            now=self._now(),
+            ConnectionTest(url, secrets, channel_id, webhook_id, self._now())
         )
         log.info(
             "connection tested",
