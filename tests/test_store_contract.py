@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 
 from deskhook.domain.breaker import DEFAULT_POLICY
-from deskhook.domain.channels import ConnectionState, ConnectionStatus, Ordering
+from deskhook.domain.channel_spec import ConnectionState, ConnectionStatus, Ordering
 from deskhook.domain.delivery import AttemptOutcome
 from deskhook.domain.events import EventType, MatchedEvent
-from deskhook.domain.outcomes import FailureReason
+from deskhook.domain.responses import FailureReason
 from deskhook.domain.signing import SigningSecret
 from deskhook.domain.times import to_micros
 from deskhook.store.base import (
