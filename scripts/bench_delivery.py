@@ -69,8 +69,8 @@ from benchkit.processes import (  # noqa: E402
 )
 from benchkit.receiver import ReceiverProcess, receiving  # noqa: E402
 
-from tests.events import make_event  # noqa: E402
-from tests.serve_process import delivery_flags  # noqa: E402
+from tests.support.events import make_event  # noqa: E402
+from tests.support.serve_process import delivery_flags  # noqa: E402
 
 TOKEN = "bench-token"
 TARGET_RATIO = 0.6

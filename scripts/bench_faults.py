@@ -52,10 +52,10 @@ from benchkit.figures import Figure, bench_parser, conclude, percentile, verdict
 from benchkit.load import gc_paused, publish_paced  # noqa: E402
 from benchkit.proc import cpu_stolen  # noqa: E402
 
-from tests.channels import add_channel  # noqa: E402
-from tests.events import make_event  # noqa: E402
-from tests.receiver import Answer, ReceivedRequest, Receiver  # noqa: E402
-from tests.serve_process import delivery_flags, serve_process  # noqa: E402
+from tests.support.channels import add_channel  # noqa: E402
+from tests.support.events import make_event  # noqa: E402
+from tests.support.receiver import Answer, ReceivedRequest, Receiver  # noqa: E402
+from tests.support.serve_process import delivery_flags, serve_process  # noqa: E402
 
 TOKEN = "bench-token"
 CHANNELS = 10

@@ -47,7 +47,7 @@ from benchkit.load import batches  # noqa: E402
 from benchkit.proc import peak_rss_mib  # noqa: E402
 from benchkit.processes import serve_command, start_process, stop_server  # noqa: E402
 
-from tests.events import make_event  # noqa: E402
+from tests.support.events import make_event  # noqa: E402
 
 TOKEN = "bench-token"
 TARGET_EVENTS_PER_SECOND = 10_000

@@ -52,8 +52,8 @@ from deskhook.v1 import event_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' server runner and databases
-from tests.databases import POSTGRES_ENV, PostgresServer  # noqa: E402
-from tests.serve_process import ServeProcess, delivery_flags, serve_process  # noqa: E402
+from tests.support.databases import POSTGRES_ENV, PostgresServer  # noqa: E402
+from tests.support.serve_process import ServeProcess, delivery_flags, serve_process  # noqa: E402
 
 CONCURRENCY = 10
 PER_MESSAGE = 50

@@ -14,7 +14,7 @@ At the end, with a last server left running until everything acked has arrived:
   number; the pairs the receiver saw and the pairs in the log are the same set.
 
 The server runs in a subprocess on 127.0.0.1, the producer and the HTTPS receiver in this one.
-The suite runs a short version (tests/test_crash_loop.py).
+The suite runs a short version (tests/process/test_crash_loop.py).
 """
 
 import asyncio
@@ -40,10 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' receiver, events and server runner
 from benchkit.figures import Figure, bench_parser, conclude, verdict  # noqa: E402
 
-from tests.channels import add_channel  # noqa: E402
-from tests.events import make_event  # noqa: E402
-from tests.receiver import Answer, ReceivedRequest, Receiver  # noqa: E402
-from tests.serve_process import ServeProcess, delivery_flags, serve_process  # noqa: E402
+from tests.support.channels import add_channel  # noqa: E402
+from tests.support.events import make_event  # noqa: E402
+from tests.support.receiver import Answer, ReceivedRequest, Receiver  # noqa: E402
+from tests.support.serve_process import ServeProcess, delivery_flags, serve_process  # noqa: E402
 
 ADMIN_TOKEN = "crash-loop-admin"
 INGEST_TOKEN = "crash-loop-ingest"

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for the sample events the tests publish
 from benchkit.processes import serve_command, start_process, stop_server  # noqa: E402
 
-from tests.events import make_event  # noqa: E402
+from tests.support.events import make_event  # noqa: E402
 
 TOKEN = "stress-token"
 METHOD = "/deskhook.v1.EventIngest/PublishEvents"

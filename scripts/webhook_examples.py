@@ -3,8 +3,8 @@ renderer that builds real deliveries, as collapsible Markdown blocks.
 
     .venv/bin/python scripts/webhook_examples.py
 
-Paste the output between the webhook-examples markers in README.md; tests/test_readme.py fails
-until the two agree."""
+Paste the output between the webhook-examples markers in README.md;
+tests/process/test_readme.py fails until the two agree."""
 
 import json
 from datetime import UTC, datetime, timedelta

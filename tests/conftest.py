@@ -1,16 +1,14 @@
 """Fixtures shared by the suite: a real server on port 0 over a real database (a SQLite file,
-and a PostgreSQL database too when a server is configured: see tests/databases.py), a real
+and a PostgreSQL database too when a server is configured: see tests/support/databases.py), a real
 HTTPS receiver it may deliver to, and channels that carry the right token. Servers resolve
-names offline (tests/resolver.py), and the DNS guard fails a test that asks a nameserver."""
+names offline (tests/support/resolver.py), and the DNS guard fails a test that asks a nameserver."""
 
 import os
 import signal
 import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from ipaddress import ip_network
 from pathlib import Path
-from typing import TypeAlias
 
 import asyncpg
 import grpc
@@ -19,35 +17,33 @@ import pytest_asyncio
 
 from deskhook.client import open_channel
 from deskhook.config import Settings
-from deskhook.delivery.http_client import HttpLimits
 from deskhook.delivery.scheduler import DeliveryScheduler
 from deskhook.server import DeskhookServer, Tuning
 from deskhook.store.base import Store, StoreOpenError
 from deskhook.store.location import redacted
 from deskhook.store.memory.store import MemoryStore
 from deskhook.v1 import channel_admin_pb2_grpc, event_ingest_pb2_grpc
-from tests.clock import FakeClock
-from tests.databases import (
+from tests.support.clock import FakeClock
+from tests.support.databases import (
     POSTGRES_ENV,
     REQUIRE_ENV,
     PostgresServer,
     backends,
     postgres_required,
 )
-from tests.receiver import Receiver
-from tests.resolver import StaticResolver
-from tests.store_items import opened
+from tests.support.receiver import Receiver
+from tests.support.resolver import StaticResolver
+from tests.support.server import (
+    ADMIN_TOKEN,
+    INGEST_TOKEN,
+    TEST_LIMITS,
+    AdminStub,
+    IngestStub,
+    running,
+)
+from tests.support.store_items import opened
 
-pytest_plugins = ("pytester", "tests.dns_guard_plugin")
-
-# The async stub type exists only in the generated .pyi stubs.
-AdminStub: TypeAlias = "channel_admin_pb2_grpc.ChannelAdminAsyncStub"
-IngestStub: TypeAlias = "event_ingest_pb2_grpc.EventIngestAsyncStub"
-
-ADMIN_TOKEN = "admin-token-for-tests"
-INGEST_TOKEN = "ingest-token-for-tests"
-# Short enough that a hanging receiver costs a test well under a second.
-TEST_LIMITS = HttpLimits(connect_timeout=0.5, total_timeout=0.5)
+pytest_plugins = ("pytester", "tests.support.dns_guard_plugin")
 
 
 def pytest_configure() -> None:
@@ -156,19 +152,6 @@ def tuning(clock: FakeClock) -> Tuning:
     """Short HTTP limits, offline DNS, a clock the test moves, and no jitter (retry times are
     exact)."""
     return Tuning(http_limits=TEST_LIMITS, resolver=StaticResolver, clock=clock, jitter=lambda: 0.5)
-
-
-@asynccontextmanager
-async def running(
-    settings: Settings, tuning: Tuning | None = None
-) -> AsyncIterator[DeskhookServer]:
-    """A started server, stopped on the way out."""
-    server = DeskhookServer(settings, tuning or Tuning(resolver=StaticResolver))
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop(grace=0)
 
 
 @pytest.fixture

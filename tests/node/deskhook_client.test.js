@@ -1,6 +1,6 @@
 // A Node.js client of deskhook, built from protos/ alone as any other-language client would be:
 // it creates a channel, streams events in, watches and lists the webhook log, and meets the
-// server's errors. tests/test_node_client.py starts the server and a receiver and runs this
+// server's errors. tests/process/test_node_client.py starts the server and a receiver and runs this
 // with their addresses and tokens in the environment.
 
 import assert from "node:assert/strict";
@@ -15,7 +15,7 @@ import protoLoader from "@grpc/proto-loader";
 function required(name) {
   const value = process.env[name];
   if (!value) {
-    throw new Error(`${name} is not set: run this through tests/test_node_client.py`);
+    throw new Error(`${name} is not set: run this through tests/process/test_node_client.py`);
   }
   return value;
 }

@@ -1,7 +1,0 @@
-"""Python imports this at the start of every process the suite starts, as tests/conftest.py
-names this folder in their PYTHONPATH: the suite's DNS guard (tests/dns_guard.py) holds there
-too, with no switch in deskhook itself."""
-
-from tests.dns_guard import install_from_environment
-
-install_from_environment()

@@ -1,0 +1,47 @@
+"""The README's webhook examples are real bodies: each parses as deskhook.v1.WebhookPayload,
+every event type has exactly one, and they are what the renderer makes today."""
+
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from google.protobuf import json_format
+
+from deskhook.domain.events import EventType
+from deskhook.v1 import event_pb2
+
+ROOT = Path(__file__).resolve().parents[2]
+SECTION_START = "<!-- webhook-examples: the output of scripts/webhook_examples.py -->\n"
+SECTION_END = "<!-- /webhook-examples -->"
+JSON_BLOCK = re.compile(r"^```json\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def examples_section() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index(SECTION_START) + len(SECTION_START)
+    return readme[start : readme.index(SECTION_END, start)]
+
+
+def test_every_event_type_has_one_example_that_parses_as_a_webhook_payload() -> None:
+    event_types: Counter[str] = Counter()
+    for block in JSON_BLOCK.findall(examples_section()):
+        payload = json_format.Parse(block, event_pb2.WebhookPayload(), ignore_unknown_fields=False)
+        event_types[payload.event_type] += 1
+    assert event_types == Counter(event_type.value for event_type in EventType)
+
+
+def test_examples_are_what_the_script_renders() -> None:
+    script = ROOT / "scripts" / "webhook_examples.py"
+    rendered = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        encoding="utf-8",
+        check=True,
+        timeout=60,
+    ).stdout
+    assert examples_section().strip() == rendered.strip(), (
+        "README.md's webhook examples are stale: paste the output of scripts/webhook_examples.py"
+        " between the webhook-examples markers"
+    )

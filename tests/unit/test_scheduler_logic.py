@@ -1,0 +1,221 @@
+"""The scheduler's own decisions, on the in-memory store and a scripted HTTP client, without a
+server or a receiver: how many deliveries it claims and sends at once, that it adopts the
+health the store returns, and how long it sleeps when nothing may go out now."""
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from deskhook.delivery.http_client import WebhookClient
+from deskhook.delivery.scheduler import DeliveryScheduler, SchedulerLimits
+from deskhook.domain.breaker import BreakerPolicy, CircuitState
+from deskhook.domain.delivery import Attempt
+from deskhook.domain.events import MatchedEvent
+from deskhook.domain.responses import FailureReason, HttpResponse
+from deskhook.domain.url_policy import UrlPolicy
+from deskhook.store.base import ClaimRules
+from deskhook.store.directory import ChannelDirectory
+from deskhook.store.memory.store import MemoryStore
+from tests.support.clock import FakeClock
+from tests.support.events import make_event
+from tests.support.store_items import NOW, failed, make_channel, matched
+
+DELIVERED = HttpResponse(200, "", None, "", 0.01, None)
+REFUSED = HttpResponse(500, "", FailureReason.HTTP_STATUS, "HTTP 500", 0.01, None)
+BREAKER = BreakerPolicy(failure_threshold=2)
+# The background loop sleeps until woken: only drain() and the scheduler's own wake-ups pump.
+SLEEPY = SchedulerLimits(max_idle=timedelta(hours=1))
+
+
+class ScriptedClient(WebhookClient):
+    """Answers every POST with the next scripted outcome (DELIVERED once they run out), each
+    after `hold` opens, and keeps what it saw: the requests' URLs, how many were on the wire at
+    once at most, and when the first `waiting_for` were."""
+
+    def __init__(self, *outcomes: HttpResponse) -> None:
+        super().__init__(UrlPolicy())
+        self.outcomes = list(outcomes)
+        self.hold = asyncio.Event()
+        self.hold.set()
+        self.urls: list[str] = []
+        self.on_the_wire = self.most_on_the_wire = 0
+        self.waiting_for = 0
+        self.reached = asyncio.Event()
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpResponse:
+        self.urls.append(url)
+        self.on_the_wire += 1
+        self.most_on_the_wire = max(self.most_on_the_wire, self.on_the_wire)
+        if self.on_the_wire == self.waiting_for:
+            self.reached.set()
+        try:
+            await self.hold.wait()
+            # A few turns of the loop on the wire, so that attempts started together overlap.
+            for _ in range(3):
+                await asyncio.sleep(0)
+        finally:
+            self.on_the_wire -= 1
+        return self.outcomes.pop(0) if self.outcomes else DELIVERED
+
+
+@dataclass
+class Running:
+    store: MemoryStore
+    directory: ChannelDirectory
+    scheduler: DeliveryScheduler
+    client: ScriptedClient
+    clock: FakeClock
+    logged: list[Attempt]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+def client() -> ScriptedClient:
+    return ScriptedClient()
+
+
+@pytest.fixture
+def limits() -> SchedulerLimits:
+    return SLEEPY
+
+
+@pytest.fixture
+async def running(
+    clock: FakeClock, client: ScriptedClient, limits: SchedulerLimits
+) -> AsyncIterator[Running]:
+    """A started scheduler over an in-memory store; channels are added with `add`."""
+    store = MemoryStore()
+    directory = ChannelDirectory(store)
+    logged: list[Attempt] = []
+    scheduler = DeliveryScheduler(
+        store,
+        directory,
+        client,
+        now=clock,
+        jitter=lambda: 0.5,
+        wake=asyncio.Event(),
+        on_attempt=logged.append,
+        limits=limits,
+        breaker=BREAKER,
+    )
+    await scheduler.start()
+    try:
+        yield Running(store, directory, scheduler, client, clock, logged)
+    finally:
+        await scheduler.stop(grace=0)
+        await directory.close()
+
+
+async def add(running: Running, channel_id: str, **spec: Any) -> None:
+    """A channel as make_channel() makes it, with `spec` changed, and the scheduler told."""
+    channel = make_channel(channel_id)
+    channel = replace(
+        channel, spec=replace(channel.spec, url=f"https://{channel_id}.test/", **spec)
+    )
+    await running.store.insert_channel(channel, "whsec_test", None)
+    await running.directory.refresh()
+
+
+async def publish(running: Running, channel_id: str, count: int) -> None:
+    """`count` events for the channel, each of its own ticket, stored as ingest stores them."""
+    events = [matched(f"{channel_id}-{n}", channel_id, ticket_id=n) for n in range(count)]
+    await running.store.ingest(
+        [
+            MatchedEvent(
+                m.event._replace(payload=make_event(m.event.event_id).SerializeToString()),
+                m.channel_ids,
+            )
+            for m in events
+        ],
+        running.clock(),
+    )
+
+
+async def test_a_channels_concurrency_holds_and_its_next_round_is_claimed_ahead(
+    running: Running,
+) -> None:
+    await add(running, "a", max_concurrency=2)
+    await publish(running, "a", 10)
+    running.client.hold.clear()
+    running.client.waiting_for = 2
+    draining = asyncio.create_task(running.scheduler.drain())
+    await running.client.reached.wait()
+    # Two on the wire and two more claimed ahead, ready for the slots they free: the store
+    # has the other six left to claim.
+    left = await running.store.claim_due(
+        running.clock(), running.clock(), ClaimRules({"a": 100}), 100
+    )
+    assert (running.client.on_the_wire, len(left.deliveries)) == (2, 6)
+    running.client.hold.set()
+    await draining
+    assert (len(running.logged), running.client.most_on_the_wire) == (10, 2)
+    assert await running.store.pending_deliveries(["a"]) == {}
+
+
+@pytest.mark.parametrize("limits", [replace(SLEEPY, window=4)])
+async def test_the_window_bounds_what_is_in_flight_over_every_channel(
+    running: Running, limits: SchedulerLimits
+) -> None:
+    for channel_id in ("a", "b", "c"):
+        await add(running, channel_id)
+        await publish(running, channel_id, 5)
+    await running.scheduler.drain()
+    assert (len(running.logged), running.client.most_on_the_wire) == (15, limits.window)
+
+
+async def test_the_scheduler_adopts_the_circuit_another_replica_opened(running: Running) -> None:
+    await add(running, "a")
+    await publish(running, "a", 4)
+    # Another replica sharing the store sends two and records their failures: the stored
+    # circuit opens, and this scheduler's own view has seen nothing of it.
+    now = running.clock()
+    theirs = await running.store.claim_due(now, now, ClaimRules({"a": 2}, breaker=BREAKER), 2)
+    await running.store.finish_attempts([failed(due, now) for due in theirs.deliveries], BREAKER)
+    assert running.scheduler.health("a").state is CircuitState.CLOSED
+    await running.scheduler.drain()
+    assert (running.scheduler.health("a").state, running.client.urls) == (CircuitState.OPEN, [])
+    # Its probe goes out alone once due; its success closes the circuit, and the rest follow.
+    running.clock.advance(BREAKER.probe_interval)
+    await running.scheduler.drain()
+    assert running.scheduler.health("a").state is CircuitState.CLOSED
+    assert [record.event_id for record in running.logged[:1]] == ["a-0"]
+    assert len(running.logged) == 4
+
+
+@pytest.mark.parametrize("limits", [replace(SLEEPY, max_idle=timedelta(seconds=60))])
+async def test_the_scheduler_sleeps_until_the_next_delivery_falls_due(running: Running) -> None:
+    running.client.outcomes = [REFUSED]
+    await add(running, "a", retries_enabled=True, retry_schedule=(timedelta(seconds=20),))
+    await publish(running, "a", 1)
+    await running.scheduler.drain()
+    # Its retry is due in 20 s: the loop sleeps that long, not its whole idle time...
+    assert await running.scheduler.idle_seconds() == 20.0
+    running.clock.advance(timedelta(seconds=5))
+    assert await running.scheduler.idle_seconds() == 15.0
+    # ...and, once it is sent, nothing is due: then the idle time bounds the sleep.
+    running.clock.advance(timedelta(seconds=15))
+    await running.scheduler.drain()
+    assert len(running.logged) == 2
+    assert await running.scheduler.idle_seconds() == 60.0
+
+
+@pytest.mark.parametrize("limits", [replace(SLEEPY, max_idle=timedelta(seconds=60))])
+async def test_the_scheduler_sleeps_until_a_rate_limited_channel_earns_a_token(
+    running: Running,
+) -> None:
+    await add(running, "a", rate_limit_per_second=4)
+    await publish(running, "a", 6)
+    await running.scheduler.drain()
+    assert len(running.logged) == 4
+    assert await running.scheduler.idle_seconds() == 0.25
+    running.clock.advance(timedelta(seconds=1))
+    await running.scheduler.drain()
+    assert len(running.logged) == 6
