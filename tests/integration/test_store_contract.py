@@ -22,7 +22,7 @@ from deskhook.store.base import (
     LogFilter,
     Store,
 )
-from tests.store_items import NOW, add_channels, attempt, claim, make_channel, matched
+from tests.support.store_items import NOW, add_channels, attempt, claim, make_channel, matched
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
