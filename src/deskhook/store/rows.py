@@ -20,6 +20,7 @@ from deskhook.domain.events import EventType
 from deskhook.domain.responses import FailureReason
 from deskhook.domain.signing import SigningSecret
 from deskhook.domain.times import from_micros, to_micros
+from deskhook.store.base import CreateRequest
 
 
 class Row(Protocol):
@@ -57,6 +58,16 @@ def channel_values(channel: Channel) -> dict[str, object]:
         **status_values(channel.connection),
         "create_time": to_micros(channel.create_time),
         "update_time": to_micros(channel.update_time),
+    }
+
+
+def created_channel_values(channel: Channel, request: CreateRequest | None) -> dict[str, object]:
+    """Named parameters for a new channel's row: CHANNEL_COLUMNS and the create request it
+    answers, if any."""
+    return {
+        **channel_values(channel),
+        "create_request_id": request.request_id if request else None,
+        "create_request_hash": request.request_hash if request else None,
     }
 
 

@@ -21,6 +21,7 @@ from deskhook.store.rows import (
     HEALTH_COLUMNS,
     channel_from_row,
     channel_values,
+    created_channel_values,
     health_from_row,
     signing_secrets_from_rows,
     status_values,
@@ -40,9 +41,7 @@ class ChannelTables(PostgresConnections):
     async def insert_channel(
         self, channel: Channel, signing_secret: str, request: CreateRequest | None
     ) -> None:
-        values = channel_values(channel)
-        values["create_request_id"] = request.request_id if request else None
-        values["create_request_hash"] = request.request_hash if request else None
+        values = created_channel_values(channel, request)
         secret = len(values) + 1
         try:
             await self._pool.execute(

@@ -16,6 +16,7 @@ from deskhook.store.rows import (
     CHANNEL_COLUMNS,
     channel_from_row,
     channel_values,
+    created_channel_values,
     signing_secrets_from_rows,
     status_values,
 )
@@ -26,9 +27,7 @@ class ChannelTables(SqliteConnections):
     async def insert_channel(
         self, channel: Channel, signing_secret: str, request: CreateRequest | None
     ) -> None:
-        values = channel_values(channel)
-        values["create_request_id"] = request.request_id if request else None
-        values["create_request_hash"] = request.request_hash if request else None
+        values = created_channel_values(channel, request)
         columns = f"{CHANNEL_COLUMNS}, create_request_id, create_request_hash"
         placeholders = ", ".join(f":{name.strip()}" for name in columns.split(","))
         try:
