@@ -157,16 +157,17 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
                 response = await behaviour(decoded(request), context)
             except BaseException as error:
                 await _fail(line, context, error)
-            line.returned(context.code())
+            # Its one response is decided: a cancel from here on changes nothing.
+            line.write(context.code())
             return response
 
         return _with_behaviour(handler, guarded, deserializer)
 
 
 class _RpcLine:
-    """The one log line of an RPC. A servicer that returned has not yet ended its RPC: the
-    client may still cancel it (a stream's client can end its requests and cancel at once, and
-    the servicer then returns as if all went well), so that line is written by the RPC's done
+    """The one log line of an RPC. A streaming servicer that returned has not yet ended its
+    RPC: the client may still cancel it (it can end its requests and cancel at once, and the
+    servicer then returns as if all went well), so that line is written by the RPC's done
     callback, which knows. A call that ends while the servicer is not running (the client
     cancels while a response is being sent, or its connection drops) never returns to the
     guard at all: the done callback writes it as CANCELLED."""
