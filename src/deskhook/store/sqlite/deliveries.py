@@ -15,56 +15,47 @@ from deskhook.domain.breaker import BreakerPolicy, ChannelHealth
 from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery
 from deskhook.domain.events import EventType
 from deskhook.domain.times import from_micros, to_micros
+from deskhook.store import rows
 from deskhook.store.base import ClaimRules, Finished
-from deskhook.store.rows import (
-    ATTEMPT_COLUMNS,
-    DELIVERY_STATES,
-    HEALTH_COLUMNS,
-    attempt_values,
-    health_from_row,
-    health_values,
-    redeliver_scope,
-    redeliver_target,
-)
 from deskhook.store.shared_limits import (
     recorded_health,
 )
 from deskhook.store.sqlite.connection import SqliteConnections
 
-ATTEMPT_PLACEHOLDERS = ", ".join("?" * len(ATTEMPT_COLUMNS.split(",")))
-HEALTH_ASSIGNMENTS = ", ".join(f"{name.strip()} = ?" for name in HEALTH_COLUMNS.split(","))
+ATTEMPT_PLACEHOLDERS = ", ".join("?" * len(rows.ATTEMPT_COLUMNS.split(",")))
+HEALTH_ASSIGNMENTS = ", ".join(f"{name.strip()} = ?" for name in rows.HEALTH_COLUMNS.split(","))
 # Channels per claim statement: SQLite allows 500 terms in a compound SELECT.
 CHANNELS_PER_CLAIM = 400
 
 
 class DeliveryTables(SqliteConnections):
     async def pending_deliveries(self, channel_ids: Sequence[str]) -> dict[str, int]:
-        rows = await self._read(
+        counts = await self._read(
             "SELECT channel_id, COUNT(*) FROM deliveries WHERE state = 'pending'"
             " AND channel_id IN (SELECT value FROM json_each(?)) GROUP BY channel_id",
             (json.dumps(list(channel_ids)),),
         )
-        return {row[0]: row[1] for row in rows}
+        return {row[0]: row[1] for row in counts}
 
     async def redeliver(
         self, channel_id: str, event_id: str | None, failed_since: datetime | None, now: datetime
     ) -> int:
         return await self._write(
             "UPDATE deliveries SET state = 'pending', due_at = :now, finished_at = NULL"
-            f" WHERE channel_id = :channel_id AND {redeliver_scope(event_id, ':target')}",
+            f" WHERE channel_id = :channel_id AND {rows.redeliver_scope(event_id, ':target')}",
             {
                 "channel_id": channel_id,
-                "target": redeliver_target(event_id, failed_since),
+                "target": rows.redeliver_target(event_id, failed_since),
                 "now": to_micros(now),
             },
         )
 
     async def _stored_health(self) -> dict[str, ChannelHealth]:
         if self._health is None:
-            rows = await self._read(f"SELECT id, {HEALTH_COLUMNS} FROM channels")
+            found = await self._read(f"SELECT id, {rows.HEALTH_COLUMNS} FROM channels")
             # Another call may have read it meanwhile, and recorded attempts since.
             if self._health is None:
-                self._health = {row["id"]: health_from_row(row) for row in rows}
+                self._health = {row["id"]: rows.health_from_row(row) for row in found}
         return self._health
 
     async def channel_health(self) -> dict[str, ChannelHealth]:
@@ -76,15 +67,15 @@ class DeliveryTables(SqliteConnections):
         """Up to `limit` due deliveries, at most `allowed[channel]` of each channel."""
         claimed_ids = json.dumps(list(self._claims))
         channels = [(channel_id, count) for channel_id, count in allowed.items() if count > 0]
-        rows: list[sqlite3.Row] = []
+        due: list[sqlite3.Row] = []
         for start in range(0, len(channels), CHANNELS_PER_CLAIM):
             sql, parameters = _claim_query(channels[start : start + CHANNELS_PER_CLAIM], rules)
             # One step per statement, so each snapshot is fresh: it sees every attempt recorded
             # before it, and waits for no writer.
-            rows += await self._claimer.execute_fetchall(
+            due += await self._claimer.execute_fetchall(
                 sql, {**parameters, "now": now_micros, "claimed": claimed_ids}
             )
-        rows.sort(key=lambda row: (row["due_at"], row["id"]))
+        due.sort(key=lambda row: (row["due_at"], row["id"]))
         return [
             DueDelivery(
                 row["id"],
@@ -96,7 +87,7 @@ class DeliveryTables(SqliteConnections):
                 row["attempts"],
                 row["payload"],
             )
-            for row in rows[:limit]
+            for row in due[:limit]
         ]
 
     async def next_due_at(self, channel_ids: Sequence[str], after: datetime) -> datetime | None:
@@ -116,8 +107,8 @@ class DeliveryTables(SqliteConnections):
             # Counted under the writer's lock: no other batch's results come in between.
             health = recorded_health(stored, attempts, breaker)
             await db.executemany(
-                f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES ({ATTEMPT_PLACEHOLDERS})",
-                [attempt_values(record) for record, _ in attempts],
+                f"INSERT INTO attempts ({rows.ATTEMPT_COLUMNS}) VALUES ({ATTEMPT_PLACEHOLDERS})",
+                [rows.attempt_values(record) for record, _ in attempts],
             )
             # Under the writer's lock each new row's id is one above the largest before it, so
             # the batch's ids run up to the last one inserted.
@@ -130,7 +121,7 @@ class DeliveryTables(SqliteConnections):
                 [
                     (
                         record.attempt,
-                        DELIVERY_STATES[record.outcome],
+                        rows.DELIVERY_STATES[record.outcome],
                         to_micros(record.next_attempt_at) if record.next_attempt_at else None,
                         None
                         if record.outcome is AttemptOutcome.RETRY_SCHEDULED
@@ -142,7 +133,10 @@ class DeliveryTables(SqliteConnections):
             )
             await db.executemany(
                 f"UPDATE channels SET {HEALTH_ASSIGNMENTS} WHERE id = ?",
-                [(*health_values(channel), channel_id) for channel_id, channel in health.items()],
+                [
+                    (*rows.health_values(channel), channel_id)
+                    for channel_id, channel in health.items()
+                ],
             )
         stored.update(health)
         for record, _ in attempts:
