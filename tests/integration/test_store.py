@@ -3,6 +3,7 @@ answers for duplicates, how claims hold and end, what ClaimRules let through, ho
 settle deliveries, and how the log pages."""
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -160,7 +161,7 @@ async def test_attempts_settle_their_deliveries(store: Store) -> None:
     await store.ingest([matched("waiting", "b")], NOW)
     assert await store.next_due_at(["a", "b"], NOW) == later
     assert await store.pending_deliveries(["a", "b"]) == {"a": 1, "b": 1}
-    assert await claim(store, ["a"], later) == [retry._replace(attempts=1)]
+    assert await claim(store, ["a"], later) == [replace(retry, attempts=1)]
     health = await store.channel_health()
     assert (health["a"].consecutive_failures, health["b"].consecutive_failures) == (1, 1)
 

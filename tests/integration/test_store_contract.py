@@ -338,7 +338,7 @@ async def test_redelivery_makes_one_event_or_recent_failures_due_again(
     later = NOW + 2 * MINUTE
     # Failures given up at or after the time, of that channel only; never a delivered one.
     assert await store.redeliver("a", None, NOW + MINUTE, later) == 1
-    assert await claim(store, ["a", "b"], later) == [late._replace(attempts=1)]
+    assert await claim(store, ["a", "b"], later) == [replace(late, attempts=1)]
     assert await store.redeliver("a", None, NOW + 2 * HOUR, later) == 0
 
     # One event, whatever became of it: delivered, or waiting for its retry; in that channel.
@@ -349,7 +349,7 @@ async def test_redelivery_makes_one_event_or_recent_failures_due_again(
     assert await store.redeliver("missing", "ok", None, later) == 0
     # The failure redelivered first is still claimed.
     redelivered = await claim(store, ["a", "b"], later)
-    assert redelivered == [ok._replace(attempts=1), retry._replace(attempts=1)]
+    assert redelivered == [replace(ok, attempts=1), replace(retry, attempts=1)]
     assert await store.pending_deliveries(["a", "b"]) == {"a": 3}
 
 

@@ -2,6 +2,7 @@
 decision taken on it and the time it began: a pure function, tested without a server, a store
 or a clock."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -115,11 +116,11 @@ def test_the_record_is_the_delivery_the_outcome_and_the_decision(
 def test_every_attempt_of_one_event_on_one_channel_has_one_webhook_id() -> None:
     retried = Decision(Verdict.RETRY, RETRY_AT, "attempt 1 of 6 failed")
     first = build_attempt(
-        DELIVERY._replace(attempts=0), answered(500), retried, attempted_at=STARTED
+        replace(DELIVERY, attempts=0), answered(500), retried, attempted_at=STARTED
     )
     later = build_attempt(DELIVERY, answered(204), DELIVERED, attempted_at=RETRY_AT)
     other_channel = build_attempt(
-        DELIVERY._replace(channel_id="billing"),
+        replace(DELIVERY, channel_id="billing"),
         answered(204),
         DELIVERED,
         attempted_at=STARTED,

@@ -5,7 +5,6 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import NamedTuple
 
 from deskhook.domain.events import EventType
 from deskhook.domain.responses import FailureReason
@@ -17,8 +16,10 @@ class AttemptOutcome(StrEnum):
     GIVEN_UP = "given_up"
 
 
-class DueDelivery(NamedTuple):
-    """A pending delivery claimed for an attempt, with the event it carries."""
+@dataclass(frozen=True, slots=True)
+class DeliveryRef:
+    """Which delivery: one event on one channel, with the ticket it concerns. A claimed
+    delivery and every line of its webhook log carry it."""
 
     delivery_id: int
     channel_id: str
@@ -26,22 +27,22 @@ class DueDelivery(NamedTuple):
     event_type: EventType
     ticket_id: int
     ticket_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class DueDelivery(DeliveryRef):
+    """A pending delivery claimed for an attempt, with the event it carries."""
+
     # Attempts made before this one.
     attempts: int
     # The deskhook.v1.Event as published.
     payload: bytes
 
 
-@dataclass(frozen=True)
-class Attempt:
+@dataclass(frozen=True, slots=True)
+class Attempt(DeliveryRef):
     """One line of the webhook log. `id` is assigned by the store."""
 
-    delivery_id: int
-    channel_id: str
-    event_id: str
-    event_type: EventType
-    ticket_id: int
-    ticket_number: str
     attempt: int
     http_status: int
     response_body: str
