@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+import psutil
 from crash_loop import (
     ADMIN_TOKEN,
     INGEST_TOKEN,
@@ -41,10 +42,27 @@ SETTLE_SECONDS = 20.0
 # channel created through A within this long, or the test fails.
 PROPAGATION_SECONDS = 5.0
 PROBE_PAUSE = 0.05
+# How long the doomed replica may take to have a webhook in flight once the backlog is there.
+IN_FLIGHT_SECONDS = 10.0
+IN_FLIGHT_POLL = 0.005
 
 
 def target(served: ServeProcess) -> str:
     return f"127.0.0.1:{served.port}"
+
+
+async def wait_until_sending(served: ServeProcess, receiver: Receiver) -> None:
+    """Returns while `served` has a request open at the receiver, found by its connection's
+    port: with the two replicas sharing the channel's slots, the doomed one may hold none at the
+    moment a fixed count of deliveries is reached, and a kill then cuts nothing short."""
+    process = psutil.Process(served.process.pid)
+    deadline = time.monotonic() + IN_FLIGHT_SECONDS
+    while time.monotonic() < deadline:
+        ports = {connection.laddr.port for connection in process.net_connections("tcp")}
+        if any(r.ended_at is None and r.peer[1] in ports for r in receiver.requests):
+            return
+        await asyncio.sleep(IN_FLIGHT_POLL)
+    raise AssertionError(f"the replica had no webhook in flight for {IN_FLIGHT_SECONDS} s")
 
 
 def overlapping(requests: Sequence[ReceivedRequest]) -> set[str]:
@@ -71,6 +89,7 @@ async def test_sigkill_of_one_replica_loses_nothing_and_never_sends_twice_at_onc
             ]
             # The connection test, then deliveries from both replicas.
             await receiver.wait_for_requests(1 + KILL_AFTER_DELIVERIES)
+            await wait_until_sending(doomed, receiver)
             doomed.process.kill()
             assert await asyncio.to_thread(doomed.process.wait) == -9
             # Sends the survivor what the dead replica never acked, and waits until every acked
