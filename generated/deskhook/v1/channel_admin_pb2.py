@@ -29,7 +29,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x64\x65skhook/v1/channel_admin.proto\x12\x0b\x64\x65skhook.v1\x1a\x19\x64\x65skhook/v1/channel.proto\x1a\x17\x64\x65skhook/v1/event.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Q\n\x14\x43reateChannelRequest\x12%\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x14.deskhook.v1.Channel\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"V\n\x15\x43reateChannelResponse\x12%\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x14.deskhook.v1.Channel\x12\x16\n\x0esigning_secret\x18\x02 \x01(\t\"\x1f\n\x11GetChannelRequest\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x12GetChannelResponse\x12%\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x14.deskhook.v1.Channel\"\x8c\x01\n\x13ListChannelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x1a\n\rdepartment_id\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x07\x65nabled\x18\x04 \x01(\x08H\x01\x88\x01\x01\x42\x10\n\x0e_department_idB\n\n\x08_enabled\"W\n\x14ListChannelsResponse\x12&\n\x08\x63hannels\x18\x01 \x03(\x0b\x32\x14.deskhook.v1.Channel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"n\n\x14UpdateChannelRequest\x12%\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x14.deskhook.v1.Channel\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\">\n\x15UpdateChannelResponse\x12%\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x14.deskhook.v1.Channel\"\"\n\x14\x44\x65leteChannelRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteChannelResponse\"F\n\x15TestConnectionRequest\x12\x14\n\nchannel_id\x18\x01 \x01(\tH\x00\x12\r\n\x03url\x18\x02 \x01(\tH\x00\x42\x08\n\x06target\"R\n\x16TestConnectionResponse\x12\x38\n\x11\x63onnection_status\x18\x01 \x01(\x0b\x32\x1d.deskhook.v1.ConnectionStatus\"Y\n\x1aRotateSigningSecretRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x0cgrace_period\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"v\n\x1bRotateSigningSecretResponse\x12\x16\n\x0esigning_secret\x18\x01 \x01(\t\x12?\n\x1bprevious_secret_expire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc4\x02\n\x16ListDeliveryLogRequest\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x16\n\tticket_id\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12*\n\nevent_type\x18\x03 \x01(\x0e\x32\x16.deskhook.v1.EventType\x12-\n\x07outcome\x18\x04 \x01(\x0e\x32\x1c.deskhook.v1.DeliveryOutcome\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65vent_id\x18\x07 \x01(\t\x12\x11\n\tpage_size\x18\x08 \x01(\x05\x12\x12\n\npage_token\x18\t \x01(\tB\x0c\n\n_ticket_id\"b\n\x17ListDeliveryLogResponse\x12.\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1d.deskhook.v1.DeliveryLogEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x17WatchDeliveryLogRequest\x12\x12\n\nchannel_id\x18\x01 \x01(\t\"a\n\x18WatchDeliveryLogResponse\x12,\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x1d.deskhook.v1.DeliveryLogEntry\x12\x17\n\x0fskipped_entries\x18\x02 \x01(\x03\"w\n\x10RedeliverRequest\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x12\n\x08\x65vent_id\x18\x02 \x01(\tH\x00\x12\x32\n\x0c\x66\x61iled_since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x42\x07\n\x05scope\"1\n\x11RedeliverResponse\x12\x1c\n\x14scheduled_deliveries\x18\x01 \x01(\x05\x32\x8c\x07\n\x0c\x43hannelAdmin\x12V\n\rCreateChannel\x12!.deskhook.v1.CreateChannelRequest\x1a\".deskhook.v1.CreateChannelResponse\x12M\n\nGetChannel\x12\x1e.deskhook.v1.GetChannelRequest\x1a\x1f.deskhook.v1.GetChannelResponse\x12S\n\x0cListChannels\x12 .deskhook.v1.ListChannelsRequest\x1a!.deskhook.v1.ListChannelsResponse\x12V\n\rUpdateChannel\x12!.deskhook.v1.UpdateChannelRequest\x1a\".deskhook.v1.UpdateChannelResponse\x12V\n\rDeleteChannel\x12!.deskhook.v1.DeleteChannelRequest\x1a\".deskhook.v1.DeleteChannelResponse\x12Y\n\x0eTestConnection\x12\".deskhook.v1.TestConnectionRequest\x1a#.deskhook.v1.TestConnectionResponse\x12h\n\x13RotateSigningSecret\x12\'.deskhook.v1.RotateSigningSecretRequest\x1a(.deskhook.v1.RotateSigningSecretResponse\x12\\\n\x0fListDeliveryLog\x12#.deskhook.v1.ListDeliveryLogRequest\x1a$.deskhook.v1.ListDeliveryLogResponse\x12\x61\n\x10WatchDeliveryLog\x12$.deskhook.v1.WatchDeliveryLogRequest\x1a%.deskhook.v1.WatchDeliveryLogResponse0\x01\x12J\n\tRedeliver\x12\x1d.deskhook.v1.RedeliverRequest\x1a\x1e.deskhook.v1.RedeliverResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x64\x65skhook/v1/channel_admin.proto\x12\x0b\x64\x65skhook.v1\x1a\x19\x64\x65skhook/v1/channel.proto\x1a\x17\x64\x65skhook/v1/event.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Q\n\x14\x43reateChannelRequest\x12%\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x14.deskhook.v1.Channel\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"V\n\x15\x43reateChannelResponse\x12%\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x14.deskhook.v1.Channel\x12\x16\n\x0esigning_secret\x18\x02 \x01(\t\"\x1f\n\x11GetChannelRequest\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x12GetChannelResponse\x12%\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x14.deskhook.v1.Channel\"\xb4\x01\n\x13ListChannelsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x1a\n\rdepartment_id\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x07\x65nabled\x18\x04 \x01(\x08H\x01\x88\x01\x01\x12\x17\n\naccount_id\x18\x05 \x01(\tH\x02\x88\x01\x01\x42\x10\n\x0e_department_idB\n\n\x08_enabledB\r\n\x0b_account_id\"W\n\x14ListChannelsResponse\x12&\n\x08\x63hannels\x18\x01 \x03(\x0b\x32\x14.deskhook.v1.Channel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"n\n\x14UpdateChannelRequest\x12%\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x14.deskhook.v1.Channel\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\">\n\x15UpdateChannelResponse\x12%\n\x07\x63hannel\x18\x01 \x01(\x0b\x32\x14.deskhook.v1.Channel\"\"\n\x14\x44\x65leteChannelRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteChannelResponse\"F\n\x15TestConnectionRequest\x12\x14\n\nchannel_id\x18\x01 \x01(\tH\x00\x12\r\n\x03url\x18\x02 \x01(\tH\x00\x42\x08\n\x06target\"R\n\x16TestConnectionResponse\x12\x38\n\x11\x63onnection_status\x18\x01 \x01(\x0b\x32\x1d.deskhook.v1.ConnectionStatus\"Y\n\x1aRotateSigningSecretRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x0cgrace_period\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"v\n\x1bRotateSigningSecretResponse\x12\x16\n\x0esigning_secret\x18\x01 \x01(\t\x12?\n\x1bprevious_secret_expire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xec\x02\n\x16ListDeliveryLogRequest\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x16\n\tticket_id\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12*\n\nevent_type\x18\x03 \x01(\x0e\x32\x16.deskhook.v1.EventType\x12-\n\x07outcome\x18\x04 \x01(\x0e\x32\x1c.deskhook.v1.DeliveryOutcome\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65vent_id\x18\x07 \x01(\t\x12\x11\n\tpage_size\x18\x08 \x01(\x05\x12\x12\n\npage_token\x18\t \x01(\t\x12\x17\n\naccount_id\x18\n \x01(\tH\x01\x88\x01\x01\x42\x0c\n\n_ticket_idB\r\n\x0b_account_id\"b\n\x17ListDeliveryLogResponse\x12.\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1d.deskhook.v1.DeliveryLogEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"U\n\x17WatchDeliveryLogRequest\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x17\n\naccount_id\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\r\n\x0b_account_id\"a\n\x18WatchDeliveryLogResponse\x12,\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x1d.deskhook.v1.DeliveryLogEntry\x12\x17\n\x0fskipped_entries\x18\x02 \x01(\x03\"w\n\x10RedeliverRequest\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x12\n\x08\x65vent_id\x18\x02 \x01(\tH\x00\x12\x32\n\x0c\x66\x61iled_since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x42\x07\n\x05scope\"1\n\x11RedeliverResponse\x12\x1c\n\x14scheduled_deliveries\x18\x01 \x01(\x05\"i\n\x18\x43reateAccessTokenRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x11\n\tread_only\x18\x02 \x01(\x08\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"p\n\x19\x43reateAccessTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63onsole_url\x18\x03 \x01(\t\"/\n\x19RevokeAccessTokensRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"M\n\x1aRevokeAccessTokensResponse\x12/\n\x0brevoke_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xd7\x08\n\x0c\x43hannelAdmin\x12V\n\rCreateChannel\x12!.deskhook.v1.CreateChannelRequest\x1a\".deskhook.v1.CreateChannelResponse\x12M\n\nGetChannel\x12\x1e.deskhook.v1.GetChannelRequest\x1a\x1f.deskhook.v1.GetChannelResponse\x12S\n\x0cListChannels\x12 .deskhook.v1.ListChannelsRequest\x1a!.deskhook.v1.ListChannelsResponse\x12V\n\rUpdateChannel\x12!.deskhook.v1.UpdateChannelRequest\x1a\".deskhook.v1.UpdateChannelResponse\x12V\n\rDeleteChannel\x12!.deskhook.v1.DeleteChannelRequest\x1a\".deskhook.v1.DeleteChannelResponse\x12Y\n\x0eTestConnection\x12\".deskhook.v1.TestConnectionRequest\x1a#.deskhook.v1.TestConnectionResponse\x12h\n\x13RotateSigningSecret\x12\'.deskhook.v1.RotateSigningSecretRequest\x1a(.deskhook.v1.RotateSigningSecretResponse\x12\\\n\x0fListDeliveryLog\x12#.deskhook.v1.ListDeliveryLogRequest\x1a$.deskhook.v1.ListDeliveryLogResponse\x12\x61\n\x10WatchDeliveryLog\x12$.deskhook.v1.WatchDeliveryLogRequest\x1a%.deskhook.v1.WatchDeliveryLogResponse0\x01\x12J\n\tRedeliver\x12\x1d.deskhook.v1.RedeliverRequest\x1a\x1e.deskhook.v1.RedeliverResponse\x12\x62\n\x11\x43reateAccessToken\x12%.deskhook.v1.CreateAccessTokenRequest\x1a&.deskhook.v1.CreateAccessTokenResponse\x12\x65\n\x12RevokeAccessTokens\x12&.deskhook.v1.RevokeAccessTokensRequest\x1a\'.deskhook.v1.RevokeAccessTokensResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,37 +45,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCHANNELRESPONSE']._serialized_start=403
   _globals['_GETCHANNELRESPONSE']._serialized_end=462
   _globals['_LISTCHANNELSREQUEST']._serialized_start=465
-  _globals['_LISTCHANNELSREQUEST']._serialized_end=605
-  _globals['_LISTCHANNELSRESPONSE']._serialized_start=607
-  _globals['_LISTCHANNELSRESPONSE']._serialized_end=694
-  _globals['_UPDATECHANNELREQUEST']._serialized_start=696
-  _globals['_UPDATECHANNELREQUEST']._serialized_end=806
-  _globals['_UPDATECHANNELRESPONSE']._serialized_start=808
-  _globals['_UPDATECHANNELRESPONSE']._serialized_end=870
-  _globals['_DELETECHANNELREQUEST']._serialized_start=872
-  _globals['_DELETECHANNELREQUEST']._serialized_end=906
-  _globals['_DELETECHANNELRESPONSE']._serialized_start=908
-  _globals['_DELETECHANNELRESPONSE']._serialized_end=931
-  _globals['_TESTCONNECTIONREQUEST']._serialized_start=933
-  _globals['_TESTCONNECTIONREQUEST']._serialized_end=1003
-  _globals['_TESTCONNECTIONRESPONSE']._serialized_start=1005
-  _globals['_TESTCONNECTIONRESPONSE']._serialized_end=1087
-  _globals['_ROTATESIGNINGSECRETREQUEST']._serialized_start=1089
-  _globals['_ROTATESIGNINGSECRETREQUEST']._serialized_end=1178
-  _globals['_ROTATESIGNINGSECRETRESPONSE']._serialized_start=1180
-  _globals['_ROTATESIGNINGSECRETRESPONSE']._serialized_end=1298
-  _globals['_LISTDELIVERYLOGREQUEST']._serialized_start=1301
-  _globals['_LISTDELIVERYLOGREQUEST']._serialized_end=1625
-  _globals['_LISTDELIVERYLOGRESPONSE']._serialized_start=1627
-  _globals['_LISTDELIVERYLOGRESPONSE']._serialized_end=1725
-  _globals['_WATCHDELIVERYLOGREQUEST']._serialized_start=1727
-  _globals['_WATCHDELIVERYLOGREQUEST']._serialized_end=1772
-  _globals['_WATCHDELIVERYLOGRESPONSE']._serialized_start=1774
-  _globals['_WATCHDELIVERYLOGRESPONSE']._serialized_end=1871
-  _globals['_REDELIVERREQUEST']._serialized_start=1873
-  _globals['_REDELIVERREQUEST']._serialized_end=1992
-  _globals['_REDELIVERRESPONSE']._serialized_start=1994
-  _globals['_REDELIVERRESPONSE']._serialized_end=2043
-  _globals['_CHANNELADMIN']._serialized_start=2046
-  _globals['_CHANNELADMIN']._serialized_end=2954
+  _globals['_LISTCHANNELSREQUEST']._serialized_end=645
+  _globals['_LISTCHANNELSRESPONSE']._serialized_start=647
+  _globals['_LISTCHANNELSRESPONSE']._serialized_end=734
+  _globals['_UPDATECHANNELREQUEST']._serialized_start=736
+  _globals['_UPDATECHANNELREQUEST']._serialized_end=846
+  _globals['_UPDATECHANNELRESPONSE']._serialized_start=848
+  _globals['_UPDATECHANNELRESPONSE']._serialized_end=910
+  _globals['_DELETECHANNELREQUEST']._serialized_start=912
+  _globals['_DELETECHANNELREQUEST']._serialized_end=946
+  _globals['_DELETECHANNELRESPONSE']._serialized_start=948
+  _globals['_DELETECHANNELRESPONSE']._serialized_end=971
+  _globals['_TESTCONNECTIONREQUEST']._serialized_start=973
+  _globals['_TESTCONNECTIONREQUEST']._serialized_end=1043
+  _globals['_TESTCONNECTIONRESPONSE']._serialized_start=1045
+  _globals['_TESTCONNECTIONRESPONSE']._serialized_end=1127
+  _globals['_ROTATESIGNINGSECRETREQUEST']._serialized_start=1129
+  _globals['_ROTATESIGNINGSECRETREQUEST']._serialized_end=1218
+  _globals['_ROTATESIGNINGSECRETRESPONSE']._serialized_start=1220
+  _globals['_ROTATESIGNINGSECRETRESPONSE']._serialized_end=1338
+  _globals['_LISTDELIVERYLOGREQUEST']._serialized_start=1341
+  _globals['_LISTDELIVERYLOGREQUEST']._serialized_end=1705
+  _globals['_LISTDELIVERYLOGRESPONSE']._serialized_start=1707
+  _globals['_LISTDELIVERYLOGRESPONSE']._serialized_end=1805
+  _globals['_WATCHDELIVERYLOGREQUEST']._serialized_start=1807
+  _globals['_WATCHDELIVERYLOGREQUEST']._serialized_end=1892
+  _globals['_WATCHDELIVERYLOGRESPONSE']._serialized_start=1894
+  _globals['_WATCHDELIVERYLOGRESPONSE']._serialized_end=1991
+  _globals['_REDELIVERREQUEST']._serialized_start=1993
+  _globals['_REDELIVERREQUEST']._serialized_end=2112
+  _globals['_REDELIVERRESPONSE']._serialized_start=2114
+  _globals['_REDELIVERRESPONSE']._serialized_end=2163
+  _globals['_CREATEACCESSTOKENREQUEST']._serialized_start=2165
+  _globals['_CREATEACCESSTOKENREQUEST']._serialized_end=2270
+  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_start=2272
+  _globals['_CREATEACCESSTOKENRESPONSE']._serialized_end=2384
+  _globals['_REVOKEACCESSTOKENSREQUEST']._serialized_start=2386
+  _globals['_REVOKEACCESSTOKENSREQUEST']._serialized_end=2433
+  _globals['_REVOKEACCESSTOKENSRESPONSE']._serialized_start=2435
+  _globals['_REVOKEACCESSTOKENSRESPONSE']._serialized_end=2512
+  _globals['_CHANNELADMIN']._serialized_start=2515
+  _globals['_CHANNELADMIN']._serialized_end=3626
 # @@protoc_insertion_point(module_scope)

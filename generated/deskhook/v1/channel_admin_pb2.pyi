@@ -142,6 +142,7 @@ class ListChannelsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     DEPARTMENT_ID_FIELD_NUMBER: _builtins.int
     ENABLED_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """The most channels to return; 0 means 50. At most 1000."""
     page_token: _builtins.str
@@ -152,6 +153,10 @@ class ListChannelsRequest(_message.Message):
     """Only channels of this department, when set."""
     enabled: _builtins.bool
     """Only enabled (true) or disabled (false) channels, when set."""
+    account_id: _builtins.str
+    """Only channels of this account (empty: the default account), when set.
+    An account token sees its own account's channels whatever this says.
+    """
     def __init__(
         self,
         *,
@@ -159,15 +164,20 @@ class ListChannelsRequest(_message.Message):
         page_token: _builtins.str = ...,
         department_id: _builtins.int | None = ...,
         enabled: _builtins.bool | None = ...,
+        account_id: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_department_id", b"_department_id", "_enabled", b"_enabled", "department_id", b"department_id", "enabled", b"enabled"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_account_id", b"_account_id", "_department_id", b"_department_id", "_enabled", b"_enabled", "account_id", b"account_id", "department_id", b"department_id", "enabled", b"enabled"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_department_id", b"_department_id", "_enabled", b"_enabled", "department_id", b"department_id", "enabled", b"enabled", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_account_id", b"_account_id", "_department_id", b"_department_id", "_enabled", b"_enabled", "account_id", b"account_id", "department_id", b"department_id", "enabled", b"enabled", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__account_id: _TypeAlias = _typing.Literal["account_id"]  # noqa: Y015
+    _WhichOneofArgType__account_id: _TypeAlias = _typing.Literal["_account_id", b"_account_id"]  # noqa: Y015
     _WhichOneofReturnType__department_id: _TypeAlias = _typing.Literal["department_id"]  # noqa: Y015
     _WhichOneofArgType__department_id: _TypeAlias = _typing.Literal["_department_id", b"_department_id"]  # noqa: Y015
     _WhichOneofReturnType__enabled: _TypeAlias = _typing.Literal["enabled"]  # noqa: Y015
     _WhichOneofArgType__enabled: _TypeAlias = _typing.Literal["_enabled", b"_enabled"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__account_id) -> _WhichOneofReturnType__account_id | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__department_id) -> _WhichOneofReturnType__department_id | None: ...
     @_typing.overload
@@ -432,6 +442,7 @@ class ListDeliveryLogRequest(_message.Message):
     EVENT_ID_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     channel_id: _builtins.str
     """Only attempts for this channel, when set."""
     ticket_id: _builtins.int
@@ -447,6 +458,10 @@ class ListDeliveryLogRequest(_message.Message):
     page_token: _builtins.str
     """The `next_page_token` of the previous page; empty for the first page. The
     filters must not change between pages.
+    """
+    account_id: _builtins.str
+    """Only attempts of this account (empty: the default account), when set. An
+    account token sees its own account's attempts whatever this says.
     """
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
@@ -468,13 +483,19 @@ class ListDeliveryLogRequest(_message.Message):
         event_id: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        account_id: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_ticket_id", b"_ticket_id", "end_time", b"end_time", "start_time", b"start_time", "ticket_id", b"ticket_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_account_id", b"_account_id", "_ticket_id", b"_ticket_id", "account_id", b"account_id", "end_time", b"end_time", "start_time", b"start_time", "ticket_id", b"ticket_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ticket_id", b"_ticket_id", "channel_id", b"channel_id", "end_time", b"end_time", "event_id", b"event_id", "event_type", b"event_type", "outcome", b"outcome", "page_size", b"page_size", "page_token", b"page_token", "start_time", b"start_time", "ticket_id", b"ticket_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_account_id", b"_account_id", "_ticket_id", b"_ticket_id", "account_id", b"account_id", "channel_id", b"channel_id", "end_time", b"end_time", "event_id", b"event_id", "event_type", b"event_type", "outcome", b"outcome", "page_size", b"page_size", "page_token", b"page_token", "start_time", b"start_time", "ticket_id", b"ticket_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__account_id: _TypeAlias = _typing.Literal["account_id"]  # noqa: Y015
+    _WhichOneofArgType__account_id: _TypeAlias = _typing.Literal["_account_id", b"_account_id"]  # noqa: Y015
     _WhichOneofReturnType__ticket_id: _TypeAlias = _typing.Literal["ticket_id"]  # noqa: Y015
     _WhichOneofArgType__ticket_id: _TypeAlias = _typing.Literal["_ticket_id", b"_ticket_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__account_id) -> _WhichOneofReturnType__account_id | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__ticket_id) -> _WhichOneofReturnType__ticket_id | None: ...
 
 Global___ListDeliveryLogRequest: _TypeAlias = ListDeliveryLogRequest  # noqa: Y015
@@ -514,18 +535,28 @@ class WatchDeliveryLogRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CHANNEL_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     channel_id: _builtins.str
-    """Only attempts for this channel, when set; otherwise every channel."""
+    """Only attempts for this channel, when set; otherwise every channel the
+    token reaches.
+    """
+    account_id: _builtins.str
+    """Only attempts of this account (empty: the default account), when set. An
+    account token sees its own account's attempts whatever this says.
+    """
     def __init__(
         self,
         *,
         channel_id: _builtins.str = ...,
+        account_id: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_account_id", b"_account_id", "account_id", b"account_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_id", b"channel_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_account_id", b"_account_id", "account_id", b"account_id", "channel_id", b"channel_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__account_id: _TypeAlias = _typing.Literal["account_id"]  # noqa: Y015
+    _WhichOneofArgType__account_id: _TypeAlias = _typing.Literal["_account_id", b"_account_id"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__account_id) -> _WhichOneofReturnType__account_id | None: ...
 
 Global___WatchDeliveryLogRequest: _TypeAlias = WatchDeliveryLogRequest  # noqa: Y015
 
@@ -614,3 +645,120 @@ class RedeliverResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RedeliverResponse: _TypeAlias = RedeliverResponse  # noqa: Y015
+
+@_typing.final
+class CreateAccessTokenRequest(_message.Message):
+    """Request for ChannelAdmin.CreateAccessToken."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    READ_ONLY_FIELD_NUMBER: _builtins.int
+    TTL_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """The account the token reaches: 1 to 64 of `A-Z a-z 0-9 . _ : -`, or
+    empty for the default account.
+    """
+    read_only: _builtins.bool
+    """When true, the token may only get, list and watch."""
+    @_builtins.property
+    def ttl(self) -> _duration_pb2.Duration:
+        """How long the token is valid. Absent means 1 hour; at least 1 second and
+        at most 7 days.
+        """
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        read_only: _builtins.bool = ...,
+        ttl: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ttl", b"ttl"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "read_only", b"read_only", "ttl", b"ttl"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateAccessTokenRequest: _TypeAlias = CreateAccessTokenRequest  # noqa: Y015
+
+@_typing.final
+class CreateAccessTokenResponse(_message.Message):
+    """Response for ChannelAdmin.CreateAccessToken."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    CONSOLE_URL_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """The bearer token. Shown only here: the server keeps no copy."""
+    console_url: _builtins.str
+    """A link that signs into the console with this token (the token travels in
+    the URL fragment, which browsers never send to a server); empty when the
+    server has no console URL.
+    """
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the token stops being accepted."""
+
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        console_url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["console_url", b"console_url", "expire_time", b"expire_time", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateAccessTokenResponse: _TypeAlias = CreateAccessTokenResponse  # noqa: Y015
+
+@_typing.final
+class RevokeAccessTokensRequest(_message.Message):
+    """Request for ChannelAdmin.RevokeAccessTokens."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """The account whose tokens end; empty for the default account."""
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeAccessTokensRequest: _TypeAlias = RevokeAccessTokensRequest  # noqa: Y015
+
+@_typing.final
+class RevokeAccessTokensResponse(_message.Message):
+    """Response for ChannelAdmin.RevokeAccessTokens."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVOKE_TIME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def revoke_time(self) -> _timestamp_pb2.Timestamp:
+        """Tokens of the account minted before this time are no longer accepted."""
+
+    def __init__(
+        self,
+        *,
+        revoke_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["revoke_time", b"revoke_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["revoke_time", b"revoke_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeAccessTokensResponse: _TypeAlias = RevokeAccessTokensResponse  # noqa: Y015

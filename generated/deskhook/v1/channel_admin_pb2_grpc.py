@@ -28,7 +28,14 @@ if _version_not_supported:
 class ChannelAdminStub:
     """Manages outgoing channels and reads their webhook logs. For admin tooling.
 
-    Every call needs an admin token: `authorization: Bearer <token>` metadata.
+    Every call needs a token: `authorization: Bearer <token>` metadata. An
+    operator token (the server's admin tokens) reaches every account; an account
+    token, minted by CreateAccessToken, reaches its own account only: another
+    account's channel is NOT_FOUND, and lists hold only its own rows. A
+    read-only account token may call GetChannel, ListChannels, ListDeliveryLog
+    and WatchDeliveryLog; anything else is PERMISSION_DENIED. Only operator
+    tokens mint and revoke tokens.
+
     Errors carry a google.rpc.ErrorInfo (domain `deskhook.dev`) whose reason
     names what went wrong, and for INVALID_ARGUMENT a google.rpc.BadRequest
     naming the field.
@@ -90,12 +97,29 @@ class ChannelAdminStub:
                 request_serializer=deskhook_dot_v1_dot_channel__admin__pb2.RedeliverRequest.SerializeToString,
                 response_deserializer=deskhook_dot_v1_dot_channel__admin__pb2.RedeliverResponse.FromString,
                 _registered_method=True)
+        self.CreateAccessToken = channel.unary_unary(
+                '/deskhook.v1.ChannelAdmin/CreateAccessToken',
+                request_serializer=deskhook_dot_v1_dot_channel__admin__pb2.CreateAccessTokenRequest.SerializeToString,
+                response_deserializer=deskhook_dot_v1_dot_channel__admin__pb2.CreateAccessTokenResponse.FromString,
+                _registered_method=True)
+        self.RevokeAccessTokens = channel.unary_unary(
+                '/deskhook.v1.ChannelAdmin/RevokeAccessTokens',
+                request_serializer=deskhook_dot_v1_dot_channel__admin__pb2.RevokeAccessTokensRequest.SerializeToString,
+                response_deserializer=deskhook_dot_v1_dot_channel__admin__pb2.RevokeAccessTokensResponse.FromString,
+                _registered_method=True)
 
 
 class ChannelAdminServicer:
     """Manages outgoing channels and reads their webhook logs. For admin tooling.
 
-    Every call needs an admin token: `authorization: Bearer <token>` metadata.
+    Every call needs a token: `authorization: Bearer <token>` metadata. An
+    operator token (the server's admin tokens) reaches every account; an account
+    token, minted by CreateAccessToken, reaches its own account only: another
+    account's channel is NOT_FOUND, and lists hold only its own rows. A
+    read-only account token may call GetChannel, ListChannels, ListDeliveryLog
+    and WatchDeliveryLog; anything else is PERMISSION_DENIED. Only operator
+    tokens mint and revoke tokens.
+
     Errors carry a google.rpc.ErrorInfo (domain `deskhook.dev`) whose reason
     names what went wrong, and for INVALID_ARGUMENT a google.rpc.BadRequest
     naming the field.
@@ -181,6 +205,22 @@ class ChannelAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAccessToken(self, request, context):
+        """Mints a token for one account, for its admins' tooling or the console.
+        Operator tokens only. The token is returned once and never stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeAccessTokens(self, request, context):
+        """Ends every token of an account minted before this call, on every replica
+        within a second. Operator tokens only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ChannelAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -234,6 +274,16 @@ def add_ChannelAdminServicer_to_server(servicer, server):
                     request_deserializer=deskhook_dot_v1_dot_channel__admin__pb2.RedeliverRequest.FromString,
                     response_serializer=deskhook_dot_v1_dot_channel__admin__pb2.RedeliverResponse.SerializeToString,
             ),
+            'CreateAccessToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAccessToken,
+                    request_deserializer=deskhook_dot_v1_dot_channel__admin__pb2.CreateAccessTokenRequest.FromString,
+                    response_serializer=deskhook_dot_v1_dot_channel__admin__pb2.CreateAccessTokenResponse.SerializeToString,
+            ),
+            'RevokeAccessTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeAccessTokens,
+                    request_deserializer=deskhook_dot_v1_dot_channel__admin__pb2.RevokeAccessTokensRequest.FromString,
+                    response_serializer=deskhook_dot_v1_dot_channel__admin__pb2.RevokeAccessTokensResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'deskhook.v1.ChannelAdmin', rpc_method_handlers)
@@ -245,7 +295,14 @@ def add_ChannelAdminServicer_to_server(servicer, server):
 class ChannelAdmin:
     """Manages outgoing channels and reads their webhook logs. For admin tooling.
 
-    Every call needs an admin token: `authorization: Bearer <token>` metadata.
+    Every call needs a token: `authorization: Bearer <token>` metadata. An
+    operator token (the server's admin tokens) reaches every account; an account
+    token, minted by CreateAccessToken, reaches its own account only: another
+    account's channel is NOT_FOUND, and lists hold only its own rows. A
+    read-only account token may call GetChannel, ListChannels, ListDeliveryLog
+    and WatchDeliveryLog; anything else is PERMISSION_DENIED. Only operator
+    tokens mint and revoke tokens.
+
     Errors carry a google.rpc.ErrorInfo (domain `deskhook.dev`) whose reason
     names what went wrong, and for INVALID_ARGUMENT a google.rpc.BadRequest
     naming the field.
@@ -511,6 +568,60 @@ class ChannelAdmin:
             '/deskhook.v1.ChannelAdmin/Redeliver',
             deskhook_dot_v1_dot_channel__admin__pb2.RedeliverRequest.SerializeToString,
             deskhook_dot_v1_dot_channel__admin__pb2.RedeliverResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAccessToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deskhook.v1.ChannelAdmin/CreateAccessToken',
+            deskhook_dot_v1_dot_channel__admin__pb2.CreateAccessTokenRequest.SerializeToString,
+            deskhook_dot_v1_dot_channel__admin__pb2.CreateAccessTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeAccessTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deskhook.v1.ChannelAdmin/RevokeAccessTokens',
+            deskhook_dot_v1_dot_channel__admin__pb2.RevokeAccessTokensRequest.SerializeToString,
+            deskhook_dot_v1_dot_channel__admin__pb2.RevokeAccessTokensResponse.FromString,
             options,
             channel_credentials,
             insecure,

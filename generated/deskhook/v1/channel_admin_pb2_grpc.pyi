@@ -29,7 +29,14 @@ GRPC_VERSION: str
 class ChannelAdminStub:
     """Manages outgoing channels and reads their webhook logs. For admin tooling.
 
-    Every call needs an admin token: `authorization: Bearer <token>` metadata.
+    Every call needs a token: `authorization: Bearer <token>` metadata. An
+    operator token (the server's admin tokens) reaches every account; an account
+    token, minted by CreateAccessToken, reaches its own account only: another
+    account's channel is NOT_FOUND, and lists hold only its own rows. A
+    read-only account token may call GetChannel, ListChannels, ListDeliveryLog
+    and WatchDeliveryLog; anything else is PERMISSION_DENIED. Only operator
+    tokens mint and revoke tokens.
+
     Errors carry a google.rpc.ErrorInfo (domain `deskhook.dev`) whose reason
     names what went wrong, and for INVALID_ARGUMENT a google.rpc.BadRequest
     naming the field.
@@ -76,12 +83,27 @@ class ChannelAdminStub:
     """Sends an event again to a channel, or every failed delivery of a channel
     since a time. Redelivered requests keep their `webhook-id`.
     """
+    CreateAccessToken: _grpc.UnaryUnaryMultiCallable[_channel_admin_pb2.CreateAccessTokenRequest, _channel_admin_pb2.CreateAccessTokenResponse]
+    """Mints a token for one account, for its admins' tooling or the console.
+    Operator tokens only. The token is returned once and never stored.
+    """
+    RevokeAccessTokens: _grpc.UnaryUnaryMultiCallable[_channel_admin_pb2.RevokeAccessTokensRequest, _channel_admin_pb2.RevokeAccessTokensResponse]
+    """Ends every token of an account minted before this call, on every replica
+    within a second. Operator tokens only.
+    """
 
 @_typing.type_check_only
 class ChannelAdminAsyncStub(ChannelAdminStub):
     """Manages outgoing channels and reads their webhook logs. For admin tooling.
 
-    Every call needs an admin token: `authorization: Bearer <token>` metadata.
+    Every call needs a token: `authorization: Bearer <token>` metadata. An
+    operator token (the server's admin tokens) reaches every account; an account
+    token, minted by CreateAccessToken, reaches its own account only: another
+    account's channel is NOT_FOUND, and lists hold only its own rows. A
+    read-only account token may call GetChannel, ListChannels, ListDeliveryLog
+    and WatchDeliveryLog; anything else is PERMISSION_DENIED. Only operator
+    tokens mint and revoke tokens.
+
     Errors carry a google.rpc.ErrorInfo (domain `deskhook.dev`) whose reason
     names what went wrong, and for INVALID_ARGUMENT a google.rpc.BadRequest
     naming the field.
@@ -125,11 +147,26 @@ class ChannelAdminAsyncStub(ChannelAdminStub):
     """Sends an event again to a channel, or every failed delivery of a channel
     since a time. Redelivered requests keep their `webhook-id`.
     """
+    CreateAccessToken: _aio.UnaryUnaryMultiCallable[_channel_admin_pb2.CreateAccessTokenRequest, _channel_admin_pb2.CreateAccessTokenResponse]  # type: ignore[assignment]
+    """Mints a token for one account, for its admins' tooling or the console.
+    Operator tokens only. The token is returned once and never stored.
+    """
+    RevokeAccessTokens: _aio.UnaryUnaryMultiCallable[_channel_admin_pb2.RevokeAccessTokensRequest, _channel_admin_pb2.RevokeAccessTokensResponse]  # type: ignore[assignment]
+    """Ends every token of an account minted before this call, on every replica
+    within a second. Operator tokens only.
+    """
 
 class ChannelAdminServicer:
     """Manages outgoing channels and reads their webhook logs. For admin tooling.
 
-    Every call needs an admin token: `authorization: Bearer <token>` metadata.
+    Every call needs a token: `authorization: Bearer <token>` metadata. An
+    operator token (the server's admin tokens) reaches every account; an account
+    token, minted by CreateAccessToken, reaches its own account only: another
+    account's channel is NOT_FOUND, and lists hold only its own rows. A
+    read-only account token may call GetChannel, ListChannels, ListDeliveryLog
+    and WatchDeliveryLog; anything else is PERMISSION_DENIED. Only operator
+    tokens mint and revoke tokens.
+
     Errors carry a google.rpc.ErrorInfo (domain `deskhook.dev`) whose reason
     names what went wrong, and for INVALID_ARGUMENT a google.rpc.BadRequest
     naming the field.
@@ -220,6 +257,24 @@ class ChannelAdminServicer:
     ) -> _typing.Union[_channel_admin_pb2.RedeliverResponse, _abc.Awaitable[_channel_admin_pb2.RedeliverResponse]]:
         """Sends an event again to a channel, or every failed delivery of a channel
         since a time. Redelivered requests keep their `webhook-id`.
+        """
+
+    def CreateAccessToken(
+        self,
+        request: _channel_admin_pb2.CreateAccessTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_channel_admin_pb2.CreateAccessTokenResponse, _abc.Awaitable[_channel_admin_pb2.CreateAccessTokenResponse]]:
+        """Mints a token for one account, for its admins' tooling or the console.
+        Operator tokens only. The token is returned once and never stored.
+        """
+
+    def RevokeAccessTokens(
+        self,
+        request: _channel_admin_pb2.RevokeAccessTokensRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_channel_admin_pb2.RevokeAccessTokensResponse, _abc.Awaitable[_channel_admin_pb2.RevokeAccessTokensResponse]]:
+        """Ends every token of an account minted before this call, on every replica
+        within a second. Operator tokens only.
         """
 
 def add_ChannelAdminServicer_to_server(servicer: ChannelAdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -232,6 +232,7 @@ class Channel(_message.Message):
     HEALTH_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The channel's id, assigned by the server. Output only."""
     name: _builtins.str
@@ -270,6 +271,13 @@ class Channel(_message.Message):
     disabled_reason: _builtins.str
     """Why the server disabled the channel; empty when enabled or when an admin
     disabled it. Output only.
+    """
+    account_id: _builtins.str
+    """The customer account the channel belongs to: 1 to 64 of `A-Z a-z 0-9 . _
+    : -`, or empty for the default account (a helpdesk that never names
+    accounts). Set on create, never changed. An account token creates in its
+    own account whatever this says, unless it names another one: that is
+    PERMISSION_DENIED. Only events of this account reach the channel.
     """
     @_builtins.property
     def subscriptions(self) -> _containers.RepeatedScalarFieldContainer[_event_pb2.EventType.ValueType]:
@@ -320,10 +328,11 @@ class Channel(_message.Message):
         health: Global___ChannelHealth | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "connection_status", b"connection_status", "create_time", b"create_time", "enabled", b"enabled", "health", b"health", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "connection_status", b"connection_status", "create_time", b"create_time", "department_id", b"department_id", "disabled_reason", b"disabled_reason", "enabled", b"enabled", "health", b"health", "id", b"id", "max_concurrency", b"max_concurrency", "name", b"name", "ordering", b"ordering", "rate_limit_per_second", b"rate_limit_per_second", "retries_enabled", b"retries_enabled", "retry_schedule", b"retry_schedule", "subscriptions", b"subscriptions", "update_time", b"update_time", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "account_id", b"account_id", "connection_status", b"connection_status", "create_time", b"create_time", "department_id", b"department_id", "disabled_reason", b"disabled_reason", "enabled", b"enabled", "health", b"health", "id", b"id", "max_concurrency", b"max_concurrency", "name", b"name", "ordering", b"ordering", "rate_limit_per_second", b"rate_limit_per_second", "retries_enabled", b"retries_enabled", "retry_schedule", b"retry_schedule", "subscriptions", b"subscriptions", "update_time", b"update_time", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__enabled: _TypeAlias = _typing.Literal["enabled"]  # noqa: Y015
     _WhichOneofArgType__enabled: _TypeAlias = _typing.Literal["_enabled", b"_enabled"]  # noqa: Y015
@@ -441,6 +450,7 @@ class DeliveryLogEntry(_message.Message):
     FAILURE_REASON_FIELD_NUMBER: _builtins.int
     WEBHOOK_ID_FIELD_NUMBER: _builtins.int
     NEXT_ATTEMPT_AT_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The id of this attempt."""
     channel_id: _builtins.str
@@ -470,6 +480,10 @@ class DeliveryLogEntry(_message.Message):
     webhook_id: _builtins.str
     """The `webhook-id` header sent: the same for every attempt of one event on
     one channel.
+    """
+    account_id: _builtins.str
+    """The account of the channel and of the event; empty for the default
+    account.
     """
     @_builtins.property
     def attempted_at(self) -> _timestamp_pb2.Timestamp:
@@ -502,10 +516,11 @@ class DeliveryLogEntry(_message.Message):
         failure_reason: Global___FailureReason.ValueType = ...,
         webhook_id: _builtins.str = ...,
         next_attempt_at: _timestamp_pb2.Timestamp | None = ...,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["attempted_at", b"attempted_at", "duration", b"duration", "next_attempt_at", b"next_attempt_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "attempted_at", b"attempted_at", "channel_id", b"channel_id", "duration", b"duration", "error", b"error", "event_id", b"event_id", "event_type", b"event_type", "failure_reason", b"failure_reason", "http_status", b"http_status", "id", b"id", "next_attempt_at", b"next_attempt_at", "outcome", b"outcome", "response_body", b"response_body", "ticket_id", b"ticket_id", "ticket_number", b"ticket_number", "webhook_id", b"webhook_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "attempt", b"attempt", "attempted_at", b"attempted_at", "channel_id", b"channel_id", "duration", b"duration", "error", b"error", "event_id", b"event_id", "event_type", b"event_type", "failure_reason", b"failure_reason", "http_status", b"http_status", "id", b"id", "next_attempt_at", b"next_attempt_at", "outcome", b"outcome", "response_body", b"response_body", "ticket_id", b"ticket_id", "ticket_number", b"ticket_number", "webhook_id", b"webhook_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -470,13 +470,20 @@ class Event(_message.Message):
     CHANGE_FIELD_NUMBER: _builtins.int
     RATING_FIELD_NUMBER: _builtins.int
     SLA_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
-    """The producer-chosen id of the event, unique for all time: publishing an
-    event id a second time creates nothing new (idempotency key). Required,
-    1 to 128 printable ASCII characters.
+    """The producer-chosen id of the event, unique for all time within its
+    account: publishing an event id a second time in one account creates
+    nothing new (the idempotency key is `account_id` with `event_id`).
+    Required, 1 to 128 printable ASCII characters.
     """
     event_type: Global___EventType.ValueType
     """What happened. Required; never EVENT_TYPE_UNSPECIFIED."""
+    account_id: _builtins.str
+    """The customer account the ticket belongs to: 1 to 64 of `A-Z a-z 0-9 . _
+    : -`, or empty for the default account. Only channels of this account
+    receive the event; its departments are this account's departments.
+    """
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp:
         """When it happened at the helpdesk. Required; not more than 5 minutes in
@@ -521,10 +528,11 @@ class Event(_message.Message):
         change: Global___FieldChange | None = ...,
         rating: Global___Rating | None = ...,
         sla: Global___Sla | None = ...,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "change", b"change", "detail", b"detail", "occurred_at", b"occurred_at", "post", b"post", "rating", b"rating", "sla", b"sla", "ticket", b"ticket"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "change", b"change", "detail", b"detail", "event_id", b"event_id", "event_type", b"event_type", "occurred_at", b"occurred_at", "post", b"post", "rating", b"rating", "sla", b"sla", "ticket", b"ticket"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "actor", b"actor", "change", b"change", "detail", b"detail", "event_id", b"event_id", "event_type", b"event_type", "occurred_at", b"occurred_at", "post", b"post", "rating", b"rating", "sla", b"sla", "ticket", b"ticket"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_detail: _TypeAlias = _typing.Literal["post", "change", "rating", "sla"]  # noqa: Y015
     _WhichOneofArgType_detail: _TypeAlias = _typing.Literal["detail", b"detail"]  # noqa: Y015
@@ -551,6 +559,7 @@ class WebhookPayload(_message.Message):
     CHANGE_FIELD_NUMBER: _builtins.int
     RATING_FIELD_NUMBER: _builtins.int
     SLA_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """The event's id, as the producer chose it."""
     event_type: _builtins.str
@@ -559,6 +568,8 @@ class WebhookPayload(_message.Message):
     """
     channel_id: _builtins.str
     """The channel this request is delivered for."""
+    account_id: _builtins.str
+    """The account of the channel and the event; empty for the default account."""
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp:
         """When the event happened at the helpdesk."""
@@ -600,10 +611,11 @@ class WebhookPayload(_message.Message):
         change: Global___FieldChange | None = ...,
         rating: Global___Rating | None = ...,
         sla: Global___Sla | None = ...,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "change", b"change", "detail", b"detail", "occurred_at", b"occurred_at", "post", b"post", "rating", b"rating", "sla", b"sla", "ticket", b"ticket"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "change", b"change", "channel_id", b"channel_id", "detail", b"detail", "event_id", b"event_id", "event_type", b"event_type", "occurred_at", b"occurred_at", "post", b"post", "rating", b"rating", "sla", b"sla", "ticket", b"ticket"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "actor", b"actor", "change", b"change", "channel_id", b"channel_id", "detail", b"detail", "event_id", b"event_id", "event_type", b"event_type", "occurred_at", b"occurred_at", "post", b"post", "rating", b"rating", "sla", b"sla", "ticket", b"ticket"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_detail: _TypeAlias = _typing.Literal["post", "change", "rating", "sla"]  # noqa: Y015
     _WhichOneofArgType_detail: _TypeAlias = _typing.Literal["detail", b"detail"]  # noqa: Y015

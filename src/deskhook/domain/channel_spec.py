@@ -5,6 +5,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from deskhook.domain.accounts import DEFAULT_ACCOUNT
 from deskhook.domain.errors import FieldViolation, InvalidArgument
 from deskhook.domain.events import EventType
 from deskhook.domain.responses import FailureReason
@@ -86,6 +87,8 @@ class Channel:
     connection: ConnectionStatus = field(default_factory=ConnectionStatus)
     # Why the server disabled it; empty when enabled or disabled by an admin.
     disabled_reason: str = ""
+    # Set on create, never changed: only events of this account reach the channel.
+    account_id: str = DEFAULT_ACCOUNT
 
 
 def validate_spec(spec: ChannelSpec, policy: UrlPolicy, prefix: str = "channel") -> None:
