@@ -138,7 +138,7 @@ async def store_alone(database: Path, events: int) -> float:
         matched = [
             MatchedEvent(
                 PublishedEvent(
-                    f"s-{n}", EventType.TICKET_CREATE, (7,), 1001, "HD-1001", 0, payload
+                    f"s-{n}", EventType.TICKET_CREATE, (7,), 1001, "HD-1001", 0, payload, ""
                 ),
                 (channel.id,),
             )

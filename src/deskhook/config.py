@@ -78,6 +78,8 @@ class Settings(BaseModel):
     tls_key: Path | None = None
     # PublishEvents streams open at once; one more is answered RESOURCE_EXHAUSTED.
     max_ingest_streams: int = Field(default=1000, ge=1, le=100_000)
+    # Channels one account may have; one more is answered RESOURCE_EXHAUSTED.
+    max_channels_per_account: int = Field(default=1000, ge=1, le=1_000_000)
     # Days the webhook log and delivered events are kept.
     retention_days: int = Field(default=30, ge=1, le=3650)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

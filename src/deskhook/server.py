@@ -201,6 +201,7 @@ class DeskhookServer:
             on_change=directory.refresh,
             on_redeliver=deliveries_due.set,
             health_of=self.scheduler.health,
+            max_channels_per_account=self.settings.max_channels_per_account,
         )
         await self.scheduler.start()
         self.pruner = Pruner(store, timedelta(days=self.settings.retention_days), now=clock)

@@ -12,6 +12,7 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
+from deskhook.domain.accounts import EVERY_ACCOUNT
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, CircuitState
 from deskhook.domain.channel_spec import Ordering
 from deskhook.domain.delivery import AttemptOutcome
@@ -283,7 +284,9 @@ async def test_a_store_keeps_to_its_pool_size(postgres_database: str) -> None:
         session(postgres_database) as db,
     ):
         # Queries all at once: a pool that could grow would open a connection for each.
-        await asyncio.gather(*(store.get_channel(str(n)) for n in range(pool_size + 3)))
+        await asyncio.gather(
+            *(store.get_channel(EVERY_ACCOUNT, str(n)) for n in range(pool_size + 3))
+        )
         connections = await db.fetchval(
             "SELECT count(*) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"

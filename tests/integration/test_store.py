@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from deskhook.domain.accounts import EVERY_ACCOUNT
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, ChannelHealth, CircuitState
 from deskhook.domain.channel_spec import Ordering
 from deskhook.domain.delivery import AttemptOutcome
@@ -45,7 +46,7 @@ async def test_a_duplicate_answers_with_the_first_match_count(store: Store) -> N
 
 
 async def test_a_deleted_channel_gets_no_delivery(store: Store) -> None:
-    await store.delete_channel("b")
+    await store.delete_channel(EVERY_ACCOUNT, "b")
     assert await store.ingest([matched("e1", "a", "b")], NOW) == [IngestResult(True, 2)]
     assert await store.pending_deliveries(["a", "b"]) == {"a": 1}
 
@@ -165,9 +166,9 @@ async def test_attempts_settle_their_deliveries(store: Store) -> None:
     health = await store.channel_health()
     assert (health["a"].consecutive_failures, health["b"].consecutive_failures) == (1, 1)
 
-    assert await store.redeliver("b", None, NOW, later) == 1
+    assert await store.redeliver(EVERY_ACCOUNT, "b", None, NOW, later) == 1
     assert [d.event_id for d in await claim(store, ["b"], later)] == ["waiting", "lost"]
-    assert await store.redeliver("a", "ok", None, later) == 1
+    assert await store.redeliver(EVERY_ACCOUNT, "a", "ok", None, later) == 1
     assert [d.event_id for d in await claim(store, ["a"], later)] == ["ok"]
 
 
@@ -182,14 +183,16 @@ async def test_the_log_pages_newest_first_by_time_then_id(store: Store) -> None:
     )
     pages: list[list[str]] = []
     before: tuple[int, int] | None = None
-    while page := await store.list_attempts(LogFilter(channel_id="a"), before, 2):
+    while page := await store.list_attempts(EVERY_ACCOUNT, LogFilter(channel_id="a"), before, 2):
         pages.append([record.event_id for record in page])
         before = (to_micros(page[-1].attempted_at), page[-1].id)
     assert pages == [["e4", "e3"], ["e2", "e1"], ["e0"]]
     window = LogFilter(start_time=NOW, end_time=NOW + timedelta(seconds=1), event_id="e1")
-    assert [r.event_id for r in await store.list_attempts(window, None, 10)] == ["e1"]
+    assert [r.event_id for r in await store.list_attempts(EVERY_ACCOUNT, window, None, 10)] == [
+        "e1"
+    ]
     failed = LogFilter(outcome=AttemptOutcome.GIVEN_UP)
-    assert await store.list_attempts(failed, None, 10) == []
+    assert await store.list_attempts(EVERY_ACCOUNT, failed, None, 10) == []
 
 
 async def test_recorded_attempts_come_back_with_their_log_ids(store: Store) -> None:
@@ -209,7 +212,7 @@ async def test_recorded_attempts_come_back_with_their_log_ids(store: Store) -> N
     assert [record.delivery_id for record in logged] == [
         d.delivery_id for batch in batches for d in batch
     ]
-    listed = await store.list_attempts(LogFilter(), None, 10)
+    listed = await store.list_attempts(EVERY_ACCOUNT, LogFilter(), None, 10)
     assert sorted(logged, key=lambda r: r.id) == sorted(listed, key=lambda r: r.id)
     assert all(record.id for record in logged)
 
@@ -228,7 +231,7 @@ async def test_a_read_sees_every_earlier_write_while_other_reads_run(store: Stor
     try:
         for number in range(300):
             await add_channels(store, f"new-{number}")
-            assert await store.get_channel(f"new-{number}") is not None, number
+            assert await store.get_channel(EVERY_ACCOUNT, f"new-{number}") is not None, number
     finally:
         busy = False
         await reading

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from deskhook.domain.accounts import EVERY_ACCOUNT
 from deskhook.domain.breaker import DEFAULT_POLICY
 from deskhook.domain.channel_spec import ConnectionState, ConnectionStatus, Ordering
 from deskhook.domain.delivery import AttemptOutcome
@@ -32,7 +33,7 @@ async def log_ids(store: Store, log_filter: LogFilter) -> list[str]:
     """The event ids of the whole log matching `log_filter`, read newest first two at a time."""
     ids: list[str] = []
     before: tuple[int, int] | None = None
-    while page := await store.list_attempts(log_filter, before, 2):
+    while page := await store.list_attempts(EVERY_ACCOUNT, log_filter, before, 2):
         ids += [record.event_id for record in page]
         before = (to_micros(page[-1].attempted_at), page[-1].id)
     return ids
@@ -51,18 +52,18 @@ async def test_a_channel_is_saved_read_changed_and_deleted(empty_store: Store) -
     )
     channel = replace(created, spec=spec)
     await store.insert_channel(channel, "whsec_first", None)
-    assert await store.get_channel("a") == channel
-    assert await store.get_channel("missing") is None
+    assert await store.get_channel(EVERY_ACCOUNT, "a") == channel
+    assert await store.get_channel(EVERY_ACCOUNT, "missing") is None
 
     changed = replace(channel, spec=replace(spec, name="renamed"), update_time=NOW + MINUTE)
-    assert await store.update_channel(changed)
+    assert await store.update_channel(EVERY_ACCOUNT, changed)
     status = ConnectionStatus(
         ConnectionState.FAILED, "HTTP 500", 500, NOW + HOUR, FailureReason.HTTP_STATUS
     )
-    assert await store.set_connection_status("a", status)
-    assert await store.get_channel("a") == replace(changed, connection=status)
+    assert await store.set_connection_status(EVERY_ACCOUNT, "a", status)
+    assert await store.get_channel(EVERY_ACCOUNT, "a") == replace(changed, connection=status)
     await store.disable_channel("a", "failing for days", NOW + HOUR)
-    disabled = await store.get_channel("a")
+    disabled = await store.get_channel(EVERY_ACCOUNT, "a")
     assert disabled == replace(
         changed,
         spec=replace(changed.spec, enabled=False),
@@ -70,47 +71,47 @@ async def test_a_channel_is_saved_read_changed_and_deleted(empty_store: Store) -
         disabled_reason="failing for days",
         update_time=NOW + HOUR,
     )
-    assert await store.list_all_channels() == [disabled]
+    assert await store.list_all_channels(EVERY_ACCOUNT) == [disabled]
 
-    assert await store.delete_channel("a")
-    assert await store.get_channel("a") is None
-    assert await store.signing_secrets("a") == []
-    assert await store.list_all_channels() == []
+    assert await store.delete_channel(EVERY_ACCOUNT, "a")
+    assert await store.get_channel(EVERY_ACCOUNT, "a") is None
+    assert await store.signing_secrets(EVERY_ACCOUNT, "a") == []
+    assert await store.list_all_channels(EVERY_ACCOUNT) == []
     # Gone, it can be neither changed nor deleted again.
-    assert not await store.update_channel(changed)
-    assert not await store.set_connection_status("a", status)
-    assert not await store.rotate_secret("a", "whsec_new", NOW, NOW + HOUR)
-    assert not await store.delete_channel("a")
+    assert not await store.update_channel(EVERY_ACCOUNT, changed)
+    assert not await store.set_connection_status(EVERY_ACCOUNT, "a", status)
+    assert not await store.rotate_secret(EVERY_ACCOUNT, "a", "whsec_new", NOW, NOW + HOUR)
+    assert not await store.delete_channel(EVERY_ACCOUNT, "a")
 
 
 async def test_a_request_id_finds_the_channel_it_created_and_no_other(empty_store: Store) -> None:
     store = empty_store
     request = CreateRequest("req-1", "hash-1")
     await store.insert_channel(make_channel("a"), "whsec_first", request)
-    await store.rotate_secret("a", "whsec_second", NOW, NOW + HOUR)
+    await store.rotate_secret(EVERY_ACCOUNT, "a", "whsec_second", NOW, NOW + HOUR)
     # The secret it was created with, which a retried CreateChannel answers with again.
     expected = CreatedChannel(make_channel("a"), "hash-1", "whsec_first")
-    assert await store.find_created_channel("req-1") == expected
-    assert await store.find_created_channel("req-2") is None
+    assert await store.find_created_channel("", "req-1") == expected
+    assert await store.find_created_channel("", "req-2") is None
 
     # A second channel under the same id, whatever its request, is refused and not saved.
     for taken in (request, CreateRequest("req-1", "hash-of-another-spec")):
         with pytest.raises(DuplicateCreateRequest):
             await store.insert_channel(make_channel("b"), "whsec_other", taken)
-    assert await store.get_channel("b") is None
-    assert await store.find_created_channel("req-1") == expected
+    assert await store.get_channel(EVERY_ACCOUNT, "b") is None
+    assert await store.find_created_channel("", "req-1") == expected
 
     # Without a request id, or with another, channels are saved side by side.
     await store.insert_channel(make_channel("b"), "whsec_b", None)
     await store.insert_channel(make_channel("c"), "whsec_c", CreateRequest("req-2", "hash-2"))
-    assert await store.find_created_channel("req-2") == CreatedChannel(
+    assert await store.find_created_channel("", "req-2") == CreatedChannel(
         make_channel("c"), "hash-2", "whsec_c"
     )
     # Deleting the channel frees its request id.
-    await store.delete_channel("a")
-    assert await store.find_created_channel("req-1") is None
+    await store.delete_channel(EVERY_ACCOUNT, "a")
+    assert await store.find_created_channel("", "req-1") is None
     await store.insert_channel(make_channel("d"), "whsec_d", request)
-    assert (await store.find_created_channel("req-1")) == CreatedChannel(
+    assert (await store.find_created_channel("", "req-1")) == CreatedChannel(
         make_channel("d"), "hash-1", "whsec_d"
     )
 
@@ -118,30 +119,30 @@ async def test_a_request_id_finds_the_channel_it_created_and_no_other(empty_stor
 async def test_a_rotated_secret_signs_until_its_expiry_then_goes(empty_store: Store) -> None:
     store = empty_store
     await store.insert_channel(make_channel("a"), "whsec_1", None)
-    assert await store.signing_secrets("a") == [SigningSecret("whsec_1", None)]
-    assert await store.rotate_secret("a", "whsec_2", NOW, NOW + HOUR)
-    assert await store.signing_secrets("a") == [
+    assert await store.signing_secrets(EVERY_ACCOUNT, "a") == [SigningSecret("whsec_1", None)]
+    assert await store.rotate_secret(EVERY_ACCOUNT, "a", "whsec_2", NOW, NOW + HOUR)
+    assert await store.signing_secrets(EVERY_ACCOUNT, "a") == [
         SigningSecret("whsec_2", None),
         SigningSecret("whsec_1", NOW + HOUR),
     ]
     # A secret in its grace period keeps its own expiry through the next rotation.
-    assert await store.rotate_secret("a", "whsec_3", NOW + MINUTE, NOW + 2 * HOUR)
-    assert await store.signing_secrets("a") == [
+    assert await store.rotate_secret(EVERY_ACCOUNT, "a", "whsec_3", NOW + MINUTE, NOW + 2 * HOUR)
+    assert await store.signing_secrets(EVERY_ACCOUNT, "a") == [
         SigningSecret("whsec_3", None),
         SigningSecret("whsec_2", NOW + 2 * HOUR),
         SigningSecret("whsec_1", NOW + HOUR),
     ]
     # Past its expiry (at it, too), the next rotation drops it.
-    assert await store.rotate_secret("a", "whsec_4", NOW + HOUR, NOW + 3 * HOUR)
-    assert await store.signing_secrets("a") == [
+    assert await store.rotate_secret(EVERY_ACCOUNT, "a", "whsec_4", NOW + HOUR, NOW + 3 * HOUR)
+    assert await store.signing_secrets(EVERY_ACCOUNT, "a") == [
         SigningSecret("whsec_4", None),
         SigningSecret("whsec_3", NOW + 3 * HOUR),
         SigningSecret("whsec_2", NOW + 2 * HOUR),
     ]
     # Each channel has its own.
     await store.insert_channel(make_channel("b"), "whsec_b", None)
-    assert await store.signing_secrets("b") == [SigningSecret("whsec_b", None)]
-    assert await store.signing_secrets("missing") == []
+    assert await store.signing_secrets(EVERY_ACCOUNT, "b") == [SigningSecret("whsec_b", None)]
+    assert await store.signing_secrets(EVERY_ACCOUNT, "missing") == []
 
 
 async def test_channels_list_in_creation_order_filtered_and_paged(empty_store: Store) -> None:
@@ -158,7 +159,9 @@ async def test_channels_list_in_creation_order_filtered_and_paged(empty_store: S
         await store.insert_channel(replace(channel, spec=spec), "whsec_test", None)
 
     async def listed(channel_filter: ChannelFilter, after: int = 0) -> list[str]:
-        return [c.id for _, c in await store.list_channels(channel_filter, after, 100)]
+        return [
+            c.id for _, c in await store.list_channels(EVERY_ACCOUNT, channel_filter, after, 100)
+        ]
 
     assert await listed(ChannelFilter()) == ["c1", "c2", "c3", "c4", "c5"]
     assert await listed(ChannelFilter(department_id=7)) == ["c1", "c3", "c4"]
@@ -172,16 +175,21 @@ async def test_channels_list_in_creation_order_filtered_and_paged(empty_store: S
     # repeats nor skips one, and a new one comes last.
     pages: list[list[str]] = []
     after = 0
-    while page := await store.list_channels(ChannelFilter(department_id=7), after, 2):
+    while page := await store.list_channels(
+        EVERY_ACCOUNT, ChannelFilter(department_id=7), after, 2
+    ):
         pages.append([channel.id for _, channel in page])
         after = page[-1][0]
         if len(pages) == 1:
             await add_channels(store, "c6")
-            await store.delete_channel("c1")
-            await store.delete_channel("c4")
+            await store.delete_channel(EVERY_ACCOUNT, "c1")
+            await store.delete_channel(EVERY_ACCOUNT, "c4")
             await add_channels(store, "c7")
     assert pages == [["c1", "c3"], ["c6", "c7"]]
-    positions = [position for position, _ in await store.list_channels(ChannelFilter(), 0, 100)]
+    positions = [
+        position
+        for position, _ in await store.list_channels(EVERY_ACCOUNT, ChannelFilter(), 0, 100)
+    ]
     assert positions == sorted(set(positions))
     assert len(positions) == 5
 
@@ -213,7 +221,7 @@ async def test_the_log_filters_by_each_field_newest_first(empty_store: Store) ->
         DEFAULT_POLICY,
     )
     assert await log_ids(store, LogFilter()) == ["e2", "e2", "e3", "e1"]
-    records = await store.list_attempts(LogFilter(), None, 10)
+    records = await store.list_attempts(EVERY_ACCOUNT, LogFilter(), None, 10)
     assert [r.channel_id for r in records] == ["a", "b", "b", "a"]
     assert await log_ids(store, LogFilter(channel_id="b")) == ["e2", "e3"]
     assert await log_ids(store, LogFilter(ticket_id=1)) == ["e3", "e1"]
@@ -227,9 +235,9 @@ async def test_the_log_filters_by_each_field_newest_first(empty_store: Store) ->
     assert await log_ids(store, LogFilter(start_time=NOW + 3 * MINUTE)) == ["e2"]
     assert await log_ids(store, LogFilter(end_time=NOW)) == []
     both = LogFilter(channel_id="b", ticket_id=2, outcome=AttemptOutcome.DELIVERED)
-    assert [(r.channel_id, r.event_id) for r in await store.list_attempts(both, None, 10)] == [
-        ("b", "e2")
-    ]
+    assert [
+        (r.channel_id, r.event_id) for r in await store.list_attempts(EVERY_ACCOUNT, both, None, 10)
+    ] == [("b", "e2")]
     assert await log_ids(store, LogFilter(channel_id="missing")) == []
 
 
@@ -242,14 +250,16 @@ async def test_log_pages_stay_put_while_attempts_are_recorded(empty_store: Store
         [attempt(d, AttemptOutcome.DELIVERED, NOW + n * MINUTE) for n, d in enumerate(due[:4])],
         DEFAULT_POLICY,
     )
-    first = await store.list_attempts(LogFilter(), None, 2)
+    first = await store.list_attempts(EVERY_ACCOUNT, LogFilter(), None, 2)
     assert [r.event_id for r in first] == ["e3", "e2"]
     # Newer entries come in between pages: the next page goes on where the last ended.
     await store.finish_attempts(
         [attempt(d, AttemptOutcome.DELIVERED, NOW + HOUR) for d in due[4:]], DEFAULT_POLICY
     )
     before = (to_micros(first[-1].attempted_at), first[-1].id)
-    assert [r.event_id for r in await store.list_attempts(LogFilter(), before, 10)] == [
+    assert [
+        r.event_id for r in await store.list_attempts(EVERY_ACCOUNT, LogFilter(), before, 10)
+    ] == [
         "e1",
         "e0",
     ]
@@ -279,8 +289,8 @@ async def test_pruning_takes_finished_history_before_the_cutoff(empty_store: Sto
     assert await store.prune(cutoff, 100) == 0
     assert await log_ids(store, LogFilter()) == ["new-ok"]
     assert await store.pending_deliveries(["a", "b"]) == {"a": 1, "b": 1}
-    assert await store.redeliver("a", "old-ok", None, cutoff) == 0
-    assert await store.redeliver("a", "new-ok", None, cutoff) == 1
+    assert await store.redeliver(EVERY_ACCOUNT, "a", "old-ok", None, cutoff) == 0
+    assert await store.redeliver(EVERY_ACCOUNT, "a", "new-ok", None, cutoff) == 1
     # A pruned event id is new again; a kept one is still a duplicate.
     again = await store.ingest([matched(e) for e in events], cutoff)
     assert [result.accepted for result in again] == [True, True, False, False, False]
@@ -298,7 +308,7 @@ async def test_pruning_goes_in_batches_until_nothing_is_left(empty_store: Store)
         counts.append(removed)
     # Five log entries, five deliveries and their five events, in three rounds.
     assert counts == [6, 6, 3]
-    assert await store.list_attempts(LogFilter(), None, 10) == []
+    assert await store.list_attempts(EVERY_ACCOUNT, LogFilter(), None, 10) == []
 
 
 async def test_a_deleted_channels_attempts_stay_in_the_log_until_pruned(
@@ -309,7 +319,7 @@ async def test_a_deleted_channels_attempts_stay_in_the_log_until_pruned(
     await store.ingest([matched("e1", "a"), matched("e2", "a")], NOW)
     first, _ = await claim(store, ["a"])
     await store.finish_attempts([attempt(first, AttemptOutcome.DELIVERED)], DEFAULT_POLICY)
-    await store.delete_channel("a")
+    await store.delete_channel(EVERY_ACCOUNT, "a")
     assert await store.pending_deliveries(["a"]) == {}
     assert await log_ids(store, LogFilter(channel_id="a")) == ["e1"]
     # The log entry, then both events, now without deliveries.
@@ -337,16 +347,16 @@ async def test_redelivery_makes_one_event_or_recent_failures_due_again(
     )
     later = NOW + 2 * MINUTE
     # Failures given up at or after the time, of that channel only; never a delivered one.
-    assert await store.redeliver("a", None, NOW + MINUTE, later) == 1
+    assert await store.redeliver(EVERY_ACCOUNT, "a", None, NOW + MINUTE, later) == 1
     assert await claim(store, ["a", "b"], later) == [replace(late, attempts=1)]
-    assert await store.redeliver("a", None, NOW + 2 * HOUR, later) == 0
+    assert await store.redeliver(EVERY_ACCOUNT, "a", None, NOW + 2 * HOUR, later) == 0
 
     # One event, whatever became of it: delivered, or waiting for its retry; in that channel.
-    assert await store.redeliver("a", "ok", None, later) == 1
-    assert await store.redeliver("a", "retry", None, later) == 1
-    assert await store.redeliver("a", "lost-b", None, later) == 0
-    assert await store.redeliver("a", "missing", None, later) == 0
-    assert await store.redeliver("missing", "ok", None, later) == 0
+    assert await store.redeliver(EVERY_ACCOUNT, "a", "ok", None, later) == 1
+    assert await store.redeliver(EVERY_ACCOUNT, "a", "retry", None, later) == 1
+    assert await store.redeliver(EVERY_ACCOUNT, "a", "lost-b", None, later) == 0
+    assert await store.redeliver(EVERY_ACCOUNT, "a", "missing", None, later) == 0
+    assert await store.redeliver(EVERY_ACCOUNT, "missing", "ok", None, later) == 0
     # The failure redelivered first is still claimed.
     redelivered = await claim(store, ["a", "b"], later)
     assert redelivered == [replace(ok, attempts=1), replace(retry, attempts=1)]

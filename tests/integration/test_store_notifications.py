@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
 
+from deskhook.domain.accounts import EVERY_ACCOUNT
 from deskhook.domain.channel_spec import ConnectionState, ConnectionStatus
 from deskhook.store.base import Store, StoreListener
 from deskhook.store.postgres.listen import APPLICATION_NAME, PING_INTERVAL_SECONDS, retry_delay
@@ -64,7 +65,7 @@ async def test_what_makes_deliveries_due_wakes_the_other_replicas(postgres_datab
         (due,) = await claim(writer, ["a"])
         await writer.release_claims([due.delivery_id])
         assert await heard.next() == [DUE]
-        await writer.redeliver("a", "e1", None, NOW)
+        await writer.redeliver(EVERY_ACCOUNT, "a", "e1", None, NOW)
         assert await heard.next() == [DUE]
         async with opened(postgres_database) as leaving:
             await claim(leaving, ["a"])
@@ -81,7 +82,7 @@ async def test_what_makes_deliveries_due_wakes_the_other_replicas(postgres_datab
         # redelivery that found nothing.
         await writer.ingest([matched("e2"), matched("e1", "a")], NOW)
         await writer.release_claims([due.delivery_id])
-        await writer.redeliver("a", None, NOW, NOW)
+        await writer.redeliver(EVERY_ACCOUNT, "a", None, NOW, NOW)
         await add_channels(writer, "b")
         assert await heard.next() == [CHANNELS]
 
@@ -90,18 +91,24 @@ async def test_every_channel_write_tells_the_other_replicas(postgres_database: s
     async with listening(postgres_database) as (_, heard), opened(postgres_database) as writer:
         channel = make_channel("a")
         await writer.insert_channel(channel, "whsec_first", None)
-        await writer.update_channel(replace(channel, update_time=NOW + timedelta(seconds=1)))
-        await writer.set_connection_status("a", ConnectionStatus(ConnectionState.ESTABLISHED))
-        await writer.rotate_secret("a", "whsec_second", NOW, NOW + timedelta(hours=1))
+        await writer.update_channel(
+            EVERY_ACCOUNT, replace(channel, update_time=NOW + timedelta(seconds=1))
+        )
+        await writer.set_connection_status(
+            EVERY_ACCOUNT, "a", ConnectionStatus(ConnectionState.ESTABLISHED)
+        )
+        await writer.rotate_secret(
+            EVERY_ACCOUNT, "a", "whsec_second", NOW, NOW + timedelta(hours=1)
+        )
         await writer.disable_channel("a", "410 Gone", NOW)
-        await writer.delete_channel("a")
+        await writer.delete_channel(EVERY_ACCOUNT, "a")
         assert await heard.next(6) == [CHANNELS] * 6
 
         # Writes to a channel that is gone change nothing.
-        assert not await writer.update_channel(channel)
-        assert not await writer.set_connection_status("a", ConnectionStatus())
-        assert not await writer.rotate_secret("a", "whsec_third", NOW, NOW)
-        assert not await writer.delete_channel("a")
+        assert not await writer.update_channel(EVERY_ACCOUNT, channel)
+        assert not await writer.set_connection_status(EVERY_ACCOUNT, "a", ConnectionStatus())
+        assert not await writer.rotate_secret(EVERY_ACCOUNT, "a", "whsec_third", NOW, NOW)
+        assert not await writer.delete_channel(EVERY_ACCOUNT, "a")
         await add_channels(writer, "b")
         await writer.ingest([matched("e1", "b")], NOW)
         assert await heard.next(2) == [CHANNELS, DUE]
@@ -114,13 +121,13 @@ async def test_a_store_does_not_hear_itself(postgres_database: str) -> None:
         await store.ingest([matched("e1", "a")], NOW)
         (due,) = await claim(store, ["a"])
         await store.release_claims([due.delivery_id])
-        await store.redeliver("a", "e1", None, NOW)
+        await store.redeliver(EVERY_ACCOUNT, "a", "e1", None, NOW)
         await add_channels(other, "b")
         assert await heard.next() == [CHANNELS]
 
         await add_channels(store, "c")
         await store.disable_channel("c", "410 Gone", NOW)
-        await store.delete_channel("c")
+        await store.delete_channel(EVERY_ACCOUNT, "c")
         await other.ingest([matched("e2", "a")], NOW)
         assert await heard.next() == [DUE]
 

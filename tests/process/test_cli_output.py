@@ -18,6 +18,7 @@ from deskhook.api.event_validation import published_event
 from deskhook.cli.command import tell_failure
 from deskhook.cli.output import json_line, printable
 from deskhook.delivery.scheduler import DeliveryScheduler
+from deskhook.domain.accounts import EVERY_ACCOUNT
 from deskhook.domain.channel_spec import ConnectionState, ConnectionStatus
 from deskhook.domain.events import MatchedEvent
 from deskhook.server import DeskhookServer
@@ -57,11 +58,13 @@ async def write_hostile_rows(database: str, channel_id: str, now: datetime) -> N
     Straight into the store: the API may refuse such names and ticket numbers, but a store
     written by an older version, or by another writer, holds them."""
     async with opened(database) as store:
-        channel = await store.get_channel(channel_id)
+        channel = await store.get_channel(EVERY_ACCOUNT, channel_id)
         assert channel is not None
-        await store.update_channel(replace(channel, spec=replace(channel.spec, name=HOSTILE)))
+        await store.update_channel(
+            EVERY_ACCOUNT, replace(channel, spec=replace(channel.spec, name=HOSTILE))
+        )
         failed = ConnectionStatus(ConnectionState.FAILED, HOSTILE, 500, now)
-        await store.set_connection_status(channel_id, failed)
+        await store.set_connection_status(EVERY_ACCOUNT, channel_id, failed)
         event = published_event(make_event("evt-hostile"), int(now.timestamp()))
         hostile_ticket = event._replace(ticket_number=HOSTILE)
         await store.ingest([MatchedEvent(hostile_ticket, (channel_id,))], now)

@@ -44,7 +44,9 @@ async def add_channels(store: Store, *channel_ids: str) -> None:
         await store.insert_channel(make_channel(channel_id), "whsec_test", None)
 
 
-def matched(event_id: str, *channel_ids: str, ticket_id: int = 1) -> MatchedEvent:
+def matched(
+    event_id: str, *channel_ids: str, ticket_id: int = 1, account_id: str = ""
+) -> MatchedEvent:
     event = PublishedEvent(
         event_id=event_id,
         event_type=EventType.TICKET_CREATE,
@@ -53,6 +55,7 @@ def matched(event_id: str, *channel_ids: str, ticket_id: int = 1) -> MatchedEven
         ticket_number=f"HD-{ticket_id}",
         occurred_at_micros=to_micros(NOW),
         payload=event_id.encode(),
+        account_id=account_id,
     )
     return MatchedEvent(event, channel_ids)
 
@@ -83,6 +86,7 @@ def attempt(
         event_type=due.event_type,
         ticket_id=due.ticket_id,
         ticket_number=due.ticket_number,
+        account_id=due.account_id,
         attempt=due.attempts + 1,
         http_status=200 if outcome is AttemptOutcome.DELIVERED else 500,
         response_body="",

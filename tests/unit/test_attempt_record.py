@@ -22,6 +22,7 @@ DELIVERY = DueDelivery(
     event_type=EventType.TICKET_CREATE,
     ticket_id=42,
     ticket_number="T-42",
+    account_id="acme",
     attempts=2,
     payload=b"\x08\x01",
 )
@@ -97,6 +98,7 @@ def test_the_record_is_the_delivery_the_outcome_and_the_decision(
         event_type=EventType.TICKET_CREATE,
         ticket_id=42,
         ticket_number="T-42",
+        account_id="acme",
         # Two were made before: this is the third.
         attempt=3,
         http_status=outcome.http_status,

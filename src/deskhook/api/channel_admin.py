@@ -5,7 +5,9 @@ from typing import Any
 
 import grpc
 
+from deskhook.api.caller import caller_scope
 from deskhook.api.convert import (
+    account_filter,
     channel_to_proto,
     connection_status_to_proto,
     datetime_from_proto,
@@ -47,7 +49,10 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
         self, request: pb.CreateChannelRequest, context: Context
     ) -> pb.CreateChannelResponse:
         channel, secret = await self._channels.create(
-            spec_from_proto(request.channel), request.request_id
+            caller_scope(context),
+            spec_from_proto(request.channel),
+            request.channel.account_id,
+            request.request_id,
         )
         (shown,) = await self._shown([channel])
         return pb.CreateChannelResponse(channel=shown, signing_secret=secret)
@@ -55,7 +60,7 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
     async def GetChannel(
         self, request: pb.GetChannelRequest, context: Context
     ) -> pb.GetChannelResponse:
-        (shown,) = await self._shown([await self._channels.get(request.id)])
+        (shown,) = await self._shown([await self._channels.get(caller_scope(context), request.id)])
         return pb.GetChannelResponse(channel=shown)
 
     async def ListChannels(
@@ -66,7 +71,10 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
             enabled=request.enabled if request.HasField("enabled") else None,
         )
         page = await self._channels.list_channels(
-            channel_filter, request.page_size, request.page_token
+            caller_scope(context).narrowed(account_filter(request)),
+            channel_filter,
+            request.page_size,
+            request.page_token,
         )
         return pb.ListChannelsResponse(
             channels=await self._shown(page.channels),
@@ -83,7 +91,10 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
             else populated_paths(request.channel)
         )
         channel = await self._channels.update(
-            request.channel.id, spec_from_proto(request.channel), resolve_update_paths(paths)
+            caller_scope(context),
+            request.channel.id,
+            spec_from_proto(request.channel),
+            resolve_update_paths(paths),
         )
         (shown,) = await self._shown([channel])
         return pb.UpdateChannelResponse(channel=shown)
@@ -91,7 +102,7 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
     async def DeleteChannel(
         self, request: pb.DeleteChannelRequest, context: Context
     ) -> pb.DeleteChannelResponse:
-        await self._channels.delete(request.id)
+        await self._channels.delete(caller_scope(context), request.id)
         return pb.DeleteChannelResponse()
 
     async def TestConnection(
@@ -99,7 +110,7 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
     ) -> pb.TestConnectionResponse:
         target = request.WhichOneof("target")
         if target == "channel_id":
-            status = await self._channels.test_saved(request.channel_id)
+            status = await self._channels.test_saved(caller_scope(context), request.channel_id)
         elif target == "url":
             status = await self._channels.test_url(request.url)
         else:
@@ -114,7 +125,9 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
             if request.HasField("grace_period")
             else None
         )
-        secret, previous_expire_time = await self._channels.rotate_secret(request.id, grace)
+        secret, previous_expire_time = await self._channels.rotate_secret(
+            caller_scope(context), request.id, grace
+        )
         return pb.RotateSigningSecretResponse(
             signing_secret=secret, previous_secret_expire_time=timestamp(previous_expire_time)
         )
@@ -124,6 +137,7 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
     ) -> pb.RedeliverResponse:
         scope = request.WhichOneof("scope")
         count = await self._channels.redeliver(
+            caller_scope(context),
             request.channel_id,
             request.event_id if scope == "event_id" else None,
             datetime_from_proto(request.failed_since, "failed_since")
@@ -150,7 +164,12 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
             else None,
             event_id=request.event_id,
         )
-        page = await self._log.list_entries(log_filter, request.page_size, request.page_token)
+        page = await self._log.list_entries(
+            caller_scope(context).narrowed(account_filter(request)),
+            log_filter,
+            request.page_size,
+            request.page_token,
+        )
         return pb.ListDeliveryLogResponse(
             entries=[log_entry_to_proto(entry) for entry in page.entries],
             next_page_token=page.next_page_token,
@@ -159,8 +178,9 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
     async def WatchDeliveryLog(
         self, request: pb.WatchDeliveryLogRequest, context: Context
     ) -> AsyncIterator[pb.WatchDeliveryLogResponse]:
-        await self._log.check_channel(request.channel_id)
-        with self._feed.watch(request.channel_id) as watcher:
+        scope = caller_scope(context).narrowed(account_filter(request))
+        await self._log.check_channel(scope, request.channel_id)
+        with self._feed.watch(scope, request.channel_id) as watcher:
             # Headers go out once the watcher is registered: a client that has them knows
             # every later attempt will reach it.
             await context.send_initial_metadata(())

@@ -5,12 +5,13 @@ Enum values map by name: the proto's `EVENT_TYPE_TICKET_ANSWER` is the domain's
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from deskhook.domain.accounts import account_id_violation
 from deskhook.domain.breaker import ChannelHealth
 from deskhook.domain.channel_spec import (
     OUTPUT_ONLY_PATHS,
@@ -197,6 +198,7 @@ def channel_to_proto(
         create_time=timestamp(channel.create_time),
         update_time=timestamp(channel.update_time),
         health=health,
+        account_id=channel.account_id,
     )
 
 
@@ -232,4 +234,22 @@ def log_entry_to_proto(record: Attempt) -> channel_pb2.DeliveryLogEntry:
         failure_reason=failure_to_proto(record.failure),
         webhook_id=record.webhook_id,
         next_attempt_at=timestamp(record.next_attempt_at),
+        account_id=record.account_id,
     )
+
+
+class AccountFiltered(Protocol):
+    """A list or watch request with the optional `account_id` filter."""
+
+    account_id: str
+
+    def HasField(self, field_name: Literal["account_id"], /) -> bool: ...
+
+
+def account_filter(request: AccountFiltered) -> str | None:
+    """The account a request narrows to, None when it names none."""
+    if not request.HasField("account_id"):
+        return None
+    if (violation := account_id_violation(request.account_id)) is not None:
+        raise InvalidArgument(violation)
+    return request.account_id

@@ -17,6 +17,7 @@ from deskhook.domain.errors import (
     DomainError,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     ResourceExhausted,
     Unavailable,
 )
@@ -32,6 +33,7 @@ _CODES: Final[dict[type[DomainError], grpc.StatusCode]] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     # gRPC clients retry UNAVAILABLE, and only that.
     Unavailable: grpc.StatusCode.UNAVAILABLE,

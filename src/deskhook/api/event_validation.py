@@ -16,6 +16,7 @@ from typing import Final
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from deskhook.api.convert import event_type_from_proto
+from deskhook.domain.accounts import account_id_violation
 from deskhook.domain.errors import FieldViolation, InvalidArgument
 from deskhook.domain.events import EventType, PublishedEvent, event_id_violation
 from deskhook.domain.text import NO_CONTROL_CHARACTERS, has_control_characters
@@ -193,6 +194,8 @@ def published_event(event: event_pb2.Event, now_seconds: int) -> PublishedEvent:
     )
     if (id_violation := event_id_violation(event.event_id)) is not None:
         violations.append(id_violation)
+    if (account_violation := account_id_violation(event.account_id)) is not None:
+        violations.append(account_violation)
     occurred_at = _occurred_at(event, now_seconds)
     if isinstance(occurred_at, FieldViolation):
         violations.append(occurred_at)
@@ -217,4 +220,5 @@ def published_event(event: event_pb2.Event, now_seconds: int) -> PublishedEvent:
         ticket_number=ticket.unique_id,
         occurred_at_micros=occurred_at,
         payload=payload,
+        account_id=event.account_id,
     )

@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from deskhook.domain.accounts import Scope
 from deskhook.domain.delivery import Attempt
 from deskhook.domain.errors import Unavailable
 
@@ -16,7 +17,8 @@ WATCHER_BUFFER = 1000
 
 
 class Watcher:
-    def __init__(self, channel_id: str) -> None:
+    def __init__(self, scope: Scope, channel_id: str) -> None:
+        self.scope = scope
         self.channel_id = channel_id
         self._entries: deque[Attempt] = deque(maxlen=WATCHER_BUFFER)
         self._skipped = 0
@@ -53,7 +55,10 @@ class LogFeed:
     def publish(self, record: Attempt) -> None:
         """Called by the delivery engine after each attempt is stored."""
         for watcher in self._watchers:
-            if not watcher.channel_id or watcher.channel_id == record.channel_id:
+            if watcher.scope.reaches(record.account_id) and watcher.channel_id in (
+                "",
+                record.channel_id,
+            ):
                 watcher.offer(record)
 
     def close(self) -> None:
@@ -63,9 +68,10 @@ class LogFeed:
             watcher.close()
 
     @contextmanager
-    def watch(self, channel_id: str) -> Iterator[Watcher]:
-        """A watcher of attempts to `channel_id` (every channel when empty) from now on."""
-        watcher = Watcher(channel_id)
+    def watch(self, scope: Scope, channel_id: str) -> Iterator[Watcher]:
+        """A watcher of the scope's attempts to `channel_id` (every channel when empty) from
+        now on."""
+        watcher = Watcher(scope, channel_id)
         if self._closed:
             watcher.close()
         self._watchers.add(watcher)

@@ -82,6 +82,12 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
         "1000",
         metavar="N",
     )
+    add(
+        "--max-channels-per-account",
+        "channels one account may have; more are refused; 1-1000000",
+        "1000",
+        metavar="N",
+    )
     add("--retention-days", "days the webhook log is kept, 1-3650", "30", metavar="DAYS")
     add("--log-level", "debug, info, warning or error", "info", metavar="LEVEL")
     add(

@@ -9,6 +9,7 @@ from typing import Protocol
 
 import structlog
 
+from deskhook.domain.accounts import Scope, account_for_create
 from deskhook.domain.breaker import ChannelHealth
 from deskhook.domain.channel_spec import (
     Channel,
@@ -18,7 +19,7 @@ from deskhook.domain.channel_spec import (
     apply_update,
     validate_spec,
 )
-from deskhook.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from deskhook.domain.errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
 from deskhook.domain.events import event_id_violation
 from deskhook.domain.paging import decode_page_token, encode_page_token, page_size
 from deskhook.domain.signing import SECRET_BYTES, active_secrets, new_secret
@@ -91,6 +92,7 @@ class ChannelService:
         on_change: Callable[[], Awaitable[None]],
         on_redeliver: Callable[[], None],
         health_of: Callable[[str], ChannelHealth],
+        max_channels_per_account: int,
     ) -> None:
         self._store = store
         self._test_connection = test_connection
@@ -103,9 +105,14 @@ class ChannelService:
         # Wakes the delivery scheduler: redelivered work is due at once.
         self._on_redeliver = on_redeliver
         self._health_of = health_of
+        self._max_channels_per_account = max_channels_per_account
 
-    async def create(self, spec: ChannelSpec, request_id: str = "") -> tuple[Channel, str]:
-        """The saved channel, tested, and its signing secret."""
+    async def create(
+        self, scope: Scope, spec: ChannelSpec, account_id: str = "", request_id: str = ""
+    ) -> tuple[Channel, str]:
+        """The saved channel, tested, and its signing secret. It lands in `account_id`, or in
+        the scope's own account (docs/design.md §10)."""
+        account_id = account_for_create(scope, account_id, "channel.account_id")
         validate_spec(spec, self._policy)
         if len(request_id) > MAX_REQUEST_ID_LENGTH:
             raise InvalidArgument.field(
@@ -114,18 +121,32 @@ class ChannelService:
         if has_control_characters(request_id):
             raise InvalidArgument.field("request_id", NO_CONTROL_CHARACTERS)
         request = CreateRequest(request_id, request_hash(spec)) if request_id else None
-        if request is not None and (earlier := await self._created_by(request)) is not None:
+        if request is not None and (earlier := await self._created_by(account_id, request)):
             return earlier
+        # Counted before the insert: creates racing in one account may pass the cap by a few.
+        if await self._store.count_channels(account_id) >= self._max_channels_per_account:
+            raise ResourceExhausted(
+                f"the account has {self._max_channels_per_account} channels, the most allowed;"
+                " delete one first",
+                reason="CHANNEL_LIMIT_REACHED",
+            )
         now = self._now()
         channel_id = _random_id("ch_", self._random_bytes(ID_BYTES))
         secret = new_secret(self._random_bytes(SECRET_BYTES))
         status = await self._test(spec.url, [secret], channel_id)
-        channel = Channel(channel_id, spec, create_time=now, update_time=now, connection=status)
+        channel = Channel(
+            channel_id,
+            spec,
+            create_time=now,
+            update_time=now,
+            connection=status,
+            account_id=account_id,
+        )
         try:
             await self._store.insert_channel(channel, secret, request)
         except DuplicateCreateRequest:
             # A concurrent retry won the race; answer as it did.
-            earlier = await self._created_by(request) if request else None
+            earlier = await self._created_by(account_id, request) if request else None
             if earlier is None:
                 raise
             return earlier
@@ -133,13 +154,16 @@ class ChannelService:
         log.info(
             "channel created",
             channel_id=channel_id,
+            account_id=account_id,
             department_id=spec.department_id,
             connection=status.state.value,
         )
         return channel, secret
 
-    async def _created_by(self, request: CreateRequest) -> tuple[Channel, str] | None:
-        created = await self._store.find_created_channel(request.request_id)
+    async def _created_by(
+        self, account_id: str, request: CreateRequest
+    ) -> tuple[Channel, str] | None:
+        created = await self._store.find_created_channel(account_id, request.request_id)
         if created is None:
             return None
         if created.request_hash != request.request_hash:
@@ -149,54 +173,60 @@ class ChannelService:
             )
         return created.channel, created.signing_secret
 
-    async def get(self, channel_id: str, field: str = "id") -> Channel:
+    async def get(self, scope: Scope, channel_id: str, field: str = "id") -> Channel:
         require_id(channel_id, field)
-        channel = await self._store.get_channel(channel_id)
+        channel = await self._store.get_channel(scope, channel_id)
         if channel is None:
             raise channel_not_found(channel_id)
         return channel
 
     async def list_channels(
-        self, channel_filter: ChannelFilter, requested_size: int, page_token: str
+        self, scope: Scope, channel_filter: ChannelFilter, requested_size: int, page_token: str
     ) -> ChannelPage:
         size = page_size(requested_size)
-        query = {"department_id": channel_filter.department_id, "enabled": channel_filter.enabled}
+        query = {
+            "department_id": channel_filter.department_id,
+            "enabled": channel_filter.enabled,
+            "account_id": repr(scope.account_id),
+        }
         position = decode_page_token(page_token, query, length=1)
         after = position[0] if position is not None else 0
         # One extra row tells whether another page follows without a second query.
-        rows = await self._store.list_channels(channel_filter, after, size + 1)
+        rows = await self._store.list_channels(scope, channel_filter, after, size + 1)
         page = rows[:size]
         next_token = encode_page_token([page[-1][0]], query) if len(rows) > size else ""
         return ChannelPage([channel for _, channel in page], next_token)
 
-    async def update(self, channel_id: str, patch: ChannelSpec, paths: frozenset[str]) -> Channel:
-        current = await self.get(channel_id)
+    async def update(
+        self, scope: Scope, channel_id: str, patch: ChannelSpec, paths: frozenset[str]
+    ) -> Channel:
+        current = await self.get(scope, channel_id)
         spec = apply_update(current.spec, patch, paths)
         validate_spec(spec, self._policy)
         updated = replace(current, spec=spec, update_time=self._now())
         if spec.enabled and not current.spec.enabled:
             updated = replace(updated, disabled_reason="")
         if spec.url != current.spec.url:
-            secrets = await self._active_secrets(channel_id)
+            secrets = await self._active_secrets(scope, channel_id)
             updated = replace(updated, connection=await self._test(spec.url, secrets, channel_id))
-        if not await self._store.update_channel(updated):
+        if not await self._store.update_channel(scope, updated):
             raise channel_not_found(channel_id)
         await self._on_change()
         log.info("channel updated", channel_id=channel_id, fields=sorted(paths))
         return updated
 
-    async def delete(self, channel_id: str) -> None:
+    async def delete(self, scope: Scope, channel_id: str) -> None:
         require_id(channel_id)
-        if not await self._store.delete_channel(channel_id):
+        if not await self._store.delete_channel(scope, channel_id):
             raise channel_not_found(channel_id)
         await self._on_change()
         log.info("channel deleted", channel_id=channel_id)
 
-    async def test_saved(self, channel_id: str) -> ConnectionStatus:
-        channel = await self.get(channel_id, "channel_id")
-        secrets = await self._active_secrets(channel_id)
+    async def test_saved(self, scope: Scope, channel_id: str) -> ConnectionStatus:
+        channel = await self.get(scope, channel_id, "channel_id")
+        secrets = await self._active_secrets(scope, channel_id)
         status = await self._test(channel.spec.url, secrets, channel_id)
-        await self._store.set_connection_status(channel_id, status)
+        await self._store.set_connection_status(scope, channel_id, status)
         return status
 
     async def test_url(self, url: str) -> ConnectionStatus:
@@ -208,7 +238,7 @@ class ChannelService:
         return await self._test(url, [throwaway], channel_id="")
 
     async def rotate_secret(
-        self, channel_id: str, grace_period: timedelta | None
+        self, scope: Scope, channel_id: str, grace_period: timedelta | None
     ) -> tuple[str, datetime]:
         """The new secret, and when the previous one stops signing."""
         require_id(channel_id)
@@ -217,7 +247,7 @@ class ChannelService:
             raise InvalidArgument.field("grace_period", "must be from 0 to 7 days")
         now = self._now()
         secret = new_secret(self._random_bytes(SECRET_BYTES))
-        if not await self._store.rotate_secret(channel_id, secret, now, now + grace):
+        if not await self._store.rotate_secret(scope, channel_id, secret, now, now + grace):
             raise channel_not_found(channel_id)
         await self._on_change()
         log.info(
@@ -225,8 +255,8 @@ class ChannelService:
         )
         return secret, now + grace
 
-    async def _active_secrets(self, channel_id: str) -> list[str]:
-        return active_secrets(await self._store.signing_secrets(channel_id), self._now())
+    async def _active_secrets(self, scope: Scope, channel_id: str) -> list[str]:
+        return active_secrets(await self._store.signing_secrets(scope, channel_id), self._now())
 
     async def _test(self, url: str, secrets: list[str], channel_id: str) -> ConnectionStatus:
         webhook_id = _random_id("msg_test_", self._random_bytes(ID_BYTES))
@@ -243,7 +273,7 @@ class ChannelService:
         return status
 
     async def redeliver(
-        self, channel_id: str, event_id: str | None, failed_since: datetime | None
+        self, scope: Scope, channel_id: str, event_id: str | None, failed_since: datetime | None
     ) -> int:
         """Schedule one event, or every delivery given up since a time, again; how many."""
         require_id(channel_id, "channel_id")
@@ -251,8 +281,8 @@ class ChannelService:
             raise InvalidArgument.field("scope", "set event_id or failed_since")
         if event_id is not None and (violation := event_id_violation(event_id)):
             raise InvalidArgument(violation)
-        await self.get(channel_id, "channel_id")
-        count = await self._store.redeliver(channel_id, event_id, failed_since, self._now())
+        await self.get(scope, channel_id, "channel_id")
+        count = await self._store.redeliver(scope, channel_id, event_id, failed_since, self._now())
         if event_id is not None and count == 0:
             raise NotFound(
                 f"event {event_id!r} was never matched to channel {channel_id!r}",

@@ -46,6 +46,7 @@ def build_attempt(
         event_type=delivery.event_type,
         ticket_id=delivery.ticket_id,
         ticket_number=delivery.ticket_number,
+        account_id=delivery.account_id,
         attempt=delivery.attempts + 1,
         http_status=response.http_status,
         response_body=response.response_body,

@@ -47,6 +47,7 @@ def webhook_payload(
         occurred_at=event.occurred_at,
         channel_id=channel_id,
         ticket=event.ticket,
+        account_id=event.account_id,
     )
     if event.HasField("actor"):
         payload.actor.CopyFrom(event.actor)

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from deskhook.domain.errors import FieldViolation
+from deskhook.domain.errors import FieldViolation, InvalidArgument, PermissionDenied
 
 DEFAULT_ACCOUNT: Final = ""
 MAX_ACCOUNT_ID_LENGTH: Final = 64
@@ -44,6 +44,22 @@ class Scope:
         if self.account_id is None:
             return Scope(account_id, self.read_only)
         return NOWHERE
+
+
+def account_for_create(scope: Scope, requested: str, field: str) -> str:
+    """The account a new row named with `requested` (in `field`) lands in: an operator's
+    choice, or an account token's own account, which may be left empty or named, but no
+    other."""
+    if (violation := account_id_violation(requested, field)) is not None:
+        raise InvalidArgument(violation)
+    if scope.account_id is None:
+        return requested
+    if requested not in (DEFAULT_ACCOUNT, scope.account_id):
+        raise PermissionDenied(
+            f"{field}: this token reaches account {scope.account_id!r} only",
+            reason="ACCOUNT_NOT_ALLOWED",
+        )
+    return scope.account_id
 
 
 # Every account: operator tokens, and deskhook's own work (delivery, pruning, matching).

@@ -18,8 +18,8 @@ class AttemptOutcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class DeliveryRef:
-    """Which delivery: one event on one channel, with the ticket it concerns. A claimed
-    delivery and every line of its webhook log carry it."""
+    """Which delivery: one event on one channel, with the ticket it concerns and the account of
+    both. A claimed delivery and every line of its webhook log carry it."""
 
     delivery_id: int
     channel_id: str
@@ -27,6 +27,7 @@ class DeliveryRef:
     event_type: EventType
     ticket_id: int
     ticket_number: str
+    account_id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,13 @@ class AlreadyExists(DomainError):
     reason = "ALREADY_EXISTS"
 
 
+class PermissionDenied(DomainError):
+    """The caller is known, and this call is not one its token allows: a read-only token
+    changing something, or an account token naming another account where it creates."""
+
+    reason = "PERMISSION_DENIED"
+
+
 class ResourceExhausted(DomainError):
     """A limit the server keeps was reached; the same call may succeed when retried later."""
 

@@ -47,6 +47,13 @@ class PublishedEvent(NamedTuple):
     # Microseconds since the Unix epoch: integers all the way from the wire to the store.
     occurred_at_micros: int
     payload: bytes
+    # Only this account's channels match.
+    account_id: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The idempotency key: an event id is unique within its account."""
+        return self.account_id, self.event_id
 
 
 class MatchedEvent(NamedTuple):

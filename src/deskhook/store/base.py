@@ -1,11 +1,17 @@
 """The storage interface. Everything outside `deskhook.store` talks to a `Store`: SQLite by
-default, or PostgreSQL for several replicas sharing one database (`deskhook.store.open`)."""
+default, or PostgreSQL for several replicas sharing one database (`deskhook.store.open`).
+
+Every query a caller's request reaches takes the caller's `Scope` and sees only the rows of the
+accounts it reaches (docs/design.md §10): the scope is enforced here, below every adapter, so no
+servicer can forget it. The scheduler's and the pruner's own work (claims, attempts, health,
+retention) spans every account and takes none."""
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from deskhook.domain.accounts import Scope
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, ChannelHealth
 from deskhook.domain.channel_spec import Channel, ConnectionStatus
 from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery
@@ -139,49 +145,64 @@ class Store(Protocol):
     async def insert_channel(
         self, channel: Channel, signing_secret: str, request: CreateRequest | None
     ) -> None:
-        """Save a new channel with its first secret. Raises DuplicateCreateRequest when the
-        request id is taken."""
+        """Save a new channel, in its account, with its first secret. Raises
+        DuplicateCreateRequest when the account already used the request id."""
         ...
 
-    async def find_created_channel(self, request_id: str) -> CreatedChannel | None: ...
+    async def find_created_channel(self, account_id: str, request_id: str) -> CreatedChannel | None:
+        """The channel of `account_id` that the request id created, if any."""
+        ...
 
-    async def get_channel(self, channel_id: str) -> Channel | None: ...
+    async def count_channels(self, account_id: str) -> int:
+        """How many channels the account has."""
+        ...
+
+    async def get_channel(self, scope: Scope, channel_id: str) -> Channel | None: ...
 
     async def list_channels(
-        self, channel_filter: ChannelFilter, after: int, limit: int
+        self, scope: Scope, channel_filter: ChannelFilter, after: int, limit: int
     ) -> list[tuple[int, Channel]]:
         """Up to `limit` channels created after the position `after` (0: from the start), in
         creation order, each with its position for the next page."""
         ...
 
-    async def update_channel(self, channel: Channel) -> bool:
-        """Save the spec, status and times of an existing channel; False if it is gone."""
+    async def update_channel(self, scope: Scope, channel: Channel) -> bool:
+        """Save the spec, status and times of an existing channel (never its account); False
+        if it is gone."""
         ...
 
-    async def set_connection_status(self, channel_id: str, status: ConnectionStatus) -> bool: ...
+    async def set_connection_status(
+        self, scope: Scope, channel_id: str, status: ConnectionStatus
+    ) -> bool: ...
 
-    async def delete_channel(self, channel_id: str) -> bool: ...
+    async def delete_channel(self, scope: Scope, channel_id: str) -> bool: ...
 
-    async def signing_secrets(self, channel_id: str) -> list[SigningSecret]:
+    async def signing_secrets(self, scope: Scope, channel_id: str) -> list[SigningSecret]:
         """The channel's secrets, newest first, those past their grace period included until
         the next rotation deletes them."""
         ...
 
     async def rotate_secret(
-        self, channel_id: str, new_secret: str, now: datetime, previous_expire_time: datetime
+        self,
+        scope: Scope,
+        channel_id: str,
+        new_secret: str,
+        now: datetime,
+        previous_expire_time: datetime,
     ) -> bool:
         """Make `new_secret` current; the current one signs until `previous_expire_time`.
         Secrets already past their grace period are dropped. False if the channel is gone."""
         ...
 
-    async def list_all_channels(self) -> list[Channel]:
-        """Every channel, for the in-memory matching index."""
+    async def list_all_channels(self, scope: Scope) -> list[Channel]:
+        """Every channel the scope reaches, in creation order: the matching index holds them
+        all."""
         ...
 
     async def ingest(self, events: Sequence[MatchedEvent], now: datetime) -> list[IngestResult]:
         """Store each event not seen before with a pending delivery per matched channel, all in
-        one transaction; one result per event, in order. An event id seen earlier (or earlier in
-        `events`) is a duplicate: nothing is written for it."""
+        one transaction; one result per event, in order. An event id seen earlier in its account
+        (or earlier in `events`) is a duplicate: nothing is written for it."""
         ...
 
     async def pending_deliveries(self, channel_ids: Sequence[str]) -> dict[str, int]:
@@ -193,7 +214,12 @@ class Store(Protocol):
         ...
 
     async def redeliver(
-        self, channel_id: str, event_id: str | None, failed_since: datetime | None, now: datetime
+        self,
+        scope: Scope,
+        channel_id: str,
+        event_id: str | None,
+        failed_since: datetime | None,
+        now: datetime,
     ) -> int:
         """Make deliveries to `channel_id` due again at `now`: the one of `event_id` whatever
         became of it, or every one given up at or after `failed_since`. How many."""
@@ -232,7 +258,7 @@ class Store(Protocol):
     async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None: ...
 
     async def list_attempts(
-        self, log_filter: LogFilter, before: tuple[int, int] | None, limit: int
+        self, scope: Scope, log_filter: LogFilter, before: tuple[int, int] | None, limit: int
     ) -> list[Attempt]:
         """Log entries matching `log_filter`, newest first, older than the (attempted_at
         micros, id) position `before` when given."""

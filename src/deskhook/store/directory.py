@@ -5,6 +5,7 @@ from datetime import datetime
 
 import structlog
 
+from deskhook.domain.accounts import EVERY_ACCOUNT
 from deskhook.domain.channel_spec import Channel
 from deskhook.domain.events import PublishedEvent
 from deskhook.domain.matching import ChannelIndex, build_index, match
@@ -40,7 +41,7 @@ class ChannelDirectory:
 
     async def refresh(self) -> None:
         async with self._lock:
-            channels = await self._store.list_all_channels()
+            channels = await self._store.list_all_channels(EVERY_ACCOUNT)
             self._channels = {channel.id: channel for channel in channels}
             self._index = build_index(channels)
             self._secrets = {}
@@ -85,7 +86,7 @@ class ChannelDirectory:
         secrets = self._secrets.get(channel_id)
         if secrets is None:
             generation = self._generation
-            secrets = await self._store.signing_secrets(channel_id)
+            secrets = await self._store.signing_secrets(EVERY_ACCOUNT, channel_id)
             if generation == self._generation:
                 self._secrets[channel_id] = secrets
         return [secret_key(secret) for secret in active_secrets(secrets, now)]

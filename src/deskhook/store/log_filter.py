@@ -1,14 +1,17 @@
 """The webhook log's filters as SQL comparisons, shared by both stores: each adds its own
 placeholders."""
 
+from deskhook.domain.accounts import Scope
 from deskhook.domain.times import to_micros
 from deskhook.store.base import LogFilter
 
 
-def log_comparisons(log_filter: LogFilter) -> list[tuple[str, object]]:
-    """A `column operator` and its value for each filter that is set, e.g.
-    `("channel_id =", "ch_1")`."""
+def log_comparisons(scope: Scope, log_filter: LogFilter) -> list[tuple[str, object]]:
+    """A `column operator` and its value for the scope's account and each filter that is set,
+    e.g. `("channel_id =", "ch_1")`."""
     checks: list[tuple[str, object]] = []
+    if scope.account_id is not None:
+        checks.append(("account_id =", scope.account_id))
     if log_filter.channel_id:
         checks.append(("channel_id =", log_filter.channel_id))
     if log_filter.ticket_id is not None:

@@ -33,7 +33,7 @@ CHANNEL_COLUMNS = (
     "id, name, url, department_id, subscriptions, retries_enabled, retry_schedule, enabled, "
     "disabled_reason, ordering, max_concurrency, rate_limit_per_second, connection_state, "
     "connection_message, connection_http_status, connection_failure_reason, "
-    "connection_checked_at, create_time, update_time"
+    "connection_checked_at, create_time, update_time, account_id"
 )
 
 
@@ -58,6 +58,7 @@ def channel_values(channel: Channel) -> dict[str, object]:
         **status_values(channel.connection),
         "create_time": to_micros(channel.create_time),
         "update_time": to_micros(channel.update_time),
+        "account_id": channel.account_id,
     }
 
 
@@ -112,6 +113,7 @@ def channel_from_row(row: Row) -> Channel:
             else None,
         ),
         disabled_reason=row["disabled_reason"],
+        account_id=row["account_id"],
     )
 
 
@@ -158,7 +160,8 @@ def redeliver_scope(event_id: str | None, target: str) -> str:
     or else those given up since a time. `target` is the placeholder bound to
     `redeliver_target`."""
     if event_id is not None:
-        return f"event_seq = (SELECT seq FROM events WHERE event_id = {target})"
+        # The channel's deliveries are all of its account's events: the event id names one.
+        return f"event_seq IN (SELECT seq FROM events WHERE event_id = {target})"
     return f"state = 'given_up' AND finished_at >= {target}"
 
 
@@ -176,7 +179,7 @@ DELIVERY_STATES = {
 ATTEMPT_COLUMNS = (
     "delivery_id, channel_id, event_id, event_type, ticket_id, ticket_number, attempt,"
     " http_status, response_body, outcome, attempted_at, duration_us, error, failure_reason,"
-    " webhook_id, next_attempt_at"
+    " webhook_id, next_attempt_at, account_id"
 )
 
 
@@ -199,6 +202,7 @@ def attempt_values(record: Attempt) -> tuple[object, ...]:
         record.failure.value if record.failure else "",
         record.webhook_id,
         to_micros(record.next_attempt_at) if record.next_attempt_at else None,
+        record.account_id,
     )
 
 
@@ -211,6 +215,7 @@ def attempt_from_row(row: Row) -> Attempt:
         event_type=EventType(row["event_type"]),
         ticket_id=row["ticket_id"],
         ticket_number=row["ticket_number"],
+        account_id=row["account_id"],
         attempt=row["attempt"],
         http_status=row["http_status"],
         response_body=row["response_body"],

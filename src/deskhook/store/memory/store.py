@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from deskhook.domain.accounts import Scope
 from deskhook.domain.breaker import BreakerPolicy, ChannelHealth
 from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery
 from deskhook.domain.events import IngestResult, MatchedEvent, PublishedEvent
@@ -67,7 +68,8 @@ class MemoryStore(ChannelTables, ProcessClaims):
     def __init__(self) -> None:
         ChannelTables.__init__(self)
         ProcessClaims.__init__(self)
-        self._events: dict[str, _Event] = {}
+        # By idempotency key: (account id, event id).
+        self._events: dict[tuple[str, str], _Event] = {}
         self._deliveries: dict[int, _Delivery] = {}
         self._log: list[_Logged] = []
         # The health of each channel with an attempt recorded.
@@ -84,7 +86,9 @@ class MemoryStore(ChannelTables, ProcessClaims):
         # No schema: nothing was migrated.
         return 0
 
-    async def delete_channel(self, channel_id: str) -> bool:
+    async def delete_channel(self, scope: Scope, channel_id: str) -> bool:
+        if not await super().delete_channel(scope, channel_id):
+            return False
         # Its deliveries go with it; the log keeps its attempts until retention.
         self._deliveries = {
             id_: delivery
@@ -92,18 +96,19 @@ class MemoryStore(ChannelTables, ProcessClaims):
             if delivery.channel_id != channel_id
         }
         self._health.pop(channel_id, None)
-        return await super().delete_channel(channel_id)
+        return True
 
     async def ingest(self, events: Sequence[MatchedEvent], now: datetime) -> list[IngestResult]:
         results: list[IngestResult] = []
         for matched in events:
-            stored = self._events.get(matched.event.event_id)
+            key = (matched.event.account_id, matched.event.event_id)
+            stored = self._events.get(key)
             if stored is not None:
                 results.append(IngestResult(False, stored.matched_channels))
                 continue
             self._event_seq += 1
             stored = _Event(self._event_seq, matched.event, now, len(matched.channel_ids))
-            self._events[matched.event.event_id] = stored
+            self._events[key] = stored
             # A channel deleted since the matching index was read gets no delivery.
             for channel_id in matched.channel_ids:
                 if channel_id in self._channels:
@@ -132,8 +137,15 @@ class MemoryStore(ChannelTables, ProcessClaims):
         return self._health
 
     async def redeliver(
-        self, channel_id: str, event_id: str | None, failed_since: datetime | None, now: datetime
+        self,
+        scope: Scope,
+        channel_id: str,
+        event_id: str | None,
+        failed_since: datetime | None,
+        now: datetime,
     ) -> int:
+        if self._row(scope, channel_id) is None:
+            return 0
         chosen = [
             delivery
             for delivery in self._deliveries.values()
@@ -213,11 +225,11 @@ class MemoryStore(ChannelTables, ProcessClaims):
         return Finished(records, health)
 
     async def list_attempts(
-        self, log_filter: LogFilter, before: tuple[int, int] | None, limit: int
+        self, scope: Scope, log_filter: LogFilter, before: tuple[int, int] | None, limit: int
     ) -> list[Attempt]:
         checks = [
             (column, _OPERATORS[symbol], value)
-            for (comparison, value) in log_comparisons(log_filter)
+            for (comparison, value) in log_comparisons(scope, log_filter)
             for column, symbol in [comparison.split()]
         ]
         found = [
@@ -242,14 +254,14 @@ class MemoryStore(ChannelTables, ProcessClaims):
         ][:batch]
         for id_ in finished:
             del self._deliveries[id_]
-        delivered = {delivery.event.event.event_id for delivery in self._deliveries.values()}
+        delivered = {delivery.event.seq for delivery in self._deliveries.values()}
         orphans = [
-            event_id
-            for event_id, event in self._events.items()
-            if event.received_at < before and event_id not in delivered
+            key
+            for key, event in self._events.items()
+            if event.received_at < before and event.seq not in delivered
         ][:batch]
-        for event_id in orphans:
-            del self._events[event_id]
+        for key in orphans:
+            del self._events[key]
         return len(old) + len(finished) + len(orphans)
 
 
@@ -266,6 +278,7 @@ def _due_delivery(delivery: _Delivery) -> DueDelivery:
         event.event_type,
         event.ticket_id,
         event.ticket_number,
+        event.account_id,
         delivery.attempts,
         event.payload,
     )

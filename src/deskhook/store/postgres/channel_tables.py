@@ -4,6 +4,7 @@ from datetime import datetime
 
 import asyncpg
 
+from deskhook.domain.accounts import Scope
 from deskhook.domain.breaker import ChannelHealth
 from deskhook.domain.channel_spec import Channel, ConnectionStatus
 from deskhook.domain.signing import SigningSecret
@@ -37,6 +38,11 @@ def _assignments(values: dict[str, object]) -> str:
     return ", ".join(f"{name} = ${number}" for number, name in enumerate(list(values)[1:], 2))
 
 
+def in_scope(number: int) -> str:
+    """The scope's account, bound as $number (NULL: every account)."""
+    return f"(${number}::text IS NULL OR account_id = ${number})"
+
+
 class ChannelTables(PostgresConnections):
     async def insert_channel(
         self, channel: Channel, signing_secret: str, request: CreateRequest | None
@@ -59,12 +65,13 @@ class ChannelTables(PostgresConnections):
                 raise DuplicateCreateRequest(request.request_id) from error
             raise
 
-    async def find_created_channel(self, request_id: str) -> CreatedChannel | None:
+    async def find_created_channel(self, account_id: str, request_id: str) -> CreatedChannel | None:
         row = await self._pool.fetchrow(
             f"SELECT {CHANNEL_COLUMNS}, create_request_hash,"
             " (SELECT secret FROM signing_secrets WHERE channel_id = channels.id"
             "  ORDER BY id LIMIT 1) AS first_secret"
-            " FROM channels WHERE create_request_id = $1",
+            " FROM channels WHERE account_id = $1 AND create_request_id = $2",
+            account_id,
             request_id,
         )
         if row is None:
@@ -73,18 +80,26 @@ class ChannelTables(PostgresConnections):
             channel_from_row(row), row["create_request_hash"], row["first_secret"]
         )
 
-    async def get_channel(self, channel_id: str) -> Channel | None:
+    async def count_channels(self, account_id: str) -> int:
+        count: int = await self._pool.fetchval(
+            "SELECT COUNT(*) FROM channels WHERE account_id = $1", account_id
+        )
+        return count
+
+    async def get_channel(self, scope: Scope, channel_id: str) -> Channel | None:
         row = await self._pool.fetchrow(
-            f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1", channel_id
+            f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1 AND {in_scope(2)}",
+            channel_id,
+            scope.account_id,
         )
         return channel_from_row(row) if row else None
 
     async def list_channels(
-        self, channel_filter: ChannelFilter, after: int, limit: int
+        self, scope: Scope, channel_filter: ChannelFilter, after: int, limit: int
     ) -> list[tuple[int, Channel]]:
         rows = await self._pool.fetch(
             f"SELECT seq, {CHANNEL_COLUMNS} FROM channels"
-            " WHERE seq > $1"
+            f" WHERE seq > $1 AND {in_scope(5)}"
             " AND ($2::bigint IS NULL OR department_id = $2)"
             " AND ($3::boolean IS NULL OR enabled = $3)"
             " ORDER BY seq LIMIT $4",
@@ -92,55 +107,71 @@ class ChannelTables(PostgresConnections):
             channel_filter.department_id,
             channel_filter.enabled,
             limit,
+            scope.account_id,
         )
         return [(row["seq"], channel_from_row(row)) for row in rows]
 
-    async def update_channel(self, channel: Channel) -> bool:
-        values = channel_values(channel)
+    async def update_channel(self, scope: Scope, channel: Channel) -> bool:
+        return await self._update(scope, channel.id, channel_values(channel))
+
+    async def set_connection_status(
+        self, scope: Scope, channel_id: str, status: ConnectionStatus
+    ) -> bool:
+        return await self._update(scope, channel_id, status_values(status))
+
+    async def _update(self, scope: Scope, channel_id: str, values: dict[str, object]) -> bool:
+        # A channel's id and account never change.
+        changed = {
+            "id": channel_id,
+            **{name: value for name, value in values.items() if name not in ("id", "account_id")},
+        }
         return (
             await self._write(
-                f"UPDATE channels SET {_assignments(values)} WHERE id = $1",
-                *values.values(),
+                f"UPDATE channels SET {_assignments(changed)}"
+                f" WHERE id = $1 AND {in_scope(len(changed) + 1)}",
+                *changed.values(),
+                scope.account_id,
                 notify=CHANNELS_CHANGED,
             )
             > 0
         )
 
-    async def set_connection_status(self, channel_id: str, status: ConnectionStatus) -> bool:
-        values = {"id": channel_id, **status_values(status)}
+    async def delete_channel(self, scope: Scope, channel_id: str) -> bool:
         return (
             await self._write(
-                f"UPDATE channels SET {_assignments(values)} WHERE id = $1",
-                *values.values(),
+                f"DELETE FROM channels WHERE id = $1 AND {in_scope(2)}",
+                channel_id,
+                scope.account_id,
                 notify=CHANNELS_CHANGED,
             )
             > 0
         )
 
-    async def delete_channel(self, channel_id: str) -> bool:
-        return (
-            await self._write(
-                "DELETE FROM channels WHERE id = $1", channel_id, notify=CHANNELS_CHANGED
-            )
-            > 0
-        )
-
-    async def signing_secrets(self, channel_id: str) -> list[SigningSecret]:
+    async def signing_secrets(self, scope: Scope, channel_id: str) -> list[SigningSecret]:
         rows = await self._pool.fetch(
             "SELECT secret, expire_time FROM signing_secrets WHERE channel_id = $1"
+            f" AND EXISTS (SELECT 1 FROM channels WHERE id = $1 AND {in_scope(2)})"
             " ORDER BY id DESC",
             channel_id,
+            scope.account_id,
         )
         return signing_secrets_from_rows(rows)
 
     async def rotate_secret(
-        self, channel_id: str, new_secret: str, now: datetime, previous_expire_time: datetime
+        self,
+        scope: Scope,
+        channel_id: str,
+        new_secret: str,
+        now: datetime,
+        previous_expire_time: datetime,
     ) -> bool:
         async with self._transaction() as db:
             # The lock orders rotations of one channel; the statements after it see the last
             # one's secrets (one statement would keep the snapshot from before the wait).
             if not await db.fetchval(
-                "SELECT true FROM channels WHERE id = $1 FOR UPDATE", channel_id
+                f"SELECT true FROM channels WHERE id = $1 AND {in_scope(2)} FOR UPDATE",
+                channel_id,
+                scope.account_id,
             ):
                 return False
             await db.execute(
@@ -163,8 +194,11 @@ class ChannelTables(PostgresConnections):
             await db.execute(f"SELECT pg_notify('{CHANNELS_CHANGED}', $1)", self._sender)
         return True
 
-    async def list_all_channels(self) -> list[Channel]:
-        rows = await self._pool.fetch(f"SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY seq")
+    async def list_all_channels(self, scope: Scope) -> list[Channel]:
+        rows = await self._pool.fetch(
+            f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE {in_scope(1)} ORDER BY seq",
+            scope.account_id,
+        )
         return [channel_from_row(row) for row in rows]
 
     async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None:

@@ -54,7 +54,7 @@ UPDATE deliveries d SET claimed_by = $7, claimed_until = $8
 FROM chosen, events e
 WHERE d.id = chosen.id AND e.seq = d.event_seq
 RETURNING d.id, d.channel_id, e.event_id, e.event_type, d.ticket_id, e.ticket_number,
-    d.attempts, e.payload, d.due_at
+    e.account_id, d.attempts, e.payload, d.due_at
 """
 
 SAVE_BUCKETS = """

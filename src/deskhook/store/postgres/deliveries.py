@@ -27,6 +27,7 @@ from datetime import datetime
 
 import asyncpg
 
+from deskhook.domain.accounts import Scope
 from deskhook.domain.breaker import BreakerPolicy
 from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery
 from deskhook.domain.events import EventType
@@ -34,6 +35,7 @@ from deskhook.domain.limits import most_leased
 from deskhook.domain.rate import TokenBucket
 from deskhook.domain.times import from_micros, to_micros
 from deskhook.store.base import Claimed, ClaimRules, Finished
+from deskhook.store.postgres.channel_tables import in_scope
 from deskhook.store.postgres.claim_queries import CLAIM, LIVE_OWNERS, LOCK_CHANNELS, SAVE_BUCKETS
 from deskhook.store.postgres.connection import PostgresConnections
 from deskhook.store.postgres.notify import DELIVERIES_DUE
@@ -59,7 +61,7 @@ from deskhook.store.shared_limits import (
 # The type of each of ATTEMPT_COLUMNS, in order.
 ATTEMPT_TYPES = (
     "bigint", "text", "text", "text", "bigint", "text", "integer", "integer", "text", "text",
-    "bigint", "bigint", "text", "text", "text", "bigint",
+    "bigint", "bigint", "text", "text", "text", "bigint", "text",
 )  # fmt: skip
 
 
@@ -147,14 +149,21 @@ class DeliveryTables(PostgresConnections):
         return {channel_id: count for channel_id, count in rows}
 
     async def redeliver(
-        self, channel_id: str, event_id: str | None, failed_since: datetime | None, now: datetime
+        self,
+        scope: Scope,
+        channel_id: str,
+        event_id: str | None,
+        failed_since: datetime | None,
+        now: datetime,
     ) -> int:
         return await self._write(
             "UPDATE deliveries SET state = 'pending', due_at = $2, finished_at = NULL"
-            f" WHERE channel_id = $1 AND {redeliver_scope(event_id, '$3')}",
+            f" WHERE channel_id = $1 AND {redeliver_scope(event_id, '$3')}"
+            f" AND EXISTS (SELECT 1 FROM channels WHERE id = $1 AND {in_scope(4)})",
             channel_id,
             to_micros(now),
             redeliver_target(event_id, failed_since),
+            scope.account_id,
             notify=DELIVERIES_DUE,
         )
 
@@ -203,7 +212,7 @@ class DeliveryTables(PostgresConnections):
             )
             rows.sort(key=lambda row: (row["due_at"], row["id"]))
             claimed = [
-                DueDelivery(row[0], row[1], row[2], EventType(row[3]), *row[4:8]) for row in rows
+                DueDelivery(row[0], row[1], row[2], EventType(row[3]), *row[4:9]) for row in rows
             ]
             buckets = paid(buckets, claimed)
             spent = {delivery.channel_id for delivery in claimed} & buckets.keys()

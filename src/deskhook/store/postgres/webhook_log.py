@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from deskhook.domain.accounts import Scope
 from deskhook.domain.delivery import Attempt
 from deskhook.domain.times import to_micros
 from deskhook.store.base import LogFilter
@@ -21,9 +22,9 @@ PRUNE = (
 
 class WebhookLogTables(PostgresConnections):
     async def list_attempts(
-        self, log_filter: LogFilter, before: tuple[int, int] | None, limit: int
+        self, scope: Scope, log_filter: LogFilter, before: tuple[int, int] | None, limit: int
     ) -> list[Attempt]:
-        comparisons = log_comparisons(log_filter)
+        comparisons = log_comparisons(scope, log_filter)
         values = [value for _, value in comparisons]
         conditions = [
             f"{comparison} ${number}" for number, (comparison, _) in enumerate(comparisons, 1)

@@ -3,6 +3,7 @@
 import sqlite3
 from datetime import datetime
 
+from deskhook.domain.accounts import Scope
 from deskhook.domain.channel_spec import Channel, ConnectionStatus
 from deskhook.domain.signing import SigningSecret
 from deskhook.domain.times import to_micros
@@ -21,6 +22,9 @@ from deskhook.store.rows import (
     status_values,
 )
 from deskhook.store.sqlite.connection import SqliteConnections
+
+# The scope's account, bound as :account_id (NULL: every account).
+IN_SCOPE = "(:account_id IS NULL OR account_id = :account_id)"
 
 
 class ChannelTables(SqliteConnections):
@@ -45,13 +49,13 @@ class ChannelTables(SqliteConnections):
                 raise DuplicateCreateRequest(request.request_id) from error
             raise
 
-    async def find_created_channel(self, request_id: str) -> CreatedChannel | None:
+    async def find_created_channel(self, account_id: str, request_id: str) -> CreatedChannel | None:
         rows = await self._read(
             f"SELECT {CHANNEL_COLUMNS}, create_request_hash,"
             " (SELECT secret FROM signing_secrets WHERE channel_id = channels.id"
             "  ORDER BY id LIMIT 1) AS first_secret"
-            " FROM channels WHERE create_request_id = ?",
-            (request_id,),
+            " FROM channels WHERE account_id = ? AND create_request_id = ?",
+            (account_id, request_id),
         )
         if not rows:
             return None
@@ -60,22 +64,30 @@ class ChannelTables(SqliteConnections):
             channel_from_row(row), row["create_request_hash"], row["first_secret"]
         )
 
-    async def get_channel(self, channel_id: str) -> Channel | None:
+    async def count_channels(self, account_id: str) -> int:
+        ((count,),) = await self._read(
+            "SELECT COUNT(*) FROM channels WHERE account_id = ?", (account_id,)
+        )
+        return int(count)
+
+    async def get_channel(self, scope: Scope, channel_id: str) -> Channel | None:
         rows = await self._read(
-            f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = ?", (channel_id,)
+            f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = :id AND {IN_SCOPE}",
+            {"id": channel_id, "account_id": scope.account_id},
         )
         return channel_from_row(rows[0]) if rows else None
 
     async def list_channels(
-        self, channel_filter: ChannelFilter, after: int, limit: int
+        self, scope: Scope, channel_filter: ChannelFilter, after: int, limit: int
     ) -> list[tuple[int, Channel]]:
         rows = await self._read(
             f"SELECT seq, {CHANNEL_COLUMNS} FROM channels"
-            " WHERE seq > :after"
+            f" WHERE seq > :after AND {IN_SCOPE}"
             " AND (:department_id IS NULL OR department_id = :department_id)"
             " AND (:enabled IS NULL OR enabled = :enabled)"
             " ORDER BY seq LIMIT :limit",
             {
+                "account_id": scope.account_id,
                 "after": after,
                 "department_id": channel_filter.department_id,
                 "enabled": channel_filter.enabled,
@@ -84,31 +96,57 @@ class ChannelTables(SqliteConnections):
         )
         return [(row["seq"], channel_from_row(row)) for row in rows]
 
-    async def update_channel(self, channel: Channel) -> bool:
-        values = channel_values(channel)
-        assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
-        return await self._write(f"UPDATE channels SET {assignments} WHERE id = :id", values) > 0
+    async def update_channel(self, scope: Scope, channel: Channel) -> bool:
+        return await self._update(scope, channel.id, channel_values(channel))
 
-    async def set_connection_status(self, channel_id: str, status: ConnectionStatus) -> bool:
-        values = {**status_values(status), "id": channel_id}
-        assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
-        return await self._write(f"UPDATE channels SET {assignments} WHERE id = :id", values) > 0
+    async def set_connection_status(
+        self, scope: Scope, channel_id: str, status: ConnectionStatus
+    ) -> bool:
+        return await self._update(scope, channel_id, status_values(status))
 
-    async def delete_channel(self, channel_id: str) -> bool:
-        return await self._write("DELETE FROM channels WHERE id = :id", {"id": channel_id}) > 0
+    async def _update(self, scope: Scope, channel_id: str, values: dict[str, object]) -> bool:
+        # A channel's id and account never change.
+        assignments = ", ".join(
+            f"{name} = :{name}" for name in values if name not in ("id", "account_id")
+        )
+        return (
+            await self._write(
+                f"UPDATE channels SET {assignments} WHERE id = :id AND {IN_SCOPE}",
+                {**values, "id": channel_id, "account_id": scope.account_id},
+            )
+            > 0
+        )
 
-    async def signing_secrets(self, channel_id: str) -> list[SigningSecret]:
+    async def delete_channel(self, scope: Scope, channel_id: str) -> bool:
+        return (
+            await self._write(
+                f"DELETE FROM channels WHERE id = :id AND {IN_SCOPE}",
+                {"id": channel_id, "account_id": scope.account_id},
+            )
+            > 0
+        )
+
+    async def signing_secrets(self, scope: Scope, channel_id: str) -> list[SigningSecret]:
         rows = await self._read(
-            "SELECT secret, expire_time FROM signing_secrets WHERE channel_id = ? ORDER BY id DESC",
-            (channel_id,),
+            "SELECT secret, expire_time FROM signing_secrets WHERE channel_id = :id"
+            f" AND EXISTS (SELECT 1 FROM channels WHERE id = :id AND {IN_SCOPE}) ORDER BY id DESC",
+            {"id": channel_id, "account_id": scope.account_id},
         )
         return signing_secrets_from_rows(rows)
 
     async def rotate_secret(
-        self, channel_id: str, new_secret: str, now: datetime, previous_expire_time: datetime
+        self,
+        scope: Scope,
+        channel_id: str,
+        new_secret: str,
+        now: datetime,
+        previous_expire_time: datetime,
     ) -> bool:
         async with self._transaction() as db:
-            async with db.execute("SELECT 1 FROM channels WHERE id = ?", (channel_id,)) as cursor:
+            async with db.execute(
+                f"SELECT 1 FROM channels WHERE id = :id AND {IN_SCOPE}",
+                {"id": channel_id, "account_id": scope.account_id},
+            ) as cursor:
                 if await cursor.fetchone() is None:
                     return False
             await db.execute(
@@ -126,8 +164,11 @@ class ChannelTables(SqliteConnections):
             )
         return True
 
-    async def list_all_channels(self) -> list[Channel]:
-        rows = await self._read(f"SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY seq")
+    async def list_all_channels(self, scope: Scope) -> list[Channel]:
+        rows = await self._read(
+            f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE {IN_SCOPE} ORDER BY seq",
+            {"account_id": scope.account_id},
+        )
         return [channel_from_row(row) for row in rows]
 
     async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None:

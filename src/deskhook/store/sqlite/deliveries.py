@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from deskhook.domain.accounts import Scope
 from deskhook.domain.breaker import BreakerPolicy, ChannelHealth
 from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery
 from deskhook.domain.events import EventType
@@ -20,6 +21,7 @@ from deskhook.store.base import ClaimRules, Finished
 from deskhook.store.shared_limits import (
     recorded_health,
 )
+from deskhook.store.sqlite.channel_tables import IN_SCOPE
 from deskhook.store.sqlite.connection import SqliteConnections
 
 ATTEMPT_PLACEHOLDERS = ", ".join("?" * len(rows.ATTEMPT_COLUMNS.split(",")))
@@ -38,13 +40,20 @@ class DeliveryTables(SqliteConnections):
         return {row[0]: row[1] for row in counts}
 
     async def redeliver(
-        self, channel_id: str, event_id: str | None, failed_since: datetime | None, now: datetime
+        self,
+        scope: Scope,
+        channel_id: str,
+        event_id: str | None,
+        failed_since: datetime | None,
+        now: datetime,
     ) -> int:
         return await self._write(
             "UPDATE deliveries SET state = 'pending', due_at = :now, finished_at = NULL"
-            f" WHERE channel_id = :channel_id AND {rows.redeliver_scope(event_id, ':target')}",
+            f" WHERE channel_id = :channel_id AND {rows.redeliver_scope(event_id, ':target')}"
+            f" AND EXISTS (SELECT 1 FROM channels WHERE id = :channel_id AND {IN_SCOPE})",
             {
                 "channel_id": channel_id,
+                "account_id": scope.account_id,
                 "target": rows.redeliver_target(event_id, failed_since),
                 "now": to_micros(now),
             },
@@ -84,6 +93,7 @@ class DeliveryTables(SqliteConnections):
                 EventType(row["event_type"]),
                 row["ticket_id"],
                 row["ticket_number"],
+                row["account_id"],
                 row["attempts"],
                 row["payload"],
             )
@@ -173,7 +183,7 @@ def _claim_query(
         )
     sql = (
         "SELECT d.id, d.channel_id, d.due_at, e.event_id, e.event_type, d.ticket_id,"
-        " e.ticket_number, d.attempts, e.payload"
+        " e.ticket_number, e.account_id, d.attempts, e.payload"
         " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
         f" WHERE d.id IN ({' UNION ALL '.join(parts)})"
     )

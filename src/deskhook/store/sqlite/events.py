@@ -24,11 +24,12 @@ class EventTables(SqliteConnections):
                 row = await cursor.fetchone()
             newest_before = int(row[0]) if row else 0
             await db.executemany(
-                "INSERT OR IGNORE INTO events (event_id, event_type, ticket_id, ticket_number,"
-                " occurred_at, received_at, matched_channels, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO events (account_id, event_id, event_type, ticket_id,"
+                " ticket_number, occurred_at, received_at, matched_channels, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
+                        matched.event.account_id,
                         matched.event.event_id,
                         matched.event.event_type.value,
                         matched.event.ticket_id,
@@ -41,18 +42,18 @@ class EventTables(SqliteConnections):
                     for matched in events
                 ],
             )
-            stored = await self._stored_events(db, [m.event.event_id for m in events])
+            stored = await self._stored_events(db, [m.event.key for m in events])
             results: list[IngestResult] = []
             deliveries: list[tuple[int, str, int, int, int, str]] = []
-            accepted_ids: set[str] = set()
+            accepted_keys: set[tuple[str, str]] = set()
             for matched in events:
-                event_id = matched.event.event_id
-                seq, matched_channels = stored[event_id]
+                key = matched.event.key
+                seq, matched_channels = stored[key]
                 # New rows have a seq above the batch's start; of several copies of one event in
                 # the batch, only the first inserted the row.
-                accepted = seq > newest_before and event_id not in accepted_ids
+                accepted = seq > newest_before and key not in accepted_keys
                 if accepted:
-                    accepted_ids.add(event_id)
+                    accepted_keys.add(key)
                     deliveries.extend(
                         (
                             seq,
@@ -75,18 +76,21 @@ class EventTables(SqliteConnections):
 
     @staticmethod
     async def _stored_events(
-        db: aiosqlite.Connection, event_ids: list[str]
-    ) -> dict[str, tuple[int, int]]:
-        """seq and matched_channels of each stored event among `event_ids`."""
-        found: dict[str, tuple[int, int]] = {}
-        unique = list(dict.fromkeys(event_ids))
-        for start in range(0, len(unique), LOOKUP_CHUNK):
-            chunk = unique[start : start + LOOKUP_CHUNK]
-            async with db.execute(
-                "SELECT event_id, seq, matched_channels FROM events"
-                f" WHERE event_id IN ({', '.join('?' * len(chunk))})",
-                chunk,
-            ) as cursor:
-                async for row in cursor:
-                    found[row[0]] = (row[1], row[2])
+        db: aiosqlite.Connection, keys: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        """seq and matched_channels of each stored event among `keys` (account, event id)."""
+        by_account: dict[str, list[str]] = {}
+        for account_id, event_id in dict.fromkeys(keys):
+            by_account.setdefault(account_id, []).append(event_id)
+        found: dict[tuple[str, str], tuple[int, int]] = {}
+        for account_id, event_ids in by_account.items():
+            for start in range(0, len(event_ids), LOOKUP_CHUNK):
+                chunk = event_ids[start : start + LOOKUP_CHUNK]
+                async with db.execute(
+                    "SELECT event_id, seq, matched_channels FROM events WHERE account_id = ?"
+                    f" AND event_id IN ({', '.join('?' * len(chunk))})",
+                    (account_id, *chunk),
+                ) as cursor:
+                    async for row in cursor:
+                        found[(account_id, row[0])] = (row[1], row[2])
         return found

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from deskhook.domain.accounts import Scope
 from deskhook.domain.delivery import Attempt
 from deskhook.domain.times import to_micros
 from deskhook.store.base import LogFilter
@@ -12,9 +13,9 @@ from deskhook.store.sqlite.connection import SqliteConnections
 
 class WebhookLogTables(SqliteConnections):
     async def list_attempts(
-        self, log_filter: LogFilter, before: tuple[int, int] | None, limit: int
+        self, scope: Scope, log_filter: LogFilter, before: tuple[int, int] | None, limit: int
     ) -> list[Attempt]:
-        comparisons = log_comparisons(log_filter)
+        comparisons = log_comparisons(scope, log_filter)
         conditions = [f"{comparison} ?" for comparison, _ in comparisons]
         values = [value for _, value in comparisons]
         if before is not None:
