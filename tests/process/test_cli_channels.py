@@ -168,3 +168,37 @@ async def test_bad_arguments_exit_2_with_argparse_message(
 ) -> None:
     result = await cli.run(*args)
     assert expected in result.failure(returncode=2)
+
+
+async def test_account_flags_create_in_an_account_and_filter_the_list(
+    cli: Cli, admin: AdminStub, receiver: Receiver
+) -> None:
+    default, _ = await add_channel(admin, receiver, name="on-premise")
+    created = await cli.run(
+        "channels", "create", "--name", "acme crm", "--url", receiver.url(), "--department", "7",
+        "--event", "ticket_create", "--account", "acme", "--json",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    (response,) = created.json_lines()
+    acme = response["channel"]["id"]
+    assert response["channel"]["account_id"] == "acme"
+
+    only_acme = await cli.run("channels", "list", "--account", "acme", "--json")
+    assert [channel["id"] for channel in only_acme.json_lines()] == [acme]
+    only_default = await cli.run("channels", "list", "--account", "", "--json")
+    assert [channel["id"] for channel in only_default.json_lines()] == [default]
+
+    # The table shows an account column once a channel names an account, and the view a line.
+    table = await cli.run("channels", "list")
+    rows = [line.split() for line in table.stdout.splitlines()]
+    assert [row[:2] for row in rows[2:]] == [["(default)", default], ["acme", acme]]
+    shown = await cli.run("channels", "get", acme)
+    assert "account" in shown.stdout
+    assert "acme" in shown.stdout
+    plain = await cli.run("channels", "get", default)
+    assert "account" not in plain.stdout
+
+    bad = await cli.run("channels", "list", "--account", "no/slash")
+    assert bad.returncode == 2
+    assert "--account" in bad.stderr
+    assert "A-Z a-z 0-9" in bad.stderr

@@ -164,7 +164,7 @@ async def test_follow_says_when_the_server_ends_the_stream(
 
 async def test_follow_takes_no_list_filters(cli: Cli) -> None:
     result = await cli.run("log", "--follow", "--outcome", "given_up")
-    assert "--follow filters by --channel only" in result.failure(returncode=2)
+    assert "--follow filters by --channel and --account only" in result.failure(returncode=2)
 
 
 def test_every_filter_reaches_the_request() -> None:
@@ -199,3 +199,26 @@ async def test_empty_listings_say_so_to_people_and_nothing_in_json(cli: Cli) -> 
         shown, as_json = await cli.run(*command), await cli.run(*command, "--json")
         assert (shown.returncode, shown.stdout, shown.stderr) == (0, told, "")
         assert (as_json.returncode, as_json.stdout, as_json.stderr) == (0, "", "")
+
+
+async def test_log_account_filter_lists_one_accounts_attempts(
+    cli: Cli, admin: AdminStub, ingest: IngestStub, receiver: Receiver, scheduler: DeliveryScheduler
+) -> None:
+    await add_channel(admin, receiver)
+    await add_channel(admin, receiver, account_id="acme")
+    for account_id, event_id in (("", "ours"), ("acme", "theirs")):
+        event = make_event(event_id)
+        event.account_id = account_id
+        await ingest.PublishEvent(ingest_pb.PublishEventRequest(event=event))
+    await scheduler.drain()
+
+    def listed(result_lines: list[dict[str, object]]) -> list[tuple[object, object]]:
+        return [(entry.get("account_id", ""), entry["event_id"]) for entry in result_lines]
+
+    acme = await cli.run("log", "--account", "acme", "--json")
+    assert acme.returncode == 0, acme.stderr
+    assert listed(acme.json_lines()) == [("acme", "theirs")]
+    default = await cli.run("log", "--account", "", "--json")
+    assert listed(default.json_lines()) == [("", "ours")]
+    every = await cli.run("log", "--json")
+    assert sorted(listed(every.json_lines())) == [("", "ours"), ("acme", "theirs")]

@@ -1,6 +1,6 @@
 """Channels and connection tests as people read them."""
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from rich.table import Table
 
@@ -58,15 +58,22 @@ def channel_view(channel: channel_pb2.Channel, signing_secret: str = "") -> Tabl
         ("created", when(channel.create_time)),
         ("updated", when(channel.update_time)),
     ]
+    if channel.account_id:
+        # The default account goes unsaid: a helpdesk that never names accounts sees none.
+        rows.insert(1, ("account", channel.account_id))
     if signing_secret:
         rows.insert(0, ("signing secret", f"{signing_secret}  (shown only now: store it)"))
     return fields_table(rows)
 
 
-def channels_table(channels: Iterable[channel_pb2.Channel]) -> Table:
-    view = table("ID", "NAME", "DEPARTMENT", "EVENTS", "URL", "ENABLED", "CONNECTION")
+def channels_table(channels: Sequence[channel_pb2.Channel]) -> Table:
+    # An account column only where some channel names one.
+    accounts = any(channel.account_id for channel in channels)
+    headers = ("ID", "NAME", "DEPARTMENT", "EVENTS", "URL", "ENABLED", "CONNECTION")
+    view = table(*(("ACCOUNT", *headers) if accounts else headers))
     for channel in channels:
         view.add_row(
+            *((channel.account_id or "(default)",) if accounts else ()),
             channel.id,
             channel.name,
             str(channel.department_id),

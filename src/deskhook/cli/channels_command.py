@@ -11,13 +11,14 @@ from deskhook.cli.command import EXIT_FAILED, Commands, UsageError, add_client_c
 from deskhook.cli.output import fields_table, show, show_all, when
 from deskhook.cli.paging import collect
 from deskhook.cli.stubs import admin_stub
-from deskhook.cli.values import duration
+from deskhook.cli.values import add_account_flag, duration
 from deskhook.v1 import channel_admin_pb2 as admin_pb
 from deskhook.v1 import channel_pb2
 
 
 async def _create(channel: grpc.aio.Channel, options: argparse.Namespace) -> int:
     spec, _ = channel_from_flags(options)
+    spec.account_id = options.account or ""
     response = await admin_stub(channel).CreateChannel(
         admin_pb.CreateChannelRequest(channel=spec, request_id=options.request_id)
     )
@@ -41,6 +42,7 @@ async def _list(channel: grpc.aio.Channel, options: argparse.Namespace) -> int:
                 page_token=token,
                 department_id=options.department_id,
                 enabled=options.enabled,
+                account_id=options.account,
             )
         )
         return list(response.channels), response.next_page_token
@@ -105,6 +107,7 @@ def register(commands: Commands) -> None:
         actions, "create", _create, "create a channel; prints its signing secret, once"
     )
     add_channel_flags(create, required=True)
+    add_account_flag(create, "the account the channel belongs to (default: the default account)")
     create.add_argument(
         "--request-id",
         default="",
@@ -116,6 +119,7 @@ def register(commands: Commands) -> None:
 
     listing = add_client_command(actions, "list", _list, "list channels, oldest first")
     listing.add_argument("--department", dest="department_id", type=int, metavar="ID")
+    add_account_flag(listing, "channels of this account only ('' for the default account)")
     enabled = listing.add_mutually_exclusive_group()
     enabled.add_argument("--enabled", action="store_const", const=True, help="enabled only")
     enabled.add_argument(

@@ -10,12 +10,12 @@ from deskhook.cli.enums import EVENT_TYPES, OUTCOMES
 from deskhook.cli.output import milliseconds, print_json, say, show_all, table, when
 from deskhook.cli.paging import collect
 from deskhook.cli.stubs import AdminStub, admin_stub
-from deskhook.cli.values import point_in_time
+from deskhook.cli.values import add_account_flag, point_in_time
 from deskhook.v1 import channel_admin_pb2 as admin_pb
 from deskhook.v1 import channel_pb2
 
 COLUMNS = ("TIME", "CHANNEL", "EVENT", "TYPE", "TICKET", "ATTEMPT", "HTTP", "OUTCOME", "TOOK")
-# The live stream filters by channel only.
+# The live stream filters by channel and account only.
 _LIST_ONLY_FILTERS = ("ticket_id", "event_type", "outcome", "event_id", "since", "until")
 
 
@@ -41,6 +41,7 @@ def log_request(options: argparse.Namespace) -> admin_pb.ListDeliveryLogRequest:
         event_type=EVENT_TYPES.value(options.event_type),
         outcome=OUTCOMES.value(options.outcome),
         event_id=options.event_id,
+        account_id=options.account,
     )
     if options.since:
         request.start_time.FromDatetime(options.since)
@@ -66,7 +67,9 @@ async def _list(stub: AdminStub, options: argparse.Namespace) -> int:
 
 
 async def _follow(stub: AdminStub, options: argparse.Namespace) -> int:
-    call = stub.WatchDeliveryLog(admin_pb.WatchDeliveryLogRequest(channel_id=options.channel))
+    call = stub.WatchDeliveryLog(
+        admin_pb.WatchDeliveryLogRequest(channel_id=options.channel, account_id=options.account)
+    )
     # The server sends its headers once the watcher is registered: every later attempt counts.
     await call.initial_metadata()
     # A call that failed at once ends below, its error told as any call's.
@@ -102,7 +105,7 @@ async def _log(channel: grpc.aio.Channel, options: argparse.Namespace) -> int:
     if not options.follow:
         return await _list(admin_stub(channel), options)
     if any(getattr(options, name) for name in _LIST_ONLY_FILTERS):
-        raise UsageError("--follow filters by --channel only")
+        raise UsageError("--follow filters by --channel and --account only")
     return await _follow(admin_stub(channel), options)
 
 
@@ -117,6 +120,7 @@ def register(commands: Commands) -> None:
     )
     add = log.add_argument
     add("--channel", default="", metavar="ID", help="attempts for this channel")
+    add_account_flag(log, "attempts of this account only ('' for the default account)")
     add("--ticket", dest="ticket_id", type=int, metavar="ID", help="attempts for this ticket id")
     add(
         "--event",
@@ -134,5 +138,5 @@ def register(commands: Commands) -> None:
         "--follow",
         "-f",
         action="store_true",
-        help="print attempts as they happen, until Ctrl-C (filters: --channel only)",
+        help="print attempts as they happen, until Ctrl-C (filters: --channel, --account)",
     )

@@ -3,9 +3,11 @@ ArgumentTypeError, which argparse shows next to the argument before exiting with
 
 import re
 import sys
-from argparse import ArgumentTypeError
+from argparse import ArgumentParser, ArgumentTypeError
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from deskhook.domain.accounts import account_id_violation
 
 _DURATION_PART = re.compile(r"(\d+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -42,6 +44,17 @@ def parse_time(text: str, now: datetime) -> datetime:
 
 def point_in_time(text: str) -> datetime:
     return parse_time(text, datetime.now(UTC))
+
+
+def account(text: str) -> str:
+    """An account id; empty is the default account."""
+    if (violation := account_id_violation(text)) is not None:
+        raise ArgumentTypeError(f"{text!r} {violation.description}")
+    return text
+
+
+def add_account_flag(parser: ArgumentParser, help: str) -> None:
+    parser.add_argument("--account", type=account, metavar="ID", help=help)
 
 
 def file_bytes(path: str) -> bytes:
