@@ -105,8 +105,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Judges each call's token. A ChannelAdmin call that may go on runs with its caller's scope
     (deskhook.api.caller): every account for an operator token (or on an open service), one
     account for an account token, if the scope may call the method at all (docs/design.md §10).
-    An account token is checked in the call's own handler, so that the guard outside tells of a
-    store that cannot be read as of any other failure."""
+    An account token is checked in the call's own handler, so that a store that cannot be read
+    meanwhile is answered (UNAVAILABLE) and logged by the guard outside, as any other failure."""
 
     def __init__(self, rules: TokenRules, access_tokens: AccessTokens) -> None:
         self._rules = rules

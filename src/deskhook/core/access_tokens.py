@@ -152,13 +152,14 @@ class AccessTokens:
         if needs_new_key(keys, now):
             key = new_key(now, self._random_bytes)
             if await self._store.add_access_token_key(key, now - ROTATE_AFTER):
-                log.info("access token key created", key_id=key.id)
+                # Debug: the first is made as a deployment first starts, before "listening".
+                log.debug("access token key created", key_id=key.id)
                 self._invalidate()
             keys = await self._store.access_token_keys()
         retired = retired_keys(keys, now)
         if retired:
             await self._store.delete_access_token_keys(retired)
-            log.info("access token keys retired", key_ids=retired)
+            log.debug("access token keys retired", key_ids=retired)
             keys = [key for key in keys if key.id not in retired]
         return keys
 
