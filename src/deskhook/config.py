@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -84,6 +85,9 @@ class Settings(BaseModel):
     retention_days: int = Field(default=30, ge=1, le=3650)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
+    # The console's public base URL, for the sign-in links CreateAccessToken answers with;
+    # empty: no links.
+    console_url: str = ""
 
     @field_validator("listen")
     @classmethod
@@ -134,6 +138,21 @@ class Settings(BaseModel):
         if isinstance(value, tuple | list):
             return tuple(ip_network(item) if isinstance(item, str) else item for item in value)
         return value
+
+    @field_validator("console_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        # A link is this and `/#token=...`: a query or fragment of its own would swallow it.
+        if not value:
+            return value
+        if not all("!" <= character <= "~" for character in value):
+            raise ValueError("must be printable ASCII without spaces (an IDN host in punycode)")
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("expected an https:// (or http://) URL with a host")
+        if "?" in value or "#" in value:
+            raise ValueError("must have no query (?) or fragment (#): the token is put after it")
+        return value.rstrip("/")
 
     @field_validator("ca_bundle", "tls_cert", "tls_key")
     @classmethod

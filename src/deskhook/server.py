@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final, NamedTuple
 
+import grpc
 import structlog
 from grpc_health.v1 import health_pb2
 
@@ -23,6 +24,7 @@ from deskhook.api.log_feed import LogFeed
 from deskhook.api.metrics import ServerMetrics
 from deskhook.api.metrics_http import EndpointLimits, MetricsEndpoint
 from deskhook.config import Settings
+from deskhook.core.access_tokens import AccessTokens
 from deskhook.core.channel_service import ChannelService
 from deskhook.core.ingest import IngestCommitter
 from deskhook.core.pruner import Pruner
@@ -76,6 +78,7 @@ class Tuning:
 class _Services(NamedTuple):
     committer: IngestCommitter
     channels: ChannelService
+    access_tokens: AccessTokens
 
 
 class DeskhookServer:
@@ -86,7 +89,8 @@ class DeskhookServer:
         self.settings = settings
         self.tuning = tuning
         self._tokens = TokenRules(settings.admin_tokens, settings.ingest_tokens)
-        self._grpc = grpc_server.new_server(self._tokens, settings.max_ingest_streams)
+        # Built once the store is open: checking account tokens needs it.
+        self._grpc: grpc.aio.Server | None = None
         self._health = HealthService()
         self._policy = UrlPolicy(settings.allow_http, settings.allow_networks)
         # Settings has checked that the CA bundle loads.
@@ -137,14 +141,15 @@ class DeskhookServer:
     async def _start_serving(self, store: Store) -> None:
         directory = self.directory = ChannelDirectory(store)
         services = await self._build_services(store, directory)
-        self._register(store, services)
         settings = self.settings
-        self.port = grpc_server.bind(
-            self._grpc, settings.listen, settings.tls_cert, settings.tls_key
+        server = self._grpc = grpc_server.new_server(
+            self._tokens, services.access_tokens, settings.max_ingest_streams
         )
+        self._register(server, store, services)
+        self.port = grpc_server.bind(server, settings.listen, settings.tls_cert, settings.tls_key)
         if settings.metrics_listen:
             self.metrics_port = await self._serve_metrics(directory, services.channels)
-        await self._grpc.start()
+        await server.start()
         for service in ("", *grpc_server.SERVICE_NAMES):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self._serving = True
@@ -206,13 +211,22 @@ class DeskhookServer:
         await self.scheduler.start()
         self.pruner = Pruner(store, timedelta(days=self.settings.retention_days), now=clock)
         self.pruner.start()
-        return _Services(committer, channels)
+        access_tokens = AccessTokens(
+            store,
+            now=clock,
+            random_bytes=secrets.token_bytes,
+            console_url=self.settings.console_url,
+        )
+        await access_tokens.start()
+        return _Services(committer, channels, access_tokens)
 
-    def _register(self, store: Store, services: _Services) -> None:
+    def _register(self, server: grpc.aio.Server, store: Store, services: _Services) -> None:
         """Put the services on the gRPC server, behind their RPCs."""
         grpc_server.register(
-            self._grpc,
-            ChannelAdminServicer(services.channels, WebhookLog(store), self._feed),
+            server,
+            ChannelAdminServicer(
+                services.channels, WebhookLog(store), self._feed, services.access_tokens
+            ),
             EventIngestServicer(
                 services.committer,
                 self.tuning.clock,
@@ -257,7 +271,8 @@ class DeskhookServer:
         await self._health.enter_graceful_shutdown()
         # Log watchers end here, health watchers above; the grace is for RPCs that end.
         self._feed.close()
-        await self._grpc.stop(grace)
+        if self._grpc is not None:
+            await self._grpc.stop(grace)
         # After the port closed: no new events, and every event already received is committed.
         if self._committer is not None:
             await self._committer.stop()

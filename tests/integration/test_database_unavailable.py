@@ -154,3 +154,36 @@ async def test_a_postgres_connection_lost_mid_query_answers_unavailable(
             await admin.ListChannels(channel_admin_pb2.ListChannelsRequest())
     finally:
         await locker.close()
+
+
+async def test_an_account_token_unchecked_while_postgres_is_out_answers_unavailable(
+    postgres_database: str, request: pytest.FixtureRequest
+) -> None:
+    """A check that must read the keys and revocations again (here: the replica has just
+    revoked another account's tokens) and cannot is UNAVAILABLE, not a refused token."""
+    settings = Settings(
+        listen="127.0.0.1:0",
+        metrics_listen="",
+        database=postgres_database,
+        admin_tokens=(ADMIN_TOKEN,),
+        ingest_tokens=(INGEST_TOKEN,),
+    )
+    async with (
+        running(settings) as server,
+        open_channel(f"127.0.0.1:{server.port}", ADMIN_TOKEN) as admin_channel,
+    ):
+        admin = channel_admin_pb2_grpc.ChannelAdminStub(admin_channel)
+        minted = await admin.CreateAccessToken(
+            channel_admin_pb2.CreateAccessTokenRequest(account_id="acme")
+        )
+        async with open_channel(f"127.0.0.1:{server.port}", minted.token) as account_channel:
+            account = channel_admin_pb2_grpc.ChannelAdminStub(account_channel)
+            await admin.RevokeAccessTokens(
+                channel_admin_pb2.RevokeAccessTokensRequest(account_id="other")
+            )
+            async with out_of_service(postgres_database, request) as reason:
+                failure = await rpc_failure(
+                    account.ListChannels(channel_admin_pb2.ListChannelsRequest())
+                )
+                assert (failure.code, failure.reason) == (grpc.StatusCode.UNAVAILABLE, reason)
+            await account.ListChannels(channel_admin_pb2.ListChannelsRequest())

@@ -27,7 +27,8 @@ from tests.support.server import ADMIN_TOKEN, INGEST_TOKEN, running
             INGEST_TOKEN,
             [
                 "deskhook: PERMISSION_DENIED: this token may not call this service",
-                "  channels, log and redeliver need an admin token; publish needs an ingest token",
+                "  channels, log and redeliver need an admin or account token, tokens an admin"
+                " token; publish needs an ingest token",
             ],
         ),
     ],

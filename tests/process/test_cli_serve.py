@@ -360,5 +360,6 @@ def test_serve_help_describes_the_command_and_every_setting() -> None:
     for field, info in {**Settings.model_fields, "config": None}.items():
         assert helps[field].endswith(f"env DESKHOOK_{field.upper()})"), helps[field]
         default = None if info is None else info.default
-        if default not in (None, (), False):
+        # Nothing, none or off, as the help then says in words.
+        if default not in (None, (), False, ""):
             assert f"(default {default}; env" in helps[field]

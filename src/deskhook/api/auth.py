@@ -1,4 +1,5 @@
-"""Bearer-token checks: one token set for ChannelAdmin, another for EventIngest.
+"""Bearer-token checks: operator tokens and account tokens for ChannelAdmin, ingest tokens for
+EventIngest (docs/design.md §6, §10).
 
 A service with no tokens configured is open; the server then listens on loopback only (see
 `require_loopback_when_open`). Health and reflection are always open, for probes and tools."""
@@ -11,6 +12,7 @@ from ipaddress import ip_address
 import grpc
 
 from deskhook.config import parse_host_port
+from deskhook.domain.access_tokens import TOKEN_PREFIX
 
 ADMIN_SERVICE = "deskhook.v1.ChannelAdmin"
 INGEST_SERVICE = "deskhook.v1.EventIngest"
@@ -19,6 +21,8 @@ BEARER = "bearer "
 
 class Verdict(Enum):
     ALLOWED = "allowed"
+    # Not one of the configured tokens, but shaped as an account token: its check decides.
+    ACCOUNT_TOKEN = "account_token"  # noqa: S105 - a verdict's name, not a secret
     UNAUTHENTICATED = "unauthenticated"
     PERMISSION_DENIED = "permission_denied"
 
@@ -39,7 +43,8 @@ class TokenRules:
         ]
 
     def verdict(self, method: str, authorization: str | None) -> Verdict:
-        """Judge one call to `method` (`/package.Service/Method`) with its metadata."""
+        """Judge one call to `method` (`/package.Service/Method`) with its metadata. On an open
+        service every call is allowed, an account token's too: the call is an operator's."""
         service = method.lstrip("/").split("/", 1)[0]
         if service == ADMIN_SERVICE:
             wanted, other = self.admin_tokens, self.ingest_tokens
@@ -49,17 +54,19 @@ class TokenRules:
             return Verdict.ALLOWED
         if not wanted:
             return Verdict.ALLOWED
-        token = _bearer_token(authorization)
+        token = bearer_token(authorization)
         if token is None:
             return Verdict.UNAUTHENTICATED
         if _matches_any(token, wanted):
             return Verdict.ALLOWED
         if _matches_any(token, other):
             return Verdict.PERMISSION_DENIED
+        if service == ADMIN_SERVICE and token.startswith(TOKEN_PREFIX):
+            return Verdict.ACCOUNT_TOKEN
         return Verdict.UNAUTHENTICATED
 
 
-def _bearer_token(authorization: str | None) -> str | None:
+def bearer_token(authorization: str | None) -> str | None:
     if authorization is None or not authorization.lower().startswith(BEARER):
         return None
     return authorization[len(BEARER) :].strip() or None

@@ -21,6 +21,7 @@ from deskhook.api.convert import (
     timestamp,
 )
 from deskhook.api.log_feed import LogFeed
+from deskhook.core.access_tokens import AccessTokens
 from deskhook.core.channel_service import ChannelService, require_id
 from deskhook.core.webhook_log import WebhookLog
 from deskhook.domain.channel_spec import Channel, resolve_update_paths
@@ -33,10 +34,17 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
-    def __init__(self, channels: ChannelService, webhook_log: WebhookLog, feed: LogFeed) -> None:
+    def __init__(
+        self,
+        channels: ChannelService,
+        webhook_log: WebhookLog,
+        feed: LogFeed,
+        access_tokens: AccessTokens,
+    ) -> None:
         self._channels = channels
         self._log = webhook_log
         self._feed = feed
+        self._access_tokens = access_tokens
 
     async def _shown(self, channels: list[Channel]) -> list[channel_pb2.Channel]:
         """The channels as the API shows them, with their delivery health."""
@@ -189,3 +197,23 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
                 yield pb.WatchDeliveryLogResponse(
                     entry=log_entry_to_proto(entry), skipped_entries=skipped
                 )
+
+    # Only operators reach these two: the auth interceptor refuses account tokens
+    # (docs/design.md §11).
+
+    async def CreateAccessToken(
+        self, request: pb.CreateAccessTokenRequest, context: Context
+    ) -> pb.CreateAccessTokenResponse:
+        ttl = timedelta_from_proto(request.ttl, "ttl") if request.HasField("ttl") else None
+        created = await self._access_tokens.create(request.account_id, request.read_only, ttl)
+        return pb.CreateAccessTokenResponse(
+            token=created.minted.token,
+            expire_time=timestamp(created.minted.expire_time),
+            console_url=created.console_url,
+        )
+
+    async def RevokeAccessTokens(
+        self, request: pb.RevokeAccessTokensRequest, context: Context
+    ) -> pb.RevokeAccessTokensResponse:
+        revoked = await self._access_tokens.revoke(request.account_id)
+        return pb.RevokeAccessTokensResponse(revoke_time=timestamp(revoked))

@@ -16,6 +16,7 @@ from deskhook.api.event_ingest import EventIngestServicer
 from deskhook.api.health import HealthService
 from deskhook.api.interceptors import AuthInterceptor, GuardInterceptor
 from deskhook.config import parse_host_port
+from deskhook.core.access_tokens import AccessTokens
 from deskhook.v1 import (
     channel_admin_pb2,
     channel_admin_pb2_grpc,
@@ -49,10 +50,12 @@ def pending_call_options(max_streams: int) -> list[tuple[str, int]]:
     ]
 
 
-def new_server(tokens: TokenRules, max_streams: int) -> grpc.aio.Server:
+def new_server(
+    tokens: TokenRules, access_tokens: AccessTokens, max_streams: int
+) -> grpc.aio.Server:
     return grpc.aio.server(
         # The guard outermost: it logs the RPCs the token check refuses too.
-        interceptors=[GuardInterceptor(), AuthInterceptor(tokens)],
+        interceptors=[GuardInterceptor(), AuthInterceptor(tokens, access_tokens)],
         options=[
             # so_reuseport off: a second server on a busy port must fail, not share it.
             ("grpc.so_reuseport", 0),

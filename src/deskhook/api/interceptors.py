@@ -1,5 +1,5 @@
-"""Server interceptors: bearer-token auth, and the guard that turns errors into statuses and
-logs one line per RPC."""
+"""Server interceptors: bearer-token auth with the caller's scope, and the guard that turns
+errors into statuses and logs one line per RPC."""
 
 from __future__ import annotations
 
@@ -12,9 +12,14 @@ import grpc
 import structlog
 from google.protobuf.message import DecodeError
 
-from deskhook.api.auth import TokenRules, Verdict, status_code
+from deskhook.api.auth import ADMIN_SERVICE, TokenRules, Verdict, bearer_token, status_code
+from deskhook.api.caller import acting_in
 from deskhook.api.errors import INTERNAL, status_for, status_with_reason
+from deskhook.core.access_tokens import AccessTokens
+from deskhook.domain.access_tokens import TokenRefused
+from deskhook.domain.accounts import EVERY_ACCOUNT, Scope
 from deskhook.domain.errors import DomainError, InvalidArgument
+from deskhook.domain.permissions import OPERATOR_METHODS, may_call
 
 log = structlog.get_logger("deskhook.rpc")
 
@@ -97,31 +102,92 @@ async def _abort(context: Context, status: grpc.Status) -> NoReturn:
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, rules: TokenRules) -> None:
+    """Judges each call's token. A ChannelAdmin call that may go on runs with its caller's scope
+    (deskhook.api.caller): every account for an operator token (or on an open service), one
+    account for an account token, if the scope may call the method at all (docs/design.md §11).
+    An account token is checked in the call's own handler, so that a store that cannot be read
+    meanwhile is answered (UNAVAILABLE) and logged by the guard outside, as any other failure."""
+
+    def __init__(self, rules: TokenRules, access_tokens: AccessTokens) -> None:
         self._rules = rules
+        self._access_tokens = access_tokens
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> Handler | None:
         handler = await continuation(handler_call_details)
         metadata = dict(handler_call_details.invocation_metadata or ())
-        authorization = metadata.get("authorization")
-        verdict = self._rules.verdict(
-            handler_call_details.method, authorization if isinstance(authorization, str) else None
-        )
-        if handler is None or verdict is Verdict.ALLOWED:
+        value = metadata.get("authorization")
+        authorization = value if isinstance(value, str) else None
+        verdict = self._rules.verdict(handler_call_details.method, authorization)
+        service, _, method = handler_call_details.method.lstrip("/").partition("/")
+        if handler is None or (verdict is Verdict.ALLOWED and service != ADMIN_SERVICE):
             return handler
-        message = (
-            "this token may not call this service"
-            if verdict is Verdict.PERMISSION_DENIED
-            else "a valid bearer token is required in the authorization metadata"
-        )
-        status = status_with_reason(status_code(verdict), message, verdict.name)
+        if verdict not in (Verdict.ALLOWED, Verdict.ACCOUNT_TOKEN):
+            return _refused(handler, _refusal(verdict))
 
-        async def refuse(_request: Any, context: Context) -> None:
-            await _abort(context, status)
+        async def scope_of(context: Context) -> Scope:
+            if verdict is Verdict.ALLOWED:
+                return EVERY_ACCOUNT
+            try:
+                scope = await self._access_tokens.scope(bearer_token(authorization) or "")
+            except TokenRefused as refused:
+                await _abort(
+                    context,
+                    status_with_reason(
+                        grpc.StatusCode.UNAUTHENTICATED, refused.message, refused.reason
+                    ),
+                )
+            if not may_call(scope, method):
+                await _abort(context, _denied(scope, method))
+            return scope
 
-        return _with_behaviour(handler, refuse)
+        return _scoped(handler, scope_of)
+
+
+def _refusal(verdict: Verdict) -> grpc.Status:
+    message = (
+        "this token may not call this service"
+        if verdict is Verdict.PERMISSION_DENIED
+        else "a valid bearer token is required in the authorization metadata"
+    )
+    return status_with_reason(status_code(verdict), message, verdict.name)
+
+
+def _denied(scope: Scope, method: str) -> grpc.Status:
+    message = (
+        "a read-only token may only get, list and watch"
+        if scope.read_only and method not in OPERATOR_METHODS
+        else f"only operator tokens may call {method}"
+    )
+    return status_with_reason(grpc.StatusCode.PERMISSION_DENIED, message, "PERMISSION_DENIED")
+
+
+def _refused(handler: Handler, status: grpc.Status) -> Handler:
+    async def refuse(_request: Any, context: Context) -> None:
+        await _abort(context, status)
+
+    return _with_behaviour(handler, refuse)
+
+
+def _scoped(handler: Handler, scope_of: Callable[[Context], Awaitable[Scope]]) -> Handler:
+    """`handler`, run in the scope `scope_of` decides for the call (or not at all, if it
+    aborts). The scope is set in the RPC's own task, in which the servicer then runs."""
+    behaviour = _behaviour(handler)
+    if inspect.isasyncgenfunction(behaviour):
+
+        async def streamed(request: Any, context: Context) -> AsyncIterator[Any]:
+            acting_in(await scope_of(context))
+            async for response in behaviour(request, context):
+                yield response
+
+        return _with_behaviour(handler, streamed)
+
+    async def called(request: Any, context: Context) -> Any:
+        acting_in(await scope_of(context))
+        return await behaviour(request, context)
+
+    return _with_behaviour(handler, called)
 
 
 class GuardInterceptor(grpc.aio.ServerInterceptor):

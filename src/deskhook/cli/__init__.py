@@ -12,14 +12,14 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from deskhook import demo
-from deskhook.cli import channels_command, log, publish, redeliver, serve
+from deskhook.cli import channels_command, log, publish, redeliver, serve, tokens_command
 from deskhook.cli.command import Parser, client_flags, refuse_misplaced_client_flags
 from deskhook.cli.loop import run_async
 
 __all__ = ["build_parser", "main", "run_async"]
 
 # Each module adds its own subcommands: a new command is one more module in this tuple.
-COMMANDS = (serve, channels_command, log, redeliver, publish, demo)
+COMMANDS = (serve, channels_command, log, redeliver, publish, tokens_command, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="deskhook",
         description="Outgoing webhooks for a helpdesk.",
         epilog="The server connection flags and --json are for the client commands (channels,"
-        " log, redeliver, publish), before or after the command's name.",
+        " log, redeliver, publish, tokens), before or after the command's name.",
         # Accepted before the command too, as in `deskhook --json log`.
         parents=[client_flags(defaults=False)],
     )

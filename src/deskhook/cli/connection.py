@@ -31,7 +31,8 @@ def add_connection_flags(parser: argparse.ArgumentParser, *, defaults: bool) -> 
     add(
         "--token",
         default=default(os.environ.get("DESKHOOK_TOKEN")),
-        help="bearer token: an admin token, or an ingest token for publish (env DESKHOOK_TOKEN)",
+        help="bearer token: an admin or account token, or an ingest token for publish"
+        " (env DESKHOOK_TOKEN)",
     )
     add(
         "--tls",

@@ -8,7 +8,8 @@ from grpc_status import rpc_status
 _HINTS = {
     grpc.StatusCode.UNAUTHENTICATED: "pass a token with --token or DESKHOOK_TOKEN",
     grpc.StatusCode.PERMISSION_DENIED: (
-        "channels, log and redeliver need an admin token; publish needs an ingest token"
+        "channels, log and redeliver need an admin or account token, tokens an admin token;"
+        " publish needs an ingest token"
     ),
 }
 

@@ -89,6 +89,11 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
         metavar="N",
     )
     add("--retention-days", "days the webhook log is kept, 1-3650", "30", metavar="DAYS")
+    add(
+        "--console-url",
+        "the console's public base URL, for the sign-in links of minted tokens; '' for none",
+        metavar="URL",
+    )
     add("--log-level", "debug, info, warning or error", "info", metavar="LEVEL")
     add(
         "--log-format",

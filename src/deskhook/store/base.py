@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from deskhook.domain.access_tokens import AccessTokenKey
 from deskhook.domain.accounts import Scope
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, ChannelHealth
 from deskhook.domain.channel_spec import Channel, ConnectionStatus
@@ -267,4 +268,35 @@ class Store(Protocol):
     async def prune(self, before: datetime, batch: int) -> int:
         """Delete up to `batch` rows of history older than `before`: log entries, finished
         deliveries, and events left without deliveries. How many rows went; 0 when done."""
+        ...
+
+    # Account access tokens (docs/design.md §11): the keys that sign them and the revocations,
+    # shared by every replica and kept over restarts.
+
+    async def access_token_keys(self) -> list[AccessTokenKey]:
+        """Every token key, newest first."""
+        ...
+
+    async def add_access_token_key(
+        self, key: AccessTokenKey, unless_created_after: datetime
+    ) -> bool:
+        """Add `key` unless a key created after `unless_created_after` exists, as one step with
+        every other store's adds: replicas that start or rotate at once add one key between
+        them. Whether `key` was added."""
+        ...
+
+    async def delete_access_token_keys(self, key_ids: Sequence[str]) -> None:
+        """Drop the keys named (retired: no token they signed is still valid)."""
+        ...
+
+    async def revoke_access_tokens(
+        self, account_id: str, before: datetime, forget_before: datetime
+    ) -> datetime:
+        """End every token of `account_id` minted before `before`; a later revocation already
+        stored for it stands. Revocations before `forget_before` are dropped, since every token
+        they ended has expired. The account's revocation time as stored."""
+        ...
+
+    async def access_token_revocations(self) -> dict[str, datetime]:
+        """Each account's revocation time: its tokens minted before it are revoked."""
         ...

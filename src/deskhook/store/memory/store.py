@@ -19,6 +19,7 @@ from deskhook.domain.events import IngestResult, MatchedEvent, PublishedEvent
 from deskhook.domain.times import to_micros
 from deskhook.store.base import ClaimRules, Finished, LogFilter, StoreListener
 from deskhook.store.log_filter import log_comparisons
+from deskhook.store.memory.access_token_tables import AccessTokenTables
 from deskhook.store.memory.channel_tables import ChannelTables
 from deskhook.store.process_claims import ProcessClaims
 from deskhook.store.rows import ATTEMPT_COLUMNS, DELIVERY_STATES, attempt_values
@@ -64,9 +65,10 @@ class _Logged:
         return to_micros(self.record.attempted_at), self.record.id
 
 
-class MemoryStore(ChannelTables, ProcessClaims):
+class MemoryStore(ChannelTables, ProcessClaims, AccessTokenTables):
     def __init__(self) -> None:
         ChannelTables.__init__(self)
+        AccessTokenTables.__init__(self)
         ProcessClaims.__init__(self)
         # By idempotency key: (account id, event id).
         self._events: dict[tuple[str, str], _Event] = {}
