@@ -45,14 +45,20 @@ def received(receiver: Receiver) -> set[str]:
     }
 
 
+async def one_channel_each(admin: AdminStub, receiver: Receiver) -> dict[str, tuple[str, str]]:
+    """A channel in accounts "a", "b" and the default one, alike but for their account and
+    receiving path: each one's id and signing secret, by account."""
+    return {
+        account: await add_channel(admin, receiver, path_of(account), account_id=account)
+        for account in ("a", "b", "")
+    }
+
+
 async def test_one_event_id_in_three_accounts_reaches_each_accounts_own_channel(
     admin: AdminStub, ingest: IngestStub, receiver: Receiver, scheduler: DeliveryScheduler
 ) -> None:
-    # Alike but for their account: department 7, ticket_create.
-    secrets = {
-        account: (await add_channel(admin, receiver, path_of(account), account_id=account))[1]
-        for account in ("a", "b", "")
-    }
+    channels = await one_channel_each(admin, receiver)
+    secrets = {account: secret for account, (_, secret) in channels.items()}
     acks = await publish_stream(
         ingest,
         [make_event("same", account_id="a"), make_event("same", account_id="b")],
@@ -106,10 +112,7 @@ async def test_a_department_change_moves_nothing_across_accounts(
 async def test_an_operator_filters_lists_and_the_live_log_by_account(
     admin: AdminStub, ingest: IngestStub, receiver: Receiver, scheduler: DeliveryScheduler
 ) -> None:
-    ids = {
-        account: (await add_channel(admin, receiver, path_of(account), account_id=account))[0]
-        for account in ("a", "b", "")
-    }
+    ids = {account: id_ for account, (id_, _) in (await one_channel_each(admin, receiver)).items()}
     watches = {
         account: admin.WatchDeliveryLog(pb.WatchDeliveryLogRequest(account_id=account))
         for account in ("a", "")
