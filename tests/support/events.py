@@ -24,12 +24,14 @@ def make_event(
     department_id: int = 7,
     ticket_id: int = 1001,
     old_department_id: int = 0,
+    account_id: str = "",
 ) -> event_pb2.Event:
-    """A valid event of `event_type`, with the detail its type needs. For a department change
-    the ticket moves from `old_department_id` to `department_id`."""
+    """A valid event of `event_type` in `account_id`, with the detail its type needs. For a
+    department change the ticket moves from `old_department_id` to `department_id`."""
     event = event_pb2.Event(
         event_id=event_id,
         event_type=event_type,
+        account_id=account_id,
         ticket=event_pb2.Ticket(
             id=ticket_id,
             unique_id=f"HD-{ticket_id}",

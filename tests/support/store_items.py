@@ -28,7 +28,9 @@ async def opened(database: str, pool_size: int = POOL_SIZE) -> AsyncIterator[Sto
         await store.close()
 
 
-def make_channel(channel_id: str, ordering: Ordering = Ordering.UNORDERED) -> Channel:
+def make_channel(
+    channel_id: str, ordering: Ordering = Ordering.UNORDERED, account_id: str = ""
+) -> Channel:
     spec = ChannelSpec(
         name=channel_id,
         url="https://hooks.example.com/deskhook",
@@ -36,12 +38,14 @@ def make_channel(channel_id: str, ordering: Ordering = Ordering.UNORDERED) -> Ch
         subscriptions=(EventType.TICKET_CREATE,),
         ordering=ordering,
     )
-    return Channel(channel_id, spec, create_time=NOW, update_time=NOW)
+    return Channel(channel_id, spec, create_time=NOW, update_time=NOW, account_id=account_id)
 
 
-async def add_channels(store: Store, *channel_ids: str) -> None:
+async def add_channels(store: Store, *channel_ids: str, account_id: str = "") -> None:
     for channel_id in channel_ids:
-        await store.insert_channel(make_channel(channel_id), "whsec_test", None)
+        await store.insert_channel(
+            make_channel(channel_id, account_id=account_id), "whsec_test", None
+        )
 
 
 def matched(

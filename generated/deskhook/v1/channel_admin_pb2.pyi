@@ -228,8 +228,10 @@ class UpdateChannelRequest(_message.Message):
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
         """The fields to change, e.g. `name,url`. When absent, every field that is
-        set to a non-default value in `channel` is changed. Output-only and
-        unknown paths are INVALID_ARGUMENT.
+        set to a non-default value in `channel` is changed, but `account_id`,
+        which must then be empty or the channel's own. Output-only and unknown
+        paths are INVALID_ARGUMENT, and so is `account_id`: a channel's account
+        never changes.
         """
 
     def __init__(

@@ -93,16 +93,16 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
         self, request: pb.UpdateChannelRequest, context: Context
     ) -> pb.UpdateChannelResponse:
         require_id(request.channel.id, "channel.id")
-        paths = (
-            list(request.update_mask.paths)
-            if request.HasField("update_mask")
-            else populated_paths(request.channel)
-        )
+        # A mask names what changes, and no other field counts; without one, every field set
+        # does, and the account, if set, must be the channel's own.
+        masked = request.HasField("update_mask")
+        paths = list(request.update_mask.paths) if masked else populated_paths(request.channel)
         channel = await self._channels.update(
             caller_scope(context),
             request.channel.id,
             spec_from_proto(request.channel),
             resolve_update_paths(paths),
+            account_id="" if masked else request.channel.account_id,
         )
         (shown,) = await self._shown([channel])
         return pb.UpdateChannelResponse(channel=shown)

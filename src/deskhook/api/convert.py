@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from deskhook.domain.accounts import account_id_violation
 from deskhook.domain.breaker import ChannelHealth
 from deskhook.domain.channel_spec import (
+    IMMUTABLE_PATHS,
     OUTPUT_ONLY_PATHS,
     Channel,
     ChannelSpec,
@@ -138,11 +139,14 @@ def spec_from_proto(message: channel_pb2.Channel) -> ChannelSpec:
 
 def populated_paths(message: Message) -> list[str]:
     """AIP-134: without an update mask, the fields that are set are the ones to change.
-    `id` names the channel and output-only fields are ignored (AIP-203)."""
+    `id` names the channel, output-only fields are ignored, and immutable ones are checked
+    against the channel instead (AIP-203)."""
     return [
         descriptor.name
         for descriptor, _ in message.ListFields()
-        if descriptor.name != "id" and descriptor.name not in OUTPUT_ONLY_PATHS
+        if descriptor.name != "id"
+        and descriptor.name not in OUTPUT_ONLY_PATHS
+        and descriptor.name not in IMMUTABLE_PATHS
     ]
 
 

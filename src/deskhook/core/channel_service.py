@@ -17,6 +17,7 @@ from deskhook.domain.channel_spec import (
     ConnectionStatus,
     ConnectionTest,
     apply_update,
+    check_unchanged_account,
     validate_spec,
 )
 from deskhook.domain.errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
@@ -198,9 +199,17 @@ class ChannelService:
         return ChannelPage([channel for _, channel in page], next_token)
 
     async def update(
-        self, scope: Scope, channel_id: str, patch: ChannelSpec, paths: frozenset[str]
+        self,
+        scope: Scope,
+        channel_id: str,
+        patch: ChannelSpec,
+        paths: frozenset[str],
+        account_id: str = "",
     ) -> Channel:
+        """The channel with the fields `paths` names taken from `patch`. `account_id`, when
+        set, is the account the request says the channel is in: it must be its own."""
         current = await self.get(scope, channel_id)
+        check_unchanged_account(current, account_id, "channel.account_id")
         spec = apply_update(current.spec, patch, paths)
         validate_spec(spec, self._policy)
         updated = replace(current, spec=spec, update_time=self._now())

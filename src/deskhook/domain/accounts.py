@@ -38,12 +38,13 @@ class Scope:
 
     def narrowed(self, account_id: str | None) -> "Scope":
         """This scope limited to `account_id` (None: not limited). An account scope stays its
-        own account: naming another one reaches nothing, as its rows do not exist for it."""
+        own account: naming another one reaches nothing, as its rows do not exist for it.
+        Narrowing never widens: a read-only scope stays read-only."""
         if account_id is None or self.account_id == account_id:
             return self
         if self.account_id is None:
             return Scope(account_id, self.read_only)
-        return NOWHERE
+        return Scope(NOWHERE.account_id, self.read_only)
 
 
 def account_for_create(scope: Scope, requested: str, field: str) -> str:

@@ -76,6 +76,8 @@ MUTABLE_PATHS = frozenset(f.name for f in fields(ChannelSpec))
 OUTPUT_ONLY_PATHS = frozenset(
     {"id", "connection_status", "disabled_reason", "health", "create_time", "update_time"}
 )
+# Set on create, never changed (docs/design.md §10).
+IMMUTABLE_PATHS = frozenset({"account_id"})
 
 
 @dataclass(frozen=True)
@@ -156,18 +158,28 @@ def resolve_update_paths(paths: Sequence[str], field_name: str = "update_mask") 
             field_name, f"names {len(paths)} paths; a channel has {len(MUTABLE_PATHS)} fields"
         )
     violations = [
-        FieldViolation(
-            field_name,
-            f"{_quoted(path)} is output only"
-            if path in OUTPUT_ONLY_PATHS
-            else f"unknown field {_quoted(path)}",
-        )
+        FieldViolation(field_name, _not_mutable(path))
         for path in paths
         if path not in MUTABLE_PATHS
     ]
     if violations:
         raise InvalidArgument(*violations)
     return frozenset(paths)
+
+
+def _not_mutable(path: str) -> str:
+    if path in OUTPUT_ONLY_PATHS:
+        return f"{_quoted(path)} is output only"
+    if path in IMMUTABLE_PATHS:
+        return f"{_quoted(path)} is set on create and never changes"
+    return f"unknown field {_quoted(path)}"
+
+
+def check_unchanged_account(current: Channel, account_id: str, field_name: str) -> None:
+    """An update may name the channel's own account, as it was read (AIP-203: an immutable
+    field sent unchanged is no change); naming another is INVALID_ARGUMENT."""
+    if account_id and account_id != current.account_id:
+        raise InvalidArgument.field(field_name, "is set on create and never changes")
 
 
 def apply_update(current: ChannelSpec, patch: ChannelSpec, paths: frozenset[str]) -> ChannelSpec:

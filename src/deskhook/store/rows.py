@@ -155,13 +155,17 @@ def signing_secrets_from_rows(rows: Iterable[Row]) -> list[SigningSecret]:
     return [SigningSecret(row["secret"], _moment(row["expire_time"])) for row in rows]
 
 
-def redeliver_scope(event_id: str | None, target: str) -> str:
+def redeliver_scope(event_id: str | None, target: str, channel: str) -> str:
     """Which of a channel's deliveries Redeliver schedules again: the one of event `event_id`,
     or else those given up since a time. `target` is the placeholder bound to
-    `redeliver_target`."""
+    `redeliver_target`, `channel` the one bound to the channel's id."""
     if event_id is not None:
-        # The channel's deliveries are all of its account's events: the event id names one.
-        return f"event_seq IN (SELECT seq FROM events WHERE event_id = {target})"
+        # The event of that id in the channel's account: found by its key, (account_id,
+        # event_id), where the event id alone would read every event of every account.
+        return (
+            "event_seq = (SELECT seq FROM events WHERE event_id = "
+            f"{target} AND account_id = (SELECT account_id FROM channels WHERE id = {channel}))"
+        )
     return f"state = 'given_up' AND finished_at >= {target}"
 
 

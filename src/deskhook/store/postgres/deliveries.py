@@ -158,7 +158,7 @@ class DeliveryTables(PostgresConnections):
     ) -> int:
         return await self._write(
             "UPDATE deliveries SET state = 'pending', due_at = $2, finished_at = NULL"
-            f" WHERE channel_id = $1 AND {redeliver_scope(event_id, '$3')}"
+            f" WHERE channel_id = $1 AND {redeliver_scope(event_id, '$3', '$1')}"
             f" AND EXISTS (SELECT 1 FROM channels WHERE id = $1 AND {in_scope(4)})",
             channel_id,
             to_micros(now),

@@ -47,9 +47,10 @@ class DeliveryTables(SqliteConnections):
         failed_since: datetime | None,
         now: datetime,
     ) -> int:
+        chosen = rows.redeliver_scope(event_id, ":target", ":channel_id")
         return await self._write(
             "UPDATE deliveries SET state = 'pending', due_at = :now, finished_at = NULL"
-            f" WHERE channel_id = :channel_id AND {rows.redeliver_scope(event_id, ':target')}"
+            f" WHERE channel_id = :channel_id AND {chosen}"
             f" AND EXISTS (SELECT 1 FROM channels WHERE id = :channel_id AND {IN_SCOPE})",
             {
                 "channel_id": channel_id,
