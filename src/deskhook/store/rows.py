@@ -62,6 +62,14 @@ def channel_values(channel: Channel) -> dict[str, object]:
     }
 
 
+def changed_values(channel: Channel) -> dict[str, object]:
+    """Named parameters for the columns of CHANNEL_COLUMNS an update sets: a channel's id and
+    account never change."""
+    values = channel_values(channel)
+    del values["id"], values["account_id"]
+    return values
+
+
 def created_channel_values(channel: Channel, request: CreateRequest | None) -> dict[str, object]:
     """Named parameters for a new channel's row: CHANNEL_COLUMNS and the create request it
     answers, if any."""

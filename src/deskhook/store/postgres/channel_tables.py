@@ -6,7 +6,7 @@ import asyncpg
 
 from deskhook.domain.accounts import Scope
 from deskhook.domain.breaker import ChannelHealth
-from deskhook.domain.channel_spec import Channel, ConnectionStatus
+from deskhook.domain.channel_spec import Channel
 from deskhook.domain.signing import SigningSecret
 from deskhook.domain.times import to_micros
 from deskhook.store.base import (
@@ -15,17 +15,16 @@ from deskhook.store.base import (
     CreateRequest,
     DuplicateCreateRequest,
 )
+from deskhook.store.channel_updates import ChannelUpdates
 from deskhook.store.postgres.connection import PostgresConnections
 from deskhook.store.postgres.notify import CHANNELS_CHANGED, notify_if_any
 from deskhook.store.rows import (
     CHANNEL_COLUMNS,
     HEALTH_COLUMNS,
     channel_from_row,
-    channel_values,
     created_channel_values,
     health_from_row,
     signing_secrets_from_rows,
-    status_values,
 )
 
 
@@ -43,7 +42,7 @@ def in_scope(number: int) -> str:
     return f"(${number}::text IS NULL OR account_id = ${number})"
 
 
-class ChannelTables(PostgresConnections):
+class ChannelTables(ChannelUpdates, PostgresConnections):
     async def insert_channel(
         self, channel: Channel, signing_secret: str, request: CreateRequest | None
     ) -> None:
@@ -111,20 +110,8 @@ class ChannelTables(PostgresConnections):
         )
         return [(row["seq"], channel_from_row(row)) for row in rows]
 
-    async def update_channel(self, scope: Scope, channel: Channel) -> bool:
-        return await self._update(scope, channel.id, channel_values(channel))
-
-    async def set_connection_status(
-        self, scope: Scope, channel_id: str, status: ConnectionStatus
-    ) -> bool:
-        return await self._update(scope, channel_id, status_values(status))
-
     async def _update(self, scope: Scope, channel_id: str, values: dict[str, object]) -> bool:
-        # A channel's id and account never change.
-        changed = {
-            "id": channel_id,
-            **{name: value for name, value in values.items() if name not in ("id", "account_id")},
-        }
+        changed = {"id": channel_id, **values}
         return (
             await self._write(
                 f"UPDATE channels SET {_assignments(changed)}"

@@ -4,7 +4,7 @@ import sqlite3
 from datetime import datetime
 
 from deskhook.domain.accounts import Scope
-from deskhook.domain.channel_spec import Channel, ConnectionStatus
+from deskhook.domain.channel_spec import Channel
 from deskhook.domain.signing import SigningSecret
 from deskhook.domain.times import to_micros
 from deskhook.store.base import (
@@ -13,13 +13,12 @@ from deskhook.store.base import (
     CreateRequest,
     DuplicateCreateRequest,
 )
+from deskhook.store.channel_updates import ChannelUpdates
 from deskhook.store.rows import (
     CHANNEL_COLUMNS,
     channel_from_row,
-    channel_values,
     created_channel_values,
     signing_secrets_from_rows,
-    status_values,
 )
 from deskhook.store.sqlite.connection import SqliteConnections
 
@@ -27,7 +26,7 @@ from deskhook.store.sqlite.connection import SqliteConnections
 IN_SCOPE = "(:account_id IS NULL OR account_id = :account_id)"
 
 
-class ChannelTables(SqliteConnections):
+class ChannelTables(ChannelUpdates, SqliteConnections):
     async def insert_channel(
         self, channel: Channel, signing_secret: str, request: CreateRequest | None
     ) -> None:
@@ -96,19 +95,8 @@ class ChannelTables(SqliteConnections):
         )
         return [(row["seq"], channel_from_row(row)) for row in rows]
 
-    async def update_channel(self, scope: Scope, channel: Channel) -> bool:
-        return await self._update(scope, channel.id, channel_values(channel))
-
-    async def set_connection_status(
-        self, scope: Scope, channel_id: str, status: ConnectionStatus
-    ) -> bool:
-        return await self._update(scope, channel_id, status_values(status))
-
     async def _update(self, scope: Scope, channel_id: str, values: dict[str, object]) -> bool:
-        # A channel's id and account never change.
-        assignments = ", ".join(
-            f"{name} = :{name}" for name in values if name not in ("id", "account_id")
-        )
+        assignments = ", ".join(f"{name} = :{name}" for name in values)
         return (
             await self._write(
                 f"UPDATE channels SET {assignments} WHERE id = :id AND {IN_SCOPE}",
