@@ -1,9 +1,11 @@
 """The scheduler's own decisions, on the in-memory store and a scripted HTTP client, without a
-server or a receiver: how many deliveries it claims and sends at once, that it adopts the
-health the store returns, and how long it sleeps when nothing may go out now."""
+server or a receiver: how many deliveries it claims and sends at once, how it shares its window
+between accounts and channels, that it adopts the health the store returns, and how long it
+sleeps when nothing may go out now."""
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -29,31 +31,45 @@ REFUSED = HttpResponse(500, "", FailureReason.HTTP_STATUS, "HTTP 500", 0.01, Non
 BREAKER = BreakerPolicy(failure_threshold=2)
 # The background loop sleeps until woken: only drain() and the scheduler's own wake-ups pump.
 SLEEPY = SchedulerLimits(max_idle=timedelta(hours=1))
+# A bound on waits for what the scheduler does by itself, so that a test fails, not hangs.
+WAIT_SECONDS = 10.0
 
 
 class ScriptedClient(WebhookClient):
     """Answers every POST with the next scripted outcome (DELIVERED once they run out), each
-    after `hold` opens, and keeps what it saw: the requests' URLs, how many were on the wire at
-    once at most, and when the first `waiting_for` were."""
+    after `hold` opens (those to `held_urls` alone, when set), and keeps what it saw: the
+    requests' URLs, how many were on the wire at once at most, and when the first `waiting_for`
+    were."""
 
     def __init__(self, *outcomes: HttpResponse) -> None:
         super().__init__(UrlPolicy())
         self.outcomes = list(outcomes)
         self.hold = asyncio.Event()
         self.hold.set()
+        self.held_urls: set[str] | None = None
         self.urls: list[str] = []
         self.on_the_wire = self.most_on_the_wire = 0
         self.waiting_for = 0
         self.reached = asyncio.Event()
+        self._posted = asyncio.Condition()
+
+    async def wait_for_url(self, url: str) -> int:
+        """How many requests came before the first to `url`, once it has come."""
+        async with self._posted:
+            await self._posted.wait_for(lambda: url in self.urls)
+        return self.urls.index(url)
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpResponse:
         self.urls.append(url)
+        async with self._posted:
+            self._posted.notify_all()
         self.on_the_wire += 1
         self.most_on_the_wire = max(self.most_on_the_wire, self.on_the_wire)
         if self.on_the_wire == self.waiting_for:
             self.reached.set()
         try:
-            await self.hold.wait()
+            if self.held_urls is None or url in self.held_urls:
+                await self.hold.wait()
             # A few turns of the loop on the wire, so that attempts started together overlap.
             for _ in range(3):
                 await asyncio.sleep(0)
@@ -70,6 +86,8 @@ class Running:
     client: ScriptedClient
     clock: FakeClock
     logged: list[Attempt]
+    # What ingest sets when it commits: deliveries may be due on any channel.
+    wake: asyncio.Event
 
 
 @pytest.fixture
@@ -95,33 +113,41 @@ async def running(
     store = MemoryStore()
     directory = ChannelDirectory(store)
     logged: list[Attempt] = []
+    wake = asyncio.Event()
     scheduler = DeliveryScheduler(
         store,
         directory,
         client,
         now=clock,
         jitter=lambda: 0.5,
-        wake=asyncio.Event(),
+        wake=wake,
         on_attempt=logged.append,
         limits=limits,
         breaker=BREAKER,
     )
     await scheduler.start()
     try:
-        yield Running(store, directory, scheduler, client, clock, logged)
+        yield Running(store, directory, scheduler, client, clock, logged, wake)
     finally:
         await scheduler.stop(grace=0)
         await directory.close()
 
 
-async def add(running: Running, channel_id: str, **spec: Any) -> None:
-    """A channel as make_channel() makes it, with `spec` changed, and the scheduler told."""
+async def add(running: Running, channel_id: str, account_id: str = "", **spec: Any) -> None:
+    """A channel of `account_id` as make_channel() makes it, with `spec` changed, and the
+    scheduler told."""
     channel = make_channel(channel_id)
     channel = replace(
-        channel, spec=replace(channel.spec, url=f"https://{channel_id}.test/", **spec)
+        channel,
+        spec=replace(channel.spec, url=url_of(channel_id), **spec),
+        account_id=account_id,
     )
     await running.store.insert_channel(channel, "whsec_test", None)
     await running.directory.refresh()
+
+
+def url_of(channel_id: str) -> str:
+    return f"https://{channel_id}.test/"
 
 
 async def publish(running: Running, channel_id: str, count: int) -> None:
@@ -169,6 +195,85 @@ async def test_the_window_bounds_what_is_in_flight_over_every_channel(
         await publish(running, channel_id, 5)
     await running.scheduler.drain()
     assert (len(running.logged), running.client.most_on_the_wire) == (15, limits.window)
+
+
+# A window of 8, and account "a"'s backlog: 20 deliveries on each of 6 channels, enough to fill
+# it many times over, with their receivers holding every request.
+SMALL_WINDOW = replace(SLEEPY, window=8)
+BACKLOG_CHANNELS = [f"a{n}" for n in range(6)]
+
+
+@asynccontextmanager
+async def draining(running: Running) -> AsyncIterator[None]:
+    """A drain under way while the body runs, bounded; then the held requests answered and the
+    drain finished."""
+    drain = asyncio.create_task(running.scheduler.drain())
+    try:
+        async with asyncio.timeout(WAIT_SECONDS):
+            yield
+    finally:
+        running.client.hold.set()
+        await drain
+
+
+async def hold_a_backlog(running: Running) -> None:
+    for channel_id in BACKLOG_CHANNELS:
+        await add(running, channel_id, account_id="a")
+        await publish(running, channel_id, 20)
+    running.client.held_urls = {url_of(channel_id) for channel_id in BACKLOG_CHANNELS}
+    running.client.hold.clear()
+
+
+@pytest.mark.parametrize("limits", [SMALL_WINDOW])
+@pytest.mark.parametrize("account_id", ["b", "a"], ids=["another account", "the same account"])
+async def test_a_backlog_does_not_hold_up_a_delivery_due_later(
+    running: Running, account_id: str
+) -> None:
+    await hold_a_backlog(running)
+    # Due a second after the whole backlog: taken earliest first, it would wait for all 120.
+    running.clock.advance(timedelta(seconds=1))
+    await add(running, "b", account_id=account_id)
+    await publish(running, "b", 1)
+    async with draining(running):
+        # It goes out in the first round, beside the backlog's share of the window.
+        assert await running.client.wait_for_url(url_of("b")) < SMALL_WINDOW.window
+    assert len(running.logged) == 121
+
+
+@pytest.mark.parametrize("limits", [SMALL_WINDOW])
+async def test_an_account_below_its_share_claims_past_a_window_slow_receivers_fill(
+    running: Running,
+) -> None:
+    await add(running, "b", account_id="b")
+    await hold_a_backlog(running)
+    running.client.waiting_for = SMALL_WINDOW.window
+    async with draining(running):
+        # With nothing of "b" due, "a" takes the whole window, and its receivers hold it.
+        await running.client.reached.wait()
+        # Ingest commits a delivery of "b" and wakes the scheduler: "b" has its share at once,
+        # not after "a"'s requests time out.
+        await publish(running, "b", 1)
+        running.wake.set()
+        await running.client.wait_for_url(url_of("b"))
+        assert running.client.most_on_the_wire == SMALL_WINDOW.window + 1
+    assert len(running.logged) == 121
+
+
+@pytest.mark.parametrize("limits", [SMALL_WINDOW])
+async def test_accounts_with_nothing_due_leave_the_window_to_one_that_has(
+    running: Running,
+) -> None:
+    for n in range(5):
+        await add(running, f"idle{n}", account_id=f"idle{n}")
+    await add(running, "a", account_id="a")
+    await publish(running, "a", 20)
+    running.client.hold.clear()
+    running.client.waiting_for = SMALL_WINDOW.window
+    async with draining(running):
+        # The idle accounts' shares come back unused from the first claim and go to "a" in
+        # the next: the whole window is on the wire, not a sixth of it.
+        await running.client.reached.wait()
+    assert running.client.most_on_the_wire == SMALL_WINDOW.window
 
 
 async def test_the_scheduler_adopts_the_circuit_another_replica_opened(running: Running) -> None:
