@@ -86,7 +86,7 @@ class Claims:
         and `max_idle` bounds the wait for another replica's."""
         now = self._now()
         wake_at = now + self._limits.max_idle
-        eligible = [channel.id for channel, _, _ in self._eligible(now)]
+        eligible = [channel.id for channel, _ in self._eligible(now)]
         due = await self._store.next_due_at(eligible, self._pumped_at)
         moments = [
             moment
@@ -97,17 +97,17 @@ class Claims:
         self._demand.recheck_at(min(moments, default=None))
         return max((min([wake_at, *moments]) - now).total_seconds(), 0.0)
 
-    def _eligible(self, now: datetime) -> list[tuple[Channel, int, int]]:
-        """The channels that may send now, each with its concurrency and how many more it may
-        hold: a closed circuit claims one round ahead; an open one only its probe."""
-        eligible: list[tuple[Channel, int, int]] = []
+    def _eligible(self, now: datetime) -> list[tuple[Channel, int]]:
+        """The channels that may send now, each with how many more it may hold: a closed
+        circuit claims one round ahead; an open one only its probe."""
+        eligible: list[tuple[Channel, int]] = []
         for channel in self._directory.channels():
             if not channel.spec.enabled or not self._health.may_send(channel.id, now):
                 continue
             limit = self._slots.concurrency(channel)
             open_circuit = self._health(channel.id).state is CircuitState.OPEN
             depth = limit if open_circuit else 2 * limit
-            eligible.append((channel, limit, depth - self._slots.held(channel.id)))
+            eligible.append((channel, depth - self._slots.held(channel.id)))
         return eligible
 
     def _shares(self, now: datetime) -> tuple[dict[str, int], dict[str, Channel]]:
@@ -116,7 +116,7 @@ class Claims:
         looked at."""
         accounts: dict[str, dict[str, Want]] = defaultdict(dict)
         channels: dict[str, Channel] = {}
-        for channel, _, free in self._eligible(now):
+        for channel, free in self._eligible(now):
             channels[channel.id] = channel
             wanted = free if self._demand.may_have_due(channel.id, now) else 0
             accounts[channel.account_id][channel.id] = Want(self._slots.held(channel.id), wanted)
