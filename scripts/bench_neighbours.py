@@ -29,6 +29,7 @@ for part of it.
 import asyncio
 import contextlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -85,7 +86,13 @@ class Phase:
     bad_signatures: int
 
     def ms(self, fraction: float) -> float:
-        return percentile(self.latencies, fraction) * 1000
+        """A percentile in milliseconds; NaN when none arrived."""
+        return percentile(self.latencies, fraction) * 1000 if self.latencies else math.nan
+
+    def spread(self) -> str:
+        if not self.latencies:
+            return f"none arrived within {SETTLE_SECONDS:g} s of the last event"
+        return f"{spread(self.latencies)}  ({self.delivered:,} of {self.acked:,} events)"
 
 
 @dataclass(frozen=True)
@@ -151,10 +158,8 @@ class Result:
 
     def lines(self) -> list[str]:
         rows = [
-            f"b alone                 {spread(self.alone.latencies)}  ({self.alone.delivered:,}"
-            f" of {self.alone.acked:,} events)",
-            f"b beside a's backlog    {spread(self.beside.latencies)}  ({self.beside.delivered:,}"
-            f" of {self.beside.acked:,} events)",
+            f"b alone                 {self.alone.spread()}",
+            f"b beside a's backlog    {self.beside.spread()}",
             f"b's p99 beside / alone  {self.beside.ms(0.99) / self.alone.ms(0.99):.0%}"
             f"   {verdict(self.meets)} the p99 < {TARGET_P99_MS:g} ms and"
             f" ≤ {TARGET_RATIO:.0%} target",

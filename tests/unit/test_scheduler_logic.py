@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 
 from deskhook.delivery.http_client import WebhookClient
+from deskhook.delivery.loop_lag import LoopWindow
 from deskhook.delivery.scheduler import DeliveryScheduler, SchedulerLimits
 from deskhook.domain.breaker import BreakerPolicy, CircuitState
 from deskhook.domain.delivery import Attempt
 from deskhook.domain.events import MatchedEvent
 from deskhook.domain.responses import FailureReason, HttpResponse
+from deskhook.domain.shares import LoopPolicy
 from deskhook.domain.url_policy import UrlPolicy
 from deskhook.store.base import ClaimRules
 from deskhook.store.directory import ChannelDirectory
@@ -106,8 +108,17 @@ def limits() -> SchedulerLimits:
 
 
 @pytest.fixture
+def loop_window() -> LoopWindow | None:
+    """The window as the loop's lag sets it, when a test sets it itself."""
+    return None
+
+
+@pytest.fixture
 async def running(
-    clock: FakeClock, client: ScriptedClient, limits: SchedulerLimits
+    clock: FakeClock,
+    client: ScriptedClient,
+    limits: SchedulerLimits,
+    loop_window: LoopWindow | None,
 ) -> AsyncIterator[Running]:
     """A started scheduler over an in-memory store; channels are added with `add`."""
     store = MemoryStore()
@@ -124,6 +135,7 @@ async def running(
         on_attempt=logged.append,
         limits=limits,
         breaker=BREAKER,
+        window=loop_window,
     )
     await scheduler.start()
     try:
@@ -274,6 +286,35 @@ async def test_accounts_with_nothing_due_leave_the_window_to_one_that_has(
         # the next: the whole window is on the wire, not a sixth of it.
         await running.client.reached.wait()
     assert running.client.most_on_the_wire == SMALL_WINDOW.window
+
+
+def lagging_loop_window() -> LoopWindow:
+    """SMALL_WINDOW's window as a loop lagging for a while leaves it: 4 of 8."""
+    window = LoopWindow(SMALL_WINDOW.window, LoopPolicy(target=0.005, floor=2))
+    for _ in range(4):
+        window.read(1.0, 1.0)
+    assert window.current == 4
+    return window
+
+
+@pytest.mark.parametrize("limits", [SMALL_WINDOW])
+@pytest.mark.parametrize("loop_window", [lagging_loop_window()])
+@pytest.mark.parametrize("sharing", [False, True], ids=["alone", "beside another account"])
+async def test_accounts_sharing_the_window_keep_to_what_the_loop_keeps_up_with(
+    running: Running, sharing: bool
+) -> None:
+    if sharing:
+        await add(running, "b", account_id="b")
+        await publish(running, "b", 20)
+    await hold_a_backlog(running)
+    if sharing:
+        running.client.held_urls = None  # b's too
+    async with draining(running):
+        # An account alone has the whole window however the loop lags; accounts sharing it,
+        # what the loop keeps up with.
+        running.client.waiting_for = 4 if sharing else SMALL_WINDOW.window
+        await running.client.reached.wait()
+    assert running.client.most_on_the_wire == (4 if sharing else SMALL_WINDOW.window)
 
 
 async def test_the_scheduler_adopts_the_circuit_another_replica_opened(running: Running) -> None:

@@ -1,11 +1,20 @@
 """The window's fair shares (deskhook.domain.shares), as tables: max-min division between
-accounts, filling an account's share into its channels, and what each channel may claim."""
+accounts, filling an account's share into its channels, what each channel may claim, and how
+the window follows the event loop's lag."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deskhook.domain.shares import Want, fair_shares, fill, max_min
+from deskhook.domain.shares import (
+    LoopPolicy,
+    Want,
+    active,
+    fair_shares,
+    fill,
+    max_min,
+    next_window,
+)
 
 
 @pytest.mark.parametrize(
@@ -125,3 +134,56 @@ def test_fill_leaves_no_one_lower_than_it_could_be(room: int, found: dict[str, W
         for other, theirs in found.items():
             if given_[key] and given_[other] < theirs.free:
                 assert level[key] <= level[other] + 1
+
+
+POLICY = LoopPolicy(target=0.005, busy=0.8, floor=32)
+LAGGING, KEEPING_UP = 0.050, 0.001
+
+
+@pytest.mark.parametrize(
+    ("current", "lag", "busy", "ceiling", "window"),
+    [
+        # The loop lags, busy: a quarter smaller, down to the floor and no further.
+        (256, LAGGING, 0.9, 256, 192),
+        (40, LAGGING, 1.0, 256, 32),
+        (32, LAGGING, 0.9, 256, 32),
+        # A window set below the floor is not raised by a lag.
+        (8, LAGGING, 0.9, 8, 8),
+        # It lags while its thread waits (another process had the CPU): unchanged.
+        (256, LAGGING, 0.3, 256, 256),
+        (100, LAGGING, 0.3, 64, 64),
+        # The loop keeps up: an eighth larger (at least one), up to the ceiling.
+        (32, KEEPING_UP, 0.9, 256, 36),
+        (250, KEEPING_UP, 0.2, 256, 256),
+        (4, KEEPING_UP, 0.9, 8, 5),
+        (256, 0.005, 1.0, 256, 256),
+    ],
+)
+def test_next_window(current: int, lag: float, busy: float, ceiling: int, window: int) -> None:
+    assert next_window(current, lag, busy, ceiling, POLICY) == window
+
+
+@pytest.mark.parametrize(
+    ("target", "busy", "floor"),
+    [(0.0, 0.8, 32), (-1.0, 0.8, 32), (0.005, 1.5, 32), (0.005, 0.8, 0)],
+)
+def test_a_loop_policy_that_would_stop_every_claim_is_refused(
+    target: float, busy: float, floor: int
+) -> None:
+    with pytest.raises(ValueError, match="target must be positive"):
+        LoopPolicy(target=target, busy=busy, floor=floor)
+
+
+@pytest.mark.parametrize(
+    ("accounts", "found"),
+    [
+        ({}, []),
+        ({"a": {"a1": Want(5, 10), "a2": Want(0, 3)}}, ["a"]),
+        # An account with nothing held and nothing due is not active.
+        ({"a": {"a1": Want(5, 10)}, "b": {"b1": Want(0, 0)}}, ["a"]),
+        ({"a": {"a1": Want(5, 0)}, "b": {"b1": Want(1, 0)}}, ["a", "b"]),
+        ({"a": {"a1": Want(0, 0)}, "b": {"b1": Want(0, 0), "b2": Want(0, 20)}}, ["b"]),
+    ],
+)
+def test_active(accounts: dict[str, dict[str, Want]], found: list[str]) -> None:
+    assert active(accounts) == found

@@ -17,9 +17,11 @@ from deskhook.delivery.health_view import HealthView
 from deskhook.delivery.slots import Slots
 from deskhook.domain.breaker import BreakerPolicy, CircuitState
 from deskhook.domain.channel_spec import Channel, Ordering
-from deskhook.domain.shares import Want, fair_shares
+from deskhook.domain.shares import LoopPolicy, Want, active, fair_shares
 from deskhook.store.base import ClaimRules, Store
 from deskhook.store.directory import ChannelDirectory
+
+DEFAULT_LOOP_POLICY: Final = LoopPolicy()
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class SchedulerLimits:
     # the others fill the window: at most twice the window, for as long as they take to
     # finish what they hold beyond theirs).
     window: int = 256
+    # How the window shrinks while the event loop lags and accounts share it (None: never).
+    loop: LoopPolicy | None = DEFAULT_LOOP_POLICY
     # Attempts in flight to one channel whose max_concurrency is 0.
     channel_concurrency: int = 10
     # A claimed delivery is not claimed again for this long: longer than any attempt.
@@ -52,6 +56,7 @@ class Claims:
         slots: Slots,
         demand: Demand,
         *,
+        window: Callable[[], int],
         now: Callable[[], datetime],
         limits: SchedulerLimits,
         breaker: BreakerPolicy,
@@ -61,6 +66,9 @@ class Claims:
         self._health = health
         self._slots = slots
         self._demand = demand
+        self._window = window
+        # When each account last held part of the window or could take some.
+        self._active_at: dict[str, datetime] = {}
         self._now = now
         self._limits = limits
         self._breaker = breaker
@@ -127,9 +135,20 @@ class Claims:
         counted = sum(want.held for wants in accounts.values() for want in wants.values())
         # What the counted channels do not hold (attempts being recorded, deleted channels'
         # attempts) is not theirs to share.
-        window = self._limits.window - (self._slots.taken() - counted)
+        # Accounts sharing it get the window the loop keeps up with; one alone, all of it.
+        full = self._window() if self._shared(active(accounts), now) else self._limits.window
+        window = full - (self._slots.taken() - counted)
         caps = fair_shares(window, accounts)
         return {id_: cap for id_, cap in caps.items() if cap > 0 and id_ in channels}, channels
+
+    def _shared(self, accounts: list[str], now: datetime) -> bool:
+        """Whether another account than one active now was active within `max_idle`: one that
+        publishes now and then shares the window between its events too."""
+        for account in accounts:
+            self._active_at[account] = now
+        since = now - self._limits.max_idle
+        self._active_at = {a: at for a, at in self._active_at.items() if at >= since}
+        return len(self._active_at) > 1
 
     def _rules(self, slots: dict[str, int], channels: dict[str, Channel]) -> ClaimRules:
         limits: dict[str, int] = {}

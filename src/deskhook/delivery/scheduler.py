@@ -21,6 +21,7 @@ from deskhook.delivery.claims import DEFAULT_LIMITS, Claims, SchedulerLimits
 from deskhook.delivery.demand import Demand
 from deskhook.delivery.health_view import HealthView
 from deskhook.delivery.http_client import WebhookClient
+from deskhook.delivery.loop_lag import LoopWindow
 from deskhook.delivery.slots import Slots
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, ChannelHealth
 from deskhook.domain.delivery import Attempt
@@ -60,6 +61,7 @@ class DeliveryScheduler:
         on_attempt: Callable[[Attempt], None],
         limits: SchedulerLimits = DEFAULT_LIMITS,
         breaker: BreakerPolicy = DEFAULT_POLICY,
+        window: LoopWindow | None = None,
     ) -> None:
         self._store = store
         # Set from outside when deliveries may have fallen due on any channel (ingest, a
@@ -69,6 +71,10 @@ class DeliveryScheduler:
         self._nudge = asyncio.Event()
         self._health = HealthView(breaker)
         self._demand = Demand(limits.max_idle)
+        # The window accounts share, following the loop's lag; one handed in (by a test) is read
+        # by whoever handed it in.
+        self._own_window = window is None
+        self._window = window or LoopWindow(limits.window, limits.loop)
         # The slots start attempts, and an attempt frees its slot: each is given the other, the
         # attempts late-bound, as they are built next.
         self._slots = Slots(
@@ -100,6 +106,7 @@ class DeliveryScheduler:
             self._health,
             self._slots,
             self._demand,
+            window=lambda: self._window.current,
             now=now,
             limits=limits,
             breaker=breaker,
@@ -113,6 +120,8 @@ class DeliveryScheduler:
         # Whatever a crash left claimed, here or by a replica that is gone, is not in flight.
         await self._store.release_claims()
         self._attempts.start()
+        if self._own_window:
+            self._window.start()
         self._health.load(await self._store.channel_health())
         self._task = asyncio.create_task(self._run(), name="delivery-scheduler")
 
@@ -123,6 +132,7 @@ class DeliveryScheduler:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        await self._window.stop()
         await self._slots.stop(grace)
         await self._attempts.stop()
 

@@ -7,7 +7,9 @@ share gets all it wants, and what it leaves is divided between the others in the
 account below its share may claim up to it even while others fill the window (they took it
 while this one wanted nothing), and one above its share claims nothing more until attempts end
 and bring it back under. Within an account, what it may claim goes to its channels holding the
-least first. Pure: the scheduler counts what each channel holds and could take."""
+least first. While accounts share it, the window also follows the event loop every delivery
+runs on (`next_window`). Pure: the scheduler counts what each channel holds and could take,
+and reads the loop."""
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
@@ -76,6 +78,15 @@ def fill(room: int, wants: Mapping[Key, Want]) -> dict[Key, int]:
     return given
 
 
+def active(accounts: Mapping[Account, Mapping[Key, Want]]) -> list[Account]:
+    """The accounts that hold part of the window or could take some."""
+    return [
+        account
+        for account, wants in accounts.items()
+        if any(want.held or want.free for want in wants.values())
+    ]
+
+
 def fair_shares(window: int, accounts: Mapping[Account, Mapping[Key, Want]]) -> dict[Key, int]:
     """How many more deliveries each channel may claim now: its account's max-min fair share
     of `window` (by what the account's channels hold and could take), less what the account
@@ -92,3 +103,34 @@ def fair_shares(window: int, accounts: Mapping[Account, Mapping[Key, Want]]) -> 
         held = sum(want.held for want in channels.values())
         caps.update(fill(shares[account] - held, channels))
     return caps
+
+
+@dataclass(frozen=True)
+class LoopPolicy:
+    """How the window follows the event loop while accounts share it. Every delivery's request
+    runs on one event loop: past the deliveries that keep its CPU busy, more in flight only
+    lengthen the queue of work every delivery waits in, another account's new one too. So the
+    window shrinks while the loop lags by more than `target` seconds with its thread busy at
+    least `busy` of the time (a loop that lags while its thread waits lost the CPU to another
+    process, and no smaller window helps), to no less than `floor`; it grows back while the
+    loop keeps up."""
+
+    target: float = 0.002
+    busy: float = 0.5
+    floor: int = 32
+
+    def __post_init__(self) -> None:
+        if self.target <= 0 or not 0 <= self.busy <= 1 or self.floor < 1:
+            raise ValueError("target must be positive, busy a fraction and floor at least 1")
+
+
+def next_window(current: int, lag: float, busy: float, ceiling: int, policy: LoopPolicy) -> int:
+    """The window after a reading of the loop: its `lag` (seconds) and how much of the time its
+    thread was `busy`. A quarter smaller while it lags over the target, busy (never below the
+    floor, nor above `ceiling`); unchanged while it lags idle; an eighth larger, up to
+    `ceiling`, while it keeps up."""
+    if lag <= policy.target:
+        return min(ceiling, current + max(1, current // 8))
+    if busy >= policy.busy:
+        return max(min(policy.floor, ceiling), current * 3 // 4)
+    return min(current, ceiling)
