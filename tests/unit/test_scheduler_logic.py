@@ -317,6 +317,21 @@ async def test_accounts_sharing_the_window_keep_to_what_the_loop_keeps_up_with(
     assert running.client.most_on_the_wire == (4 if sharing else SMALL_WINDOW.window)
 
 
+@pytest.mark.parametrize("limits", [SMALL_WINDOW])
+@pytest.mark.parametrize("loop_window", [lagging_loop_window()])
+async def test_an_account_active_a_moment_ago_still_shares_the_window(running: Running) -> None:
+    # b had a delivery a moment ago (within max_idle) and has nothing now: one that publishes
+    # now and then shares the window between its events too.
+    await add(running, "b", account_id="b")
+    await publish(running, "b", 1)
+    await running.scheduler.drain()
+    await hold_a_backlog(running)
+    async with draining(running):
+        running.client.waiting_for = 4
+        await running.client.reached.wait()
+    assert running.client.most_on_the_wire == 4
+
+
 async def test_the_scheduler_adopts_the_circuit_another_replica_opened(running: Running) -> None:
     await add(running, "a")
     await publish(running, "a", 4)

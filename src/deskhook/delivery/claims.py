@@ -132,11 +132,11 @@ class Claims:
         for channel_id in self._slots.holding() - channels.keys():
             if (holder := self._directory.channel(channel_id)) is not None:
                 accounts[holder.account_id][channel_id] = Want(self._slots.held(channel_id), 0)
-        counted = sum(want.held for wants in accounts.values() for want in wants.values())
+        # Accounts sharing the window get what the loop keeps up with; one alone, all of it.
+        full = self._window() if self._shared(active(accounts), now) else self._limits.window
         # What the counted channels do not hold (attempts being recorded, deleted channels'
         # attempts) is not theirs to share.
-        # Accounts sharing it get the window the loop keeps up with; one alone, all of it.
-        full = self._window() if self._shared(active(accounts), now) else self._limits.window
+        counted = sum(want.held for wants in accounts.values() for want in wants.values())
         window = full - (self._slots.taken() - counted)
         caps = fair_shares(window, accounts)
         return {id_: cap for id_, cap in caps.items() if cap > 0 and id_ in channels}, channels
