@@ -109,8 +109,8 @@ def markdown(
             " root of the repository. Each figure stands next to the baseline measured in the"
             " same run; the ratio is the figure over its baseline. `scripts/bench` runs"
             " `scripts/bench_ingest.py`, `scripts/bench_delivery.py`, `scripts/bench_faults.py`,"
-            " `scripts/crash_loop.py` and `scripts/bench_replicas.py`; each one's docstring says"
-            " how it measures.",
+            " `scripts/crash_loop.py`, `scripts/bench_replicas.py` and"
+            " `scripts/bench_neighbours.py`; each one's docstring says how it measures.",
             *steal_note(stolen),
             "",
             *table(figures),

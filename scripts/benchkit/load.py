@@ -20,19 +20,28 @@ from deskhook.v1 import event_ingest_pb2 as pb
 DEPARTMENT_ID = 7
 
 
-async def create_channel(target: str, token: str, url: str, concurrency: int) -> str:
-    """One channel for department 7's ticket_create with retries on, its connection test
-    passed; its signing secret."""
+async def create_channel(
+    target: str,
+    token: str,
+    url: str,
+    concurrency: int,
+    *,
+    department_id: int = DEPARTMENT_ID,
+    account_id: str = "",
+) -> str:
+    """One channel of `account_id` (the default account unless named) for the department's
+    ticket_create with retries on, its connection test passed; its signing secret."""
     async with open_channel(target, token) as channel:
         created = await channel_admin_pb2_grpc.ChannelAdminStub(channel).CreateChannel(
             channel_admin_pb2.CreateChannelRequest(
                 channel=channel_pb2.Channel(
                     name="bench",
                     url=url,
-                    department_id=DEPARTMENT_ID,
+                    department_id=department_id,
                     subscriptions=[event_pb2.EVENT_TYPE_TICKET_CREATE],
                     retries_enabled=True,
                     max_concurrency=concurrency,
+                    account_id=account_id,
                 )
             ),
             timeout=30,
@@ -44,15 +53,19 @@ async def create_channel(target: str, token: str, url: str, concurrency: int) ->
 
 
 def batches(
-    template: event_pb2.Event, count: int, per_message: int, prefix: str
+    template: event_pb2.Event | Sequence[event_pb2.Event],
+    count: int,
+    per_message: int,
+    prefix: str,
 ) -> Iterator[pb.PublishEventsRequest]:
-    """`count` copies of `template`, `per_message` a message, event n with the id
-    `{prefix}-{n}`."""
+    """`count` events, `per_message` a message, event n a copy of `template` (of
+    `template[n % len(template)]` when there are several) with the id `{prefix}-{n}`."""
+    templates = [template] if isinstance(template, event_pb2.Event) else template
     for start in range(0, count, per_message):
         request = pb.PublishEventsRequest()
         for n in range(start, min(start + per_message, count)):
             event = request.events.add()
-            event.CopyFrom(template)
+            event.CopyFrom(templates[n % len(templates)])
             event.event_id = f"{prefix}-{n}"
         yield request
 
@@ -60,13 +73,14 @@ def batches(
 async def publish(
     target: str,
     token: str,
-    template: event_pb2.Event,
+    template: event_pb2.Event | Sequence[event_pb2.Event],
     *,
     count: int,
     per_message: int,
     prefix: str,
 ) -> None:
-    """Stream `count` events over one PublishEvents call; every one must be accepted."""
+    """Stream `count` events (as `batches` makes them) over one PublishEvents call; every one
+    must be accepted."""
     accepted = 0
     async with open_channel(target, token) as channel, asyncio.timeout(60 + count / 1000):
         call = event_ingest_pb2_grpc.EventIngestStub(channel).PublishEvents(

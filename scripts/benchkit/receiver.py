@@ -29,9 +29,10 @@ CONNECTION_TEST = "connection_test"
 
 @dataclass
 class ReceiverState:
-    """What arrived: the first arrival of each event id, in CLOCK_MONOTONIC seconds."""
+    """What arrived: the first arrival of each event id, in CLOCK_MONOTONIC seconds. Each path
+    checks signatures with the secret of its own channel."""
 
-    webhook: Webhook | None = None
+    webhooks: dict[str, Webhook] = field(default_factory=dict)
     # Set while holding: requests wait for it (bounded) and are not counted.
     release: asyncio.Event | None = None
     arrivals: dict[str, float] = field(default_factory=dict)
@@ -53,9 +54,9 @@ class ReceiverState:
                 await asyncio.wait_for(self.release.wait(), HOLD_SECONDS)
             return web.Response(status=503)
         try:
-            if self.webhook is None:
+            if (webhook := self.webhooks.get(request.path)) is None:
                 raise WebhookVerificationError("no secret yet")  # noqa: TRY301 - same answer
-            event_id = self.webhook.verify(body, dict(request.headers))["event_id"]
+            event_id = webhook.verify(body, dict(request.headers))["event_id"]
         except WebhookVerificationError:
             self.rejected += 1
             return web.Response(status=400)
@@ -70,7 +71,7 @@ class ReceiverState:
     def command(self, request: dict[str, Any]) -> dict[str, Any]:
         match request["op"]:
             case "secret":
-                self.webhook = Webhook(request["secret"])
+                self.webhooks[request.get("path", "/hook")] = Webhook(request["secret"])
             case "hold":
                 self.release = asyncio.Event()
             case "answer":
@@ -103,7 +104,7 @@ def reply(message: dict[str, Any]) -> None:
 async def serve(certificate: str) -> None:
     state = ReceiverState()
     app = web.Application()
-    app.router.add_post("/hook", state.handle)
+    app.router.add_post("/{path:.*}", state.handle)
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0)
     await runner.setup()
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -125,7 +126,8 @@ class ReceiverProcess:
         if process.stdin is None or process.stdout is None:
             raise ValueError("the receiver is driven over its stdin and stdout")
         self.process = process
-        self.url = ""
+        # Every path is a webhook endpoint; `url` is the one at /hook.
+        self.base = self.url = ""
         self._commands, self._replies = process.stdin, process.stdout
 
     @classmethod
@@ -140,7 +142,8 @@ class ReceiverProcess:
                 stderr=sink,
             )
         started = cls(process)
-        started.url = f"https://localhost:{(await started._read())['port']}/hook"
+        started.base = f"https://localhost:{(await started._read())['port']}"
+        started.url = f"{started.base}/hook"
         return started
 
     async def _read(self) -> dict[str, Any]:

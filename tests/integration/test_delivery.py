@@ -606,6 +606,15 @@ async def test_stopping_starts_nothing_new(
     assert [log for log in logs if log["log_level"] == "error"] == []
 
 
+async def test_the_wait_ends_when_any_of_its_events_is_set() -> None:
+    wake, nudge = asyncio.Event(), asyncio.Event()
+    waiting = asyncio.create_task(wait_for_wake(wake, 60, nudge))
+    await asyncio.sleep(0)
+    nudge.set()
+    async with asyncio.timeout(10):
+        await waiting
+
+
 async def test_a_stop_that_lands_with_a_wake_up_still_stops_the_wait() -> None:
     wake = asyncio.Event()
     waiting = asyncio.create_task(wait_for_wake(wake, 60))

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from deskhook.delivery.demand import Demand
 from deskhook.delivery.health_view import HealthView
 from deskhook.delivery.http_client import WebhookClient
 from deskhook.delivery.payload import event_body
@@ -69,6 +70,7 @@ class Attempts:
         health: HealthView,
         slots: Slots,
         *,
+        demand: Demand,
         now: Callable[[], datetime],
         jitter: Callable[[], float],
         wake: asyncio.Event,
@@ -81,6 +83,7 @@ class Attempts:
         self._client = client
         self._health = health
         self._slots = slots
+        self._demand = demand
         self._now = now
         self._jitter = jitter
         self._wake = wake
@@ -188,6 +191,7 @@ class Attempts:
             self._health.settle(attempt for attempt, _ in attempts)
         self._health.adopt(finished.health)
         # Their leases ended, and a ticket's next delivery may be first now: claim again.
+        self._demand.stir(attempt.channel_id for attempt, _ in attempts)
         self._wake.set()
         return finished.attempts
 

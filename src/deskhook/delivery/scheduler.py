@@ -7,8 +7,9 @@ Only a bounded window of deliveries is in memory, whatever the backlog. Time and
 injected, so tests drive retries by moving a clock and calling `drain`, never by sleeping.
 
 This class wires its parts: `claims` (what to take from the store, and when to look again),
-`slots` (the attempts in flight and the deliveries claimed ahead of them), `attempt` (making
-one attempt and recording it) and `health_view` (the channels' health as it sees them)."""
+`demand` (which channels may have something due), `slots` (the attempts in flight and the
+deliveries claimed ahead of them), `attempt` (making one attempt and recording it) and
+`health_view` (the channels' health as it sees them)."""
 
 import asyncio
 import contextlib
@@ -17,8 +18,10 @@ from datetime import datetime
 
 from deskhook.delivery.attempt import Attempts
 from deskhook.delivery.claims import DEFAULT_LIMITS, Claims, SchedulerLimits
+from deskhook.delivery.demand import Demand
 from deskhook.delivery.health_view import HealthView
 from deskhook.delivery.http_client import WebhookClient
+from deskhook.delivery.loop_lag import LoopWindow
 from deskhook.delivery.slots import Slots
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, ChannelHealth
 from deskhook.domain.delivery import Attempt
@@ -28,13 +31,21 @@ from deskhook.store.directory import ChannelDirectory
 __all__ = ["DeliveryScheduler", "SchedulerLimits", "wait_for_wake"]
 
 
-async def wait_for_wake(wake: asyncio.Event, seconds: float) -> None:
-    """Until `wake` is set or `seconds` have passed. Not asyncio.wait_for: on Python 3.11 it
-    swallows a cancel that lands together with the wake-up, and the loop it sleeps in, which
-    stop() cancels and waits for, would go on forever."""
+async def wait_for_wake(wake: asyncio.Event, seconds: float, *more: asyncio.Event) -> None:
+    """Until `wake` (or one of `more`) is set or `seconds` have passed. Not asyncio.wait_for:
+    on Python 3.11 it swallows a cancel that lands together with the wake-up, and the loop it
+    sleeps in, which stop() cancels and waits for, would go on forever."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
-            await wake.wait()
+            if not more:
+                await wake.wait()
+                return
+            waits = [asyncio.ensure_future(event.wait()) for event in (wake, *more)]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
 
 
 class DeliveryScheduler:
@@ -50,19 +61,30 @@ class DeliveryScheduler:
         on_attempt: Callable[[Attempt], None],
         limits: SchedulerLimits = DEFAULT_LIMITS,
         breaker: BreakerPolicy = DEFAULT_POLICY,
+        window: LoopWindow | None = None,
     ) -> None:
         self._store = store
+        # Set from outside when deliveries may have fallen due on any channel (ingest, a
+        # redelivery, another replica); `_nudge` by the scheduler's own parts, when a slot frees
+        # or attempts are recorded, which tell the channels they concern.
         self._wake = wake
+        self._nudge = asyncio.Event()
         self._health = HealthView(breaker)
+        self._demand = Demand(limits.max_idle)
+        # The window accounts share, following the loop's lag; one handed in (by a test) is read
+        # by whoever handed it in.
+        self._own_window = window is None
+        self._window = window or LoopWindow(limits.window, limits.loop)
         # The slots start attempts, and an attempt frees its slot: each is given the other, the
         # attempts late-bound, as they are built next.
         self._slots = Slots(
             store,
             directory,
             self._health,
+            self._demand,
             channel_concurrency=limits.channel_concurrency,
             attempt=lambda delivery: self._attempts.run(delivery),  # noqa: PLW0108
-            wake=wake,
+            wake=self._nudge,
         )
         self._attempts = Attempts(
             store,
@@ -70,15 +92,24 @@ class DeliveryScheduler:
             client,
             self._health,
             self._slots,
+            demand=self._demand,
             now=now,
             jitter=jitter,
-            wake=wake,
+            wake=self._nudge,
             on_attempt=on_attempt,
             breaker=breaker,
             window=limits.window,
         )
         self._claims = Claims(
-            store, directory, self._health, self._slots, now=now, limits=limits, breaker=breaker
+            store,
+            directory,
+            self._health,
+            self._slots,
+            self._demand,
+            window=lambda: self._window.current,
+            now=now,
+            limits=limits,
+            breaker=breaker,
         )
         self._task: asyncio.Task[None] | None = None
 
@@ -89,6 +120,8 @@ class DeliveryScheduler:
         # Whatever a crash left claimed, here or by a replica that is gone, is not in flight.
         await self._store.release_claims()
         self._attempts.start()
+        if self._own_window:
+            self._window.start()
         self._health.load(await self._store.channel_health())
         self._task = asyncio.create_task(self._run(), name="delivery-scheduler")
 
@@ -99,11 +132,14 @@ class DeliveryScheduler:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        await self._window.stop()
         await self._slots.stop(grace)
         await self._attempts.stop()
 
     async def drain(self) -> None:
         """Return once nothing is due now and no attempt is in flight."""
+        # Whatever was stored before it is asked for, on every channel.
+        self._demand.anywhere()
         while True:
             # An attempt that ended while the pump was under way may have freed what its claim
             # found taken (a lease under its channel's limit, a ticket's turn): only a pump
@@ -125,7 +161,10 @@ class DeliveryScheduler:
 
     async def _run(self) -> None:
         while True:
+            if self._wake.is_set():
+                self._demand.anywhere()
             self._wake.clear()
+            self._nudge.clear()
             if await self.pump():
                 continue
-            await wait_for_wake(self._wake, await self.idle_seconds())
+            await wait_for_wake(self._wake, await self.idle_seconds(), self._nudge)

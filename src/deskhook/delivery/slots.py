@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable
 
+from deskhook.delivery.demand import Demand
 from deskhook.delivery.health_view import HealthView
 from deskhook.domain.channel_spec import Channel
 from deskhook.domain.delivery import DueDelivery
@@ -19,6 +20,7 @@ class Slots:
         store: Store,
         directory: ChannelDirectory,
         health: HealthView,
+        demand: Demand,
         *,
         channel_concurrency: int,
         attempt: Callable[[DueDelivery], Awaitable[None]],
@@ -27,6 +29,7 @@ class Slots:
         self._store = store
         self._directory = directory
         self._health = health
+        self._demand = demand
         self._channel_concurrency = channel_concurrency
         self._attempt = attempt
         self._wake = wake
@@ -50,6 +53,12 @@ class Slots:
     def held(self, channel_id: str) -> int:
         """The channel's deliveries in flight or claimed ahead."""
         return self._per_channel[channel_id] + len(self._ready[channel_id])
+
+    def holding(self) -> set[str]:
+        """The channels with deliveries in flight or claimed ahead."""
+        return {channel_id for channel_id, count in self._per_channel.items() if count} | {
+            channel_id for channel_id, ready in self._ready.items() if ready
+        }
 
     def concurrency(self, channel: Channel) -> int:
         # A failing channel gets one request at a time until one succeeds, and an open circuit
@@ -83,6 +92,7 @@ class Slots:
     async def drop_ready(self, channel_id: str) -> None:
         if dropped := self.take_ready(channel_id):
             await self._store.release_claims(dropped)
+            self._demand.stir([channel_id])
 
     def free(self, delivery: DueDelivery) -> None:
         """The channel may take its next request: called once the response is in, before the
