@@ -8,8 +8,10 @@ import grpc
 from deskhook.cli.command import Commands, add_client_command
 from deskhook.cli.output import fields_table, show, when
 from deskhook.cli.stubs import admin_stub
-from deskhook.cli.values import duration
+from deskhook.cli.values import add_account_flag, duration
 from deskhook.v1 import channel_admin_pb2 as admin_pb
+
+ACCOUNT_HELP = "the account: 1-64 of A-Z a-z 0-9 . _ : -, or '' for the default account"
 
 
 def _account(account_id: str) -> str:
@@ -48,15 +50,6 @@ async def _revoke(channel: grpc.aio.Channel, options: argparse.Namespace) -> int
     return 0
 
 
-def _add_account(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--account",
-        required=True,
-        metavar="ID",
-        help="the account: 1-64 of A-Z a-z 0-9 . _ : -, or '' for the default account",
-    )
-
-
 def register(commands: Commands) -> None:
     tokens = commands.add_parser(
         "tokens",
@@ -72,7 +65,7 @@ def register(commands: Commands) -> None:
         _create,
         "mint a token for an account; prints it, once, with its console link",
     )
-    _add_account(create)
+    add_account_flag(create, ACCOUNT_HELP, required=True)
     create.add_argument(
         "--read-only", action="store_true", help="the token may only get, list and watch"
     )
@@ -86,4 +79,4 @@ def register(commands: Commands) -> None:
     revoke = add_client_command(
         actions, "revoke", _revoke, "end every token of an account minted until now"
     )
-    _add_account(revoke)
+    add_account_flag(revoke, ACCOUNT_HELP, required=True)

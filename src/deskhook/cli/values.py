@@ -53,8 +53,8 @@ def account(text: str) -> str:
     return text
 
 
-def add_account_flag(parser: ArgumentParser, help: str) -> None:
-    parser.add_argument("--account", type=account, metavar="ID", help=help)
+def add_account_flag(parser: ArgumentParser, help: str, *, required: bool = False) -> None:
+    parser.add_argument("--account", type=account, metavar="ID", required=required, help=help)
 
 
 def file_bytes(path: str) -> bytes:
