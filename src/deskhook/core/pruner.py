@@ -2,13 +2,13 @@
 than the retention period (30 days by default)."""
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
 
 from deskhook.store.base import Store
+from deskhook.tasks import stop_task
 
 log = structlog.get_logger("deskhook.retention")
 
@@ -46,11 +46,8 @@ class Pruner:
         self._task = asyncio.create_task(self._run(), name="retention-pruner")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -5,11 +5,11 @@ deliveries in flight never queue for the loop more than they need to keep it bus
 (docs/design.md §5.4)."""
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 
 from deskhook.domain.shares import LoopPolicy, next_window
+from deskhook.tasks import stop_task
 
 # Seconds between readings, and how many readings a decision averages: the loop's lag comes in
 # bursts (a claim starting many attempts at once, a batch of them recorded), which a single
@@ -34,11 +34,8 @@ class LoopWindow:
             self._task = asyncio.create_task(self._follow(), name="loop-lag")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     def read(self, lag: float, busy: float) -> None:
         """The loop woke a task `lag` seconds late, its thread busy for `busy` of the time:
