@@ -4,10 +4,10 @@ between accounts and channels, that it adopts the health the store returns, and 
 sleeps when nothing may go out now."""
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -108,6 +108,11 @@ def limits() -> SchedulerLimits:
 
 
 @pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
 def loop_window() -> LoopWindow | None:
     """The window as the loop's lag sets it, when a test sets it itself."""
     return None
@@ -115,13 +120,13 @@ def loop_window() -> LoopWindow | None:
 
 @pytest.fixture
 async def running(
+    store: MemoryStore,
     clock: FakeClock,
     client: ScriptedClient,
     limits: SchedulerLimits,
     loop_window: LoopWindow | None,
 ) -> AsyncIterator[Running]:
     """A started scheduler over an in-memory store; channels are added with `add`."""
-    store = MemoryStore()
     directory = ChannelDirectory(store)
     logged: list[Attempt] = []
     wake = asyncio.Event()
@@ -269,6 +274,36 @@ async def test_an_account_below_its_share_claims_past_a_window_slow_receivers_fi
         await running.client.wait_for_url(url_of("b"))
         assert running.client.most_on_the_wire == SMALL_WINDOW.window + 1
     assert len(running.logged) == 121
+
+
+class CountingStore(MemoryStore):
+    """The in-memory store, counting how often the scheduler asks when something falls due."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.due_lookups = 0
+
+    async def next_due_at(self, channel_ids: Sequence[str], after: datetime) -> datetime | None:
+        self.due_lookups += 1
+        return await super().next_due_at(channel_ids, after)
+
+
+@pytest.mark.parametrize("store", [CountingStore()])
+@pytest.mark.parametrize("limits", [SMALL_WINDOW])
+async def test_a_full_window_waits_for_an_attempt_to_end_without_asking_the_store(
+    running: Running, store: CountingStore
+) -> None:
+    await hold_a_backlog(running)
+    running.client.waiting_for = SMALL_WINDOW.window
+    async with draining(running):
+        await running.client.reached.wait()
+        await running.scheduler.pump()
+        # Due deliveries wait for room, and an attempt that ends wakes the loop: sleeping on
+        # needs no lookup, on every freed slot of a busy scheduler.
+        lookups = store.due_lookups
+        assert await running.scheduler.idle_seconds() == SMALL_WINDOW.max_idle.total_seconds()
+        assert store.due_lookups == lookups
+    assert len(running.logged) == 120
 
 
 @pytest.mark.parametrize("limits", [SMALL_WINDOW])

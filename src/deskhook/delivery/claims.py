@@ -79,6 +79,8 @@ class Claims:
         # a token again.
         self._pumped_at = now()
         self._next_token_at: datetime | None = None
+        # Whether the last pump left due deliveries unclaimed for want of room in the window.
+        self._waiting_for_room = False
 
     async def pump(self) -> int:
         """Claim what is due and may be sent now, and start its attempts; how many."""
@@ -92,6 +94,10 @@ class Claims:
         waits for a limit of its channel (its concurrency over every replica, or a ticket's
         earlier delivery): a recorded attempt wakes the loop when one of this scheduler's ends,
         and `max_idle` bounds the wait for another replica's."""
+        if self._waiting_for_room:
+            # Nothing can be claimed before an attempt ends, and one ending wakes the loop: there
+            # is nothing to look up (a delivery falling due meanwhile waits for the room too).
+            return self._limits.max_idle.total_seconds()
         now = self._now()
         wake_at = now + self._limits.max_idle
         eligible = [channel.id for channel, _ in self._eligible(now)]
@@ -118,10 +124,10 @@ class Claims:
             eligible.append((channel, depth - self._slots.held(channel.id)))
         return eligible
 
-    def _shares(self, now: datetime) -> tuple[dict[str, int], dict[str, Channel]]:
+    def _shares(self, now: datetime) -> tuple[dict[str, int], dict[str, Channel], bool]:
         """What each channel may claim now: its share of the window (`deskhook.domain.shares`)
         by what it holds and, if it may have something due, could take; with the channels
-        looked at."""
+        looked at, and whether any of them could take more than the window has room for."""
         accounts: dict[str, dict[str, Want]] = defaultdict(dict)
         channels: dict[str, Channel] = {}
         for channel, free in self._eligible(now):
@@ -139,7 +145,9 @@ class Claims:
         counted = sum(want.held for wants in accounts.values() for want in wants.values())
         window = full - (self._slots.taken() - counted)
         caps = fair_shares(window, accounts)
-        return {id_: cap for id_, cap in caps.items() if cap > 0 and id_ in channels}, channels
+        slots = {id_: cap for id_, cap in caps.items() if cap > 0 and id_ in channels}
+        wanting = any(want.free for wants in accounts.values() for want in wants.values())
+        return slots, channels, wanting and not slots
 
     def _shared(self, accounts: list[str], now: datetime) -> bool:
         """Whether another account than one active now was active within `max_idle`: one that
@@ -169,8 +177,9 @@ class Claims:
         claimed = 0
         # A channel that came back short leaves its share unused: the others share it in a
         # next pass, which asks only the channels that may still have something due.
+        self._waiting_for_room = False
         for _ in range(MAX_PASSES):
-            slots, channels = self._shares(now)
+            slots, channels, self._waiting_for_room = self._shares(now)
             if not slots:
                 break
             taken = await self._claim(now, self._rules(slots, channels))

@@ -18,6 +18,10 @@ from deskhook.domain.breaker import (
 from deskhook.domain.delivery import Attempt
 from deskhook.domain.responses import concerns_receiver
 
+# A channel with no results yet: one instance, handed out for every such channel (the scheduler
+# asks for a channel's health several times per channel per claim).
+HEALTHY = ChannelHealth()
+
 
 class HealthView:
     def __init__(self, breaker: BreakerPolicy) -> None:
@@ -27,7 +31,7 @@ class HealthView:
         self._unsettled: Counter[str] = Counter()
 
     def __call__(self, channel_id: str) -> ChannelHealth:
-        return self._health.get(channel_id, ChannelHealth())
+        return self._health.get(channel_id, HEALTHY)
 
     def load(self, stored: Mapping[str, ChannelHealth]) -> None:
         """Start from the stored health of every channel."""
