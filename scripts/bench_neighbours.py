@@ -10,7 +10,10 @@ b. account "a" gets a backlog of --backlog (100,000) events spread over --channe
    100 ms and at most twice its p99 alone in (a).
 
     .venv/bin/python scripts/bench_neighbours.py [--backlog 100000] [--channels 50]
-        [--rate 50] [--seconds 20] [--quick] [--results FILE]
+        [--rate 50] [--seconds 20] [--isolated] [--quick] [--results FILE]
+
+--isolated gives each account a server and a database of its own: what perfect isolation
+between the accounts would reach on this machine, the floor any design sharing it can hope for.
 
 Every channel has a department of its own (b's is 7, a's 100 and up), so each event matches
 exactly one channel whether or not matching keeps to the event's account; events and channels
@@ -72,6 +75,7 @@ class Options:
     channels: int
     rate: float
     seconds: float
+    isolated: bool
 
 
 @dataclass(frozen=True)
@@ -127,11 +131,12 @@ class Result:
         o = self.options
         at = f"{o.rate:g} events/s for {o.seconds:g} s"
         beside = f"beside a's backlog of {o.backlog:,} on {o.channels} channels"
+        bench = "neighbours, a server each" if o.isolated else "neighbours"
         return [
-            Figure("neighbours", f"b alone: ack → arrival p50, {at}", self.alone.ms(0.5), "ms"),
-            Figure("neighbours", f"b alone: ack → arrival p99, {at}", self.alone.ms(0.99), "ms"),
+            Figure(bench, f"b alone: ack → arrival p50, {at}", self.alone.ms(0.5), "ms"),
+            Figure(bench, f"b alone: ack → arrival p99, {at}", self.alone.ms(0.99), "ms"),
             Figure(
-                "neighbours",
+                bench,
                 f"b {beside}: ack → arrival p50",
                 self.beside.ms(0.5),
                 "ms",
@@ -139,7 +144,7 @@ class Result:
                 self.alone.ms(0.5),
             ),
             Figure(
-                "neighbours",
+                bench,
                 f"b {beside}: ack → arrival p99",
                 self.beside.ms(0.99),
                 "ms",
@@ -149,7 +154,7 @@ class Result:
                 verdict(self.meets),
             ),
             Figure(
-                "neighbours",
+                bench,
                 f"a's deliveries while b published beside them ({o.channels} channels)",
                 self.noisy_delivered / o.seconds,
                 "webhooks/s",
@@ -190,7 +195,9 @@ def template(account_id: str, department_id: int) -> event_pb2.Event:
 class Bench:
     options: Options
     scratch: Path
+    # The server a's channels and events go to, and b's: one and the same but with --isolated.
     target: str
+    quiet_target: str
     quiet: ReceiverProcess
     noisy: ReceiverProcess
 
@@ -204,7 +211,7 @@ class Bench:
             ),
         ]:
             secret = await create_channel(
-                self.target,
+                self.quiet_target if account == QUIET else self.target,
                 TOKEN,
                 receiver.base + path,
                 CONCURRENCY,
@@ -225,7 +232,7 @@ class Bench:
             prefix="a-warm",
         )  # fmt: skip
         await publish_paced(
-            self.target, TOKEN, [template(QUIET, QUIET_DEPARTMENT)], count=10, rate=50,
+            self.quiet_target, TOKEN, [template(QUIET, QUIET_DEPARTMENT)], count=10, rate=50,
             prefix="b-warm",
         )  # fmt: skip
         await self.noisy.wait_for(count, SETTLE_SECONDS)
@@ -239,7 +246,7 @@ class Bench:
         await self.quiet.ask("reset")
         with gc_paused():
             _, acked = await publish_paced(
-                self.target,
+                self.quiet_target,
                 TOKEN,
                 [template(QUIET, QUIET_DEPARTMENT)],
                 count=count,
@@ -272,38 +279,49 @@ async def receivers(scratch: Path) -> AsyncIterator[tuple[ReceiverProcess, Recei
             await noisy.stop()
 
 
+@contextlib.asynccontextmanager
+async def serving(scratch: Path, name: str, ca: Path) -> AsyncIterator[tuple[int, str]]:
+    """A server on a database of its own: its pid and its address."""
+    log = scratch / f"{name}.log"
+    server = spawn(serve_command(scratch / f"{name}.db", *delivery_flags(TOKEN, TOKEN, ca)), log)
+    try:
+        yield server.pid, await listening(server, log)
+    finally:
+        await asyncio.to_thread(stop_server, server, log)
+
+
 async def measure(scratch: Path, options: Options) -> Result:
-    async with receivers(scratch) as (quiet, noisy, ca):
-        log = scratch / "deskhook.log"
-        server = spawn(
-            serve_command(scratch / "deskhook.db", *delivery_flags(TOKEN, TOKEN, ca)), log
-        )
-        try:
-            bench = Bench(options, scratch, await listening(server, log), quiet, noisy)
-            await bench.create_channels()
-            await bench.warm()
-            alone = await bench.quiet_phase("alone")
+    async with receivers(scratch) as (quiet, noisy, ca), contextlib.AsyncExitStack() as servers:
+        pid, target = await servers.enter_async_context(serving(scratch, "deskhook", ca))
+        pids = {"server": pid}
+        quiet_target = target
+        if options.isolated:
+            pids["b's server"], quiet_target = await servers.enter_async_context(
+                serving(scratch, "deskhook-b", ca)
+            )
+        bench = Bench(options, scratch, target, quiet_target, quiet, noisy)
+        await bench.create_channels()
+        await bench.warm()
+        alone = await bench.quiet_phase("alone")
+        started = time.monotonic()
+        async with asyncio.timeout(SETTLE_SECONDS + options.backlog / 1000):
+            await publish(
+                bench.target,
+                TOKEN,
+                bench.noisy_templates(),
+                count=options.backlog,
+                per_message=PER_MESSAGE,
+                prefix="a",
+            )
+        ingest_seconds = time.monotonic() - started
+        before = (await noisy.ask("stats"))["count"]
+        cpu = CpuMeter(**pids, quiet=quiet.process.pid, noisy=noisy.process.pid)
+        with cpu_stolen() as stolen:
             started = time.monotonic()
-            async with asyncio.timeout(SETTLE_SECONDS + options.backlog / 1000):
-                await publish(
-                    bench.target,
-                    TOKEN,
-                    bench.noisy_templates(),
-                    count=options.backlog,
-                    per_message=PER_MESSAGE,
-                    prefix="a",
-                )
-            ingest_seconds = time.monotonic() - started
-            before = (await noisy.ask("stats"))["count"]
-            cpu = CpuMeter(server=server.pid, quiet=quiet.process.pid, noisy=noisy.process.pid)
-            with cpu_stolen() as stolen:
-                started = time.monotonic()
-                beside = await bench.quiet_phase("beside")
-                usage = cpu.report(time.monotonic() - started)
-            # What a delivered while b's events went out (and their last arrivals came in).
-            after = await noisy.ask("stats")
-        finally:
-            await asyncio.to_thread(stop_server, server, log)
+            beside = await bench.quiet_phase("beside")
+            usage = cpu.report(time.monotonic() - started)
+        # What a delivered while b's events went out (and their last arrivals came in).
+        after = await noisy.ask("stats")
     return Result(
         options,
         alone,
@@ -338,6 +356,7 @@ if __name__ == "__main__":
     add("--channels", type=int, default=50, help="account a's channels")
     add("--rate", type=float, default=50, help="account b's events per second")
     add("--seconds", type=float, default=20, help="how long b publishes in each phase")
+    add("--isolated", action="store_true", help="each account on a server of its own")
     add("--quick", action="store_true", help="small sizes, a smoke test")
     args = parser.parse_args()
     if args.quick:
@@ -353,5 +372,5 @@ if __name__ == "__main__":
             f" {MAX_CHANNELS}, --rate in (0, {MAX_RATE:g}] and --seconds up to"
             f" {MAX_SECONDS:g}, long enough for one event"
         )
-    options = Options(args.backlog, args.channels, args.rate, args.seconds)
+    options = Options(args.backlog, args.channels, args.rate, args.seconds, args.isolated)
     sys.exit(uvloop.run(main(options, args.results)))

@@ -110,7 +110,8 @@ def markdown(
             " same run; the ratio is the figure over its baseline. `scripts/bench` runs"
             " `scripts/bench_ingest.py`, `scripts/bench_delivery.py`, `scripts/bench_faults.py`,"
             " `scripts/crash_loop.py`, `scripts/bench_replicas.py` and"
-            " `scripts/bench_neighbours.py`; each one's docstring says how it measures.",
+            " `scripts/bench_neighbours.py` (twice: on one server, then with `--isolated`);"
+            " each one's docstring says how it measures.",
             *steal_note(stolen),
             "",
             *table(figures),

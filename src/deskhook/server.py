@@ -168,8 +168,8 @@ class DeskhookServer:
     async def _build_services(self, store: Store, directory: ChannelDirectory) -> _Services:
         """Start the services behind the RPCs: ingest, delivery, the channels and retention."""
         clock = self.tuning.clock
-        # Set whenever deliveries become due (ingest commits, redelivery, here or in another
-        # replica); the scheduler wakes on it.
+        # Set whenever deliveries may have become due on any channel (a redelivery, another
+        # replica's commit); the scheduler wakes on it. Ingest tells it the channels instead.
         deliveries_due = asyncio.Event()
         # Listening before the first read of the channels: no change falls between the two.
         await store.listen(
@@ -178,14 +178,6 @@ class DeskhookServer:
             )
         )
         await directory.refresh()
-        committer = self._committer = IngestCommitter(
-            store,
-            directory,
-            now=clock,
-            on_commit=deliveries_due.set,
-            on_acked=self._metrics.count_ingested,
-        )
-        committer.start()
         self.scheduler = DeliveryScheduler(
             store,
             directory,
@@ -197,6 +189,14 @@ class DeskhookServer:
             breaker=self.tuning.breaker,
             on_attempt=self._on_attempt(self._feed),
         )
+        committer = self._committer = IngestCommitter(
+            store,
+            directory,
+            now=clock,
+            on_commit=self.scheduler.due_on,
+            on_acked=self._metrics.count_ingested,
+        )
+        committer.start()
         channels = ChannelService(
             store,
             HttpConnectionTester(self._client),

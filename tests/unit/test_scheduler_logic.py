@@ -21,7 +21,7 @@ from deskhook.domain.events import MatchedEvent
 from deskhook.domain.responses import FailureReason, HttpResponse
 from deskhook.domain.shares import LoopPolicy
 from deskhook.domain.url_policy import UrlPolicy
-from deskhook.store.base import ClaimRules
+from deskhook.store.base import Claimed, ClaimRules
 from deskhook.store.directory import ChannelDirectory
 from deskhook.store.memory.store import MemoryStore
 from tests.support.clock import FakeClock
@@ -108,8 +108,10 @@ def limits() -> SchedulerLimits:
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
+def store(request: pytest.FixtureRequest) -> MemoryStore:
+    """The in-memory store, or the subclass of it a test names (`indirect` parametrize)."""
+    kind: type[MemoryStore] = getattr(request, "param", MemoryStore)
+    return kind()
 
 
 @pytest.fixture
@@ -277,18 +279,42 @@ async def test_an_account_below_its_share_claims_past_a_window_slow_receivers_fi
 
 
 class CountingStore(MemoryStore):
-    """The in-memory store, counting how often the scheduler asks when something falls due."""
+    """The in-memory store, counting how often the scheduler asks when something falls due, and
+    noting which channels each claim asks for."""
 
     def __init__(self) -> None:
         super().__init__()
         self.due_lookups = 0
+        self.claims_asked: list[set[str]] = []
 
     async def next_due_at(self, channel_ids: Sequence[str], after: datetime) -> datetime | None:
         self.due_lookups += 1
         return await super().next_due_at(channel_ids, after)
 
+    async def claim_due(
+        self, now: datetime, claim_until: datetime, rules: ClaimRules, limit: int
+    ) -> Claimed:
+        self.claims_asked.append(set(rules.slots))
+        return await super().claim_due(now, claim_until, rules, limit)
 
-@pytest.mark.parametrize("store", [CountingStore()])
+
+@pytest.mark.parametrize("store", [CountingStore], indirect=True)
+async def test_deliveries_due_on_named_channels_are_claimed_from_those_alone(
+    running: Running, store: CountingStore
+) -> None:
+    for n in range(5):
+        await add(running, f"idle{n}", account_id=f"idle{n}")
+    await add(running, "b", account_id="b")
+    # Every channel was asked once and had nothing due.
+    await running.scheduler.drain()
+    store.claims_asked.clear()
+    await publish(running, "b", 1)
+    running.scheduler.due_on({"b"})
+    await running.client.wait_for_url(url_of("b"))
+    assert store.claims_asked == [{"b"}]
+
+
+@pytest.mark.parametrize("store", [CountingStore], indirect=True)
 @pytest.mark.parametrize("limits", [SMALL_WINDOW])
 async def test_a_full_window_waits_for_an_attempt_to_end_without_asking_the_store(
     running: Running, store: CountingStore

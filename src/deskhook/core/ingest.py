@@ -23,13 +23,14 @@ class IngestCommitter:
         directory: ChannelDirectory,
         *,
         now: Callable[[], datetime],
-        on_commit: Callable[[], None],
+        on_commit: Callable[[set[str]], None],
         on_acked: Callable[[Sequence[IngestResult]], None],
     ) -> None:
         self._store = store
         self._directory = directory
         self._now = now
-        # Called after a commit that made deliveries due: wakes the scheduler.
+        # Called after a commit that made deliveries due, with their channels: wakes the
+        # scheduler for those channels alone.
         self._on_commit = on_commit
         # Called with the results of each `submit` as they go back to its caller: what the
         # metrics count as answered.
@@ -55,6 +56,12 @@ class IngestCommitter:
         # Matched at commit time: the freshest view of the channels.
         matched = [MatchedEvent(event, self._directory.match(event)) for event in events]
         results = await self._store.ingest(matched, self._now())
-        if any(result.accepted and result.matched_channels for result in results):
-            self._on_commit()
+        due = {
+            channel_id
+            for event, result in zip(matched, results, strict=True)
+            if result.accepted
+            for channel_id in event.channel_ids
+        }
+        if due:
+            self._on_commit(due)
         return results

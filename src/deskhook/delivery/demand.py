@@ -4,12 +4,12 @@ due then, and is left out of the window's shares (docs/design.md §5.4) until so
 have made a delivery of it due. Then the share it would have taken goes to the channels that
 can use it, instead of being held for one that would not.
 
-What may make a delivery due: new deliveries (ingest, a redelivery, another replica's commit;
-the store does not say of which channels, so every channel counts again), an attempt of the
-channel recorded (a ticket's next delivery is first now), claims of it released, and time (a
-retry, a rate limit's token or a probe falling due). A claim can also come back short for a
-limit the store keeps (its rate, another replica's leases): `max_age` bounds how long the
-channel is left out for it."""
+What may make a delivery due: new deliveries (ingest names their channels; after a redelivery
+or another replica's commit every channel counts again, as the store does not say which), an
+attempt of the channel recorded (a ticket's next delivery is first now), claims of it released,
+and time (a retry, a rate limit's token or a probe falling due). A claim can also come back
+short for a limit the store keeps (its rate, another replica's leases): `max_age` bounds how
+long the channel is left out for it."""
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta

@@ -13,7 +13,7 @@ deliveries claimed ahead of them), `attempt` (making one attempt and recording i
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from deskhook.delivery.attempt import Attempts
@@ -64,9 +64,9 @@ class DeliveryScheduler:
         window: LoopWindow | None = None,
     ) -> None:
         self._store = store
-        # Set from outside when deliveries may have fallen due on any channel (ingest, a
-        # redelivery, another replica); `_nudge` by the scheduler's own parts, when a slot frees
-        # or attempts are recorded, which tell the channels they concern.
+        # Set from outside when deliveries may have fallen due on any channel (a redelivery,
+        # another replica); `_nudge` by `due_on` and the scheduler's own parts, when a slot
+        # frees or attempts are recorded, which tell the channels they concern.
         self._wake = wake
         self._nudge = asyncio.Event()
         self._health = HealthView(breaker)
@@ -112,6 +112,12 @@ class DeliveryScheduler:
             breaker=breaker,
         )
         self._task: asyncio.Task[None] | None = None
+
+    def due_on(self, channel_ids: Iterable[str]) -> None:
+        """New deliveries of these channels are due: ingest tells which, so a commit makes the
+        next claim ask those channels, not every channel the server has."""
+        self._demand.stir(channel_ids)
+        self._nudge.set()
 
     def health(self, channel_id: str) -> ChannelHealth:
         return self._health(channel_id)
