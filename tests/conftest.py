@@ -134,6 +134,7 @@ def settings(tmp_path: Path, database: str, receiver: Receiver) -> Settings:
     return Settings(
         listen="127.0.0.1:0",
         metrics_listen="127.0.0.1:0",
+        console_listen="127.0.0.1:0",
         database=database,
         admin_tokens=(ADMIN_TOKEN,),
         ingest_tokens=(INGEST_TOKEN,),

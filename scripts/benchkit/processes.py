@@ -19,7 +19,7 @@ def serve_command(database: Path, *flags: str, metrics: str = "127.0.0.1:0") -> 
     """`deskhook serve` on a port of its own on 127.0.0.1, on `database`."""
     return [
         sys.executable, "-m", "deskhook", "serve",
-        "--listen", "127.0.0.1:0", "--metrics-listen", metrics,
+        "--listen", "127.0.0.1:0", "--metrics-listen", metrics, "--console-listen", "",
         "--database", str(database),
         *flags,
     ]  # fmt: skip

@@ -70,6 +70,8 @@ class Settings(BaseModel):
     # Connections each replica keeps open to PostgreSQL for its queries; SQLite ignores it.
     database_pool_size: int = Field(default=POOL_SIZE, ge=1, le=1000)
     metrics_listen: str = "127.0.0.1:9464"
+    # The console and the JSON API; empty turns them off.
+    console_listen: str = "127.0.0.1:8080"
     admin_tokens: tuple[str, ...] = ()
     ingest_tokens: tuple[str, ...] = ()
     allow_networks: tuple[IPv4Network | IPv6Network, ...] = ()
@@ -95,10 +97,10 @@ class Settings(BaseModel):
         parse_host_port(value)
         return value
 
-    @field_validator("metrics_listen")
+    @field_validator("metrics_listen", "console_listen")
     @classmethod
     def _host_port_or_off(cls, value: str) -> str:
-        # Empty turns the metrics and probes endpoint off.
+        # Empty turns the endpoint off.
         if value:
             parse_host_port(value)
         return value

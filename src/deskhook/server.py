@@ -17,12 +17,16 @@ from grpc_health.v1 import health_pb2
 from deskhook.api import grpc_server
 from deskhook.api.auth import TokenRules, is_loopback_address
 from deskhook.api.channel_admin import ChannelAdminServicer
+from deskhook.api.console_http import ConsoleEndpoint
 from deskhook.api.event_ingest import EventIngestServicer
 from deskhook.api.grpc_server import StartupError
 from deskhook.api.health import HealthService
+from deskhook.api.http_endpoint import EndpointLimits
+from deskhook.api.json_api import JsonApi, served_methods
 from deskhook.api.log_feed import LogFeed
 from deskhook.api.metrics import ServerMetrics
-from deskhook.api.metrics_http import EndpointLimits, MetricsEndpoint
+from deskhook.api.metrics_http import MetricsEndpoint
+from deskhook.api.rpc_bridge import HandlerTable, RpcBridge
 from deskhook.config import Settings
 from deskhook.core.access_tokens import AccessTokens
 from deskhook.core.channel_service import ChannelService
@@ -45,6 +49,7 @@ from deskhook.store.directory import ChannelDirectory
 from deskhook.store.location import redacted
 from deskhook.store.open import open_store
 from deskhook.store.sqlite.connection import BUSY_TIMEOUT_MS
+from deskhook.v1 import channel_admin_pb2, event_ingest_pb2
 
 # StartupError is raised where the gRPC server binds, and told of here, where it starts.
 __all__ = ["DeskhookServer", "StartupError", "Tuning", "serve"]
@@ -68,6 +73,10 @@ class Tuning:
     resolver: ResolverFactory = SYSTEM_RESOLVER
     scheduler_limits: SchedulerLimits = field(default_factory=SchedulerLimits)
     metrics_limits: EndpointLimits = field(default_factory=EndpointLimits)
+    # Browsers keep a few connections each, and a live log holds one.
+    console_limits: EndpointLimits = field(
+        default_factory=lambda: EndpointLimits(max_connections=256)
+    )
     breaker: BreakerPolicy = DEFAULT_POLICY
     clock: Callable[[], datetime] = utc_now
     jitter: Callable[[], float] = random.random
@@ -82,8 +91,9 @@ class _Services(NamedTuple):
 
 
 class DeskhookServer:
-    """Start with `start()`, stop with `stop()`; `port` is the bound gRPC port and
-    `metrics_port` the metrics endpoint's (0 when it is off), useful with port 0."""
+    """Start with `start()`, stop with `stop()`; `port` is the bound gRPC port,
+    `metrics_port` the metrics endpoint's and `console_port` the console's (0 when off), useful
+    with port 0."""
 
     def __init__(self, settings: Settings, tuning: Tuning = Tuning()) -> None:
         self.settings = settings
@@ -104,6 +114,7 @@ class DeskhookServer:
         self.pruner: Pruner | None = None
         self._metrics = ServerMetrics()
         self._metrics_endpoint: MetricsEndpoint | None = None
+        self._console_endpoint: ConsoleEndpoint | None = None
         self._feed = LogFeed()
         # True from SERVING until stop() begins: what /readyz answers.
         self._serving = False
@@ -111,6 +122,7 @@ class DeskhookServer:
         self._listening = False
         self.port = 0
         self.metrics_port = 0
+        self.console_port = 0
 
     async def start(self) -> None:
         open_services = self._open_services()
@@ -130,25 +142,28 @@ class DeskhookServer:
         """The services without tokens. Such a service is open to anyone who can reach the
         port: that is allowed only on loopback, for local use."""
         open_services = self._tokens.open_services()
-        if open_services and not is_loopback_address(self.settings.listen):
-            raise StartupError(
-                f"no tokens are configured for {', '.join(open_services)}, so the server "
-                f"listens on loopback only, not {self.settings.listen}; set --admin-token and "
-                "--ingest-token (DESKHOOK_ADMIN_TOKENS, DESKHOOK_INGEST_TOKENS) to listen there"
-            )
+        for address in (self.settings.listen, self.settings.console_listen):
+            if open_services and address and not is_loopback_address(address):
+                raise StartupError(
+                    f"no tokens are configured for {', '.join(open_services)}, so the server "
+                    f"listens on loopback only, not {address}; set --admin-token and "
+                    "--ingest-token (DESKHOOK_ADMIN_TOKENS, DESKHOOK_INGEST_TOKENS) to listen"
+                    " there"
+                )
         return open_services
 
     async def _start_serving(self, store: Store) -> None:
         directory = self.directory = ChannelDirectory(store)
         services = await self._build_services(store, directory)
         settings = self.settings
-        server = self._grpc = grpc_server.new_server(
-            self._tokens, services.access_tokens, settings.max_ingest_streams
-        )
-        self._register(server, store, services)
+        chain = grpc_server.interceptors(self._tokens, services.access_tokens)
+        server = self._grpc = grpc_server.new_server(chain, settings.max_ingest_streams)
+        handlers = self._register(server, store, services)
         self.port = grpc_server.bind(server, settings.listen, settings.tls_cert, settings.tls_key)
         if settings.metrics_listen:
             self.metrics_port = await self._serve_metrics(directory, services.channels)
+        if settings.console_listen:
+            self.console_port = await self._serve_console(RpcBridge(handlers.handlers, chain))
         await server.start()
         for service in ("", *grpc_server.SERVICE_NAMES):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
@@ -160,6 +175,8 @@ class DeskhookServer:
             port=self.port,
             metrics_address=settings.metrics_listen,
             metrics_port=self.metrics_port,
+            console_address=settings.console_listen,
+            console_port=self.console_port,
             tls=settings.tls_cert is not None,
             database=redacted(settings.database),
             schema_version=await store.schema_version(),
@@ -220,21 +237,22 @@ class DeskhookServer:
         await access_tokens.start()
         return _Services(committer, channels, access_tokens)
 
-    def _register(self, server: grpc.aio.Server, store: Store, services: _Services) -> None:
-        """Put the services on the gRPC server, behind their RPCs."""
-        grpc_server.register(
-            server,
-            ChannelAdminServicer(
-                services.channels, WebhookLog(store), self._feed, services.access_tokens
-            ),
-            EventIngestServicer(
-                services.committer,
-                self.tuning.clock,
-                self._metrics.count_rejected,
-                self.settings.max_ingest_streams,
-            ),
-            self._health,
+    def _register(self, server: grpc.aio.Server, store: Store, services: _Services) -> HandlerTable:
+        """Put the services on the gRPC server, behind their RPCs; the same servicers' handlers
+        for the JSON API."""
+        admin = ChannelAdminServicer(
+            services.channels, WebhookLog(store), self._feed, services.access_tokens
         )
+        ingest = EventIngestServicer(
+            services.committer,
+            self.tuning.clock,
+            self._metrics.count_rejected,
+            self.settings.max_ingest_streams,
+        )
+        grpc_server.register(server, admin, ingest, self._health)
+        handlers = HandlerTable()
+        grpc_server.register_services(handlers, admin, ingest)
+        return handlers
 
     def _on_attempt(self, feed: LogFeed) -> Callable[[Attempt], None]:
         def publish(record: Attempt) -> None:
@@ -263,6 +281,22 @@ class DeskhookServer:
                 address, error, "--metrics-listen", " for metrics"
             ) from error
 
+    async def _serve_console(self, bridge: RpcBridge) -> int:
+        services = [
+            channel_admin_pb2.DESCRIPTOR.services_by_name["ChannelAdmin"],
+            event_ingest_pb2.DESCRIPTOR.services_by_name["EventIngest"],
+        ]
+        endpoint = self._console_endpoint = ConsoleEndpoint(
+            JsonApi(bridge, served_methods(*services)), self.tuning.console_limits
+        )
+        address = self.settings.console_listen
+        try:
+            return await endpoint.start(address)
+        except OSError as error:
+            raise grpc_server.cannot_listen(
+                address, error, "--console-listen", " for the console"
+            ) from error
+
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Stop within about `grace` seconds: RPCs and delivery attempts in flight share it."""
         deadline = time.monotonic() + grace
@@ -271,6 +305,9 @@ class DeskhookServer:
         await self._health.enter_graceful_shutdown()
         # Log watchers end here, health watchers above; the grace is for RPCs that end.
         self._feed.close()
+        if self._console_endpoint is not None:
+            await self._console_endpoint.stop()
+            self._console_endpoint = None
         if self._grpc is not None:
             await self._grpc.stop(grace)
         # After the port closed: no new events, and every event already received is committed.

@@ -1,12 +1,15 @@
 """Every ChannelAdmin call on a channel of account `acme`, by every kind of caller, on SQLite
-and PostgreSQL: the exact status, as one table (docs/design.md §10 and §11). Another account's
+and PostgreSQL, over gRPC and over the JSON API: the exact status, as one table (docs/design.md
+§10, §11 and §12). Another account's
 channel does not exist for it (NOT_FOUND, never PERMISSION_DENIED); a read-only token gets, lists
 and watches; a token that is expired, revoked or altered opens nothing."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
+import aiohttp
 import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
@@ -22,6 +25,7 @@ from tests.support.access_tokens import altered
 from tests.support.channels import add_channel
 from tests.support.clock import FakeClock
 from tests.support.events import make_event
+from tests.support.json_api import JsonAdminStub
 from tests.support.receiver import Receiver
 from tests.support.server import ADMIN_TOKEN, AdminStub, IngestStub
 
@@ -137,9 +141,24 @@ async def listing(stub: AdminStub) -> tuple[grpc.StatusCode, list[str]]:
     return OK, [channel.id for channel in response.channels]
 
 
+@asynccontextmanager
+async def calling_as(
+    transport: str, server: DeskhookServer, token: str, stir: Callable[[], Awaitable[None]]
+) -> AsyncIterator[AdminStub]:
+    """A ChannelAdmin stub with `token`, over gRPC or the JSON API (which answers alike)."""
+    if transport == "grpc":
+        async with open_channel(f"127.0.0.1:{server.port}", token) as channel:
+            yield channel_admin_pb2_grpc.ChannelAdminStub(channel)
+        return
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{server.console_port}") as session:
+        yield cast(AdminStub, JsonAdminStub(session, token, stir))
+
+
+@pytest.mark.parametrize("transport", ["grpc", "json"])
 @pytest.mark.parametrize("caller", list(EXPECTED))
 async def test_every_call_by_every_caller_has_its_status(
     caller: str,
+    transport: str,
     server: DeskhookServer,
     admin: AdminStub,
     ingest: IngestStub,
@@ -154,8 +173,12 @@ async def test_every_call_by_every_caller_has_its_status(
     await ingest.PublishEvent(ingest_pb.PublishEventRequest(event=event))
     await scheduler.drain()
 
-    async with open_channel(f"127.0.0.1:{server.port}", token) as channel:
-        stub = channel_admin_pb2_grpc.ChannelAdminStub(channel)
+    async def attempt_again() -> None:
+        """An attempt of the channel, which a watch that was let in is told of."""
+        await admin.Redeliver(pb.RedeliverRequest(channel_id=channel_id, event_id="evt-1"))
+        await scheduler.drain()
+
+    async with calling_as(transport, server, token, attempt_again) as stub:
         listed = await listing(stub)
         statuses = [await status_of(call(stub, channel_id)) for call in CALLS.values()]
     assert (listed[0], channel_id in listed[1]) == LISTS_THE_CHANNEL[caller]

@@ -87,6 +87,7 @@ async def test_several_admin_tokens_all_work(tmp_path: Path) -> None:
     settings = Settings(
         listen="127.0.0.1:0",
         metrics_listen="127.0.0.1:0",
+        console_listen="",
         database=str(tmp_path / "deskhook.db"),
         admin_tokens=("old-token", "new-token"),
         ingest_tokens=(INGEST_TOKEN,),
@@ -109,11 +110,25 @@ async def test_without_tokens_only_loopback_is_allowed(tmp_path: Path) -> None:
     local = Settings(
         listen="127.0.0.1:0",
         metrics_listen="127.0.0.1:0",
+        console_listen="",
         database=str(tmp_path / "b.db"),
         allow_networks=(ip_network("127.0.0.0/8"),),
     )
     async with running(local) as server:
         await list_channels(server.port, None)
+
+
+async def test_without_tokens_the_console_port_is_loopback_only_too(tmp_path: Path) -> None:
+    exposed = DeskhookServer(
+        Settings(
+            listen="127.0.0.1:0",
+            console_listen="0.0.0.0:0",
+            metrics_listen="",
+            database=str(tmp_path / "a.db"),
+        )
+    )
+    with pytest.raises(StartupError, match=r"listens on loopback only, not 0\.0\.0\.0:0"):
+        await exposed.start()
 
 
 async def test_tokens_for_one_service_still_leave_the_other_loopback_only(

@@ -60,7 +60,8 @@ async def tokens() -> AccessTokens:
 
 @pytest.fixture
 async def target(tokens: AccessTokens) -> AsyncIterator[str]:
-    server = grpc_server.new_server(TokenRules((ADMIN_TOKEN,), (INGEST_TOKEN,)), tokens, 10)
+    chain = grpc_server.interceptors(TokenRules((ADMIN_TOKEN,), (INGEST_TOKEN,)), tokens)
+    server = grpc_server.new_server(chain, 10)
     channel_admin_pb2_grpc.add_ChannelAdminServicer_to_server(ScopeProbe(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

@@ -127,7 +127,9 @@ async def test_a_postgres_connection_lost_mid_query_answers_unavailable(
 ) -> None:
     """The pool's connection ends under a query (here: killed while it waits for a lock): the
     query's own error, not a refused reconnect, is what the call meets."""
-    settings = Settings(listen="127.0.0.1:0", metrics_listen="", database=postgres_database)
+    settings = Settings(
+        listen="127.0.0.1:0", metrics_listen="", console_listen="", database=postgres_database
+    )
     locker = await asyncpg.connect(postgres_database)
     try:
         async with (
@@ -164,6 +166,7 @@ async def test_an_account_token_unchecked_while_postgres_is_out_answers_unavaila
     settings = Settings(
         listen="127.0.0.1:0",
         metrics_listen="",
+        console_listen="",
         database=postgres_database,
         admin_tokens=(ADMIN_TOKEN,),
         ingest_tokens=(INGEST_TOKEN,),

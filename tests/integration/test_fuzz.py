@@ -170,6 +170,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     settings = Settings(
         listen="127.0.0.1:0",
         metrics_listen="",
+        console_listen="",
         database=str(tmp_path_factory.mktemp("fuzz") / "deskhook.db"),
         admin_tokens=(ADMIN_TOKEN,),
         ingest_tokens=(INGEST_TOKEN,),

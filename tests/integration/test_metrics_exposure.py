@@ -11,7 +11,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from deskhook.api.metrics_http import SERVER_HEADER, EndpointLimits
+from deskhook.api.http_endpoint import SERVER_HEADER, EndpointLimits
 from deskhook.config import Settings
 from deskhook.server import DeskhookServer, Tuning
 from tests.support.server import running

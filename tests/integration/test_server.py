@@ -68,6 +68,7 @@ async def test_tls_on_the_grpc_port(tmp_path: Path) -> None:
     settings = Settings(
         listen="127.0.0.1:0",
         metrics_listen="127.0.0.1:0",
+        console_listen="",
         database=str(tmp_path / "deskhook.db"),
         tls_cert=cert_file,
         tls_key=key_file,

@@ -198,6 +198,7 @@ def test_bad_setting_stops_start_up_with_one_line_naming_it(
     base = {
         "DESKHOOK_LISTEN": "127.0.0.1:0",
         "DESKHOOK_METRICS_LISTEN": "",
+        "DESKHOOK_CONSOLE_LISTEN": "",
         "DESKHOOK_DATABASE": f"{tmp}/deskhook.db",
         "DESKHOOK_ADMIN_TOKENS": "admin",
         "DESKHOOK_INGEST_TOKENS": "ingest",
@@ -316,13 +317,21 @@ def taken_port() -> Iterator[int]:
         ("--metrics-listen", "deskhook: cannot listen on {address} for metrics (Address already "
          "in use); set --metrics-listen to a free local address, or to '' to turn the endpoint "
          "off\n"),
+        ("--console-listen", "deskhook: cannot listen on {address} for the console (Address "
+         "already in use); set --console-listen to a free local address, or to '' to turn the "
+         "endpoint off\n"),
     ],
 )  # fmt: skip
 def test_a_taken_port_is_one_clear_line(
     taken_port: int, tmp_path: Path, flag: str, expected: str
 ) -> None:
     address = f"127.0.0.1:{taken_port}"
-    ports = {"--listen": "127.0.0.1:0", "--metrics-listen": "127.0.0.1:0", flag: address}
+    ports = {
+        "--listen": "127.0.0.1:0",
+        "--metrics-listen": "127.0.0.1:0",
+        "--console-listen": "127.0.0.1:0",
+        flag: address,
+    }
     # Tokens set: the warning about an open server is not what this test reads.
     tokens = ["--admin-token", "admin-token-1", "--ingest-token", "ingest-token-1"]
     args = [*tokens, "--database", str(tmp_path / "x.db")]

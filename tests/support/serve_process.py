@@ -73,6 +73,8 @@ async def serve_process(
             "127.0.0.1:0",
             "--metrics-listen",
             "127.0.0.1:0",
+            "--console-listen",
+            "127.0.0.1:0",
             "--database",
             database,
             *extra_args,

@@ -4,7 +4,7 @@ for a person), and the services registered on it with health and reflection."""
 import os
 import socket
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -15,6 +15,7 @@ from deskhook.api.channel_admin import ChannelAdminServicer
 from deskhook.api.event_ingest import EventIngestServicer
 from deskhook.api.health import HealthService
 from deskhook.api.interceptors import AuthInterceptor, GuardInterceptor
+from deskhook.api.rpc_bridge import HandlerTable
 from deskhook.config import parse_host_port
 from deskhook.core.access_tokens import AccessTokens
 from deskhook.v1 import (
@@ -50,12 +51,17 @@ def pending_call_options(max_streams: int) -> list[tuple[str, int]]:
     ]
 
 
-def new_server(
-    tokens: TokenRules, access_tokens: AccessTokens, max_streams: int
-) -> grpc.aio.Server:
+def interceptors(
+    tokens: TokenRules, access_tokens: AccessTokens
+) -> list[grpc.aio.ServerInterceptor]:
+    """What every call runs through, over gRPC or the JSON API. The guard outermost: it logs the
+    RPCs the token check refuses too."""
+    return [GuardInterceptor(), AuthInterceptor(tokens, access_tokens)]
+
+
+def new_server(chain: list[grpc.aio.ServerInterceptor], max_streams: int) -> grpc.aio.Server:
     return grpc.aio.server(
-        # The guard outermost: it logs the RPCs the token check refuses too.
-        interceptors=[GuardInterceptor(), AuthInterceptor(tokens, access_tokens)],
+        interceptors=chain,
         options=[
             # so_reuseport off: a second server on a busy port must fail, not share it.
             ("grpc.so_reuseport", 0),
@@ -70,8 +76,7 @@ def register(
     ingest: EventIngestServicer,
     health: HealthService,
 ) -> None:
-    channel_admin_pb2_grpc.add_ChannelAdminServicer_to_server(admin, server)
-    event_ingest_pb2_grpc.add_EventIngestServicer_to_server(ingest, server)
+    register_services(server, admin, ingest)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
         (
@@ -81,6 +86,18 @@ def register(
         ),
         server,
     )
+
+
+def register_services(
+    server: grpc.aio.Server | HandlerTable,
+    admin: ChannelAdminServicer,
+    ingest: EventIngestServicer,
+) -> None:
+    """deskhook's own services, on the gRPC server or in the JSON API's table."""
+    # A HandlerTable takes what the generated functions give a server.
+    target = cast(grpc.aio.Server, server)
+    channel_admin_pb2_grpc.add_ChannelAdminServicer_to_server(admin, target)
+    event_ingest_pb2_grpc.add_EventIngestServicer_to_server(ingest, target)
 
 
 def bind(server: grpc.aio.Server, address: str, tls_cert: Path | None, tls_key: Path | None) -> int:
@@ -103,7 +120,7 @@ def bind(server: grpc.aio.Server, address: str, tls_cert: Path | None, tls_key: 
 def cannot_listen(address: str, error: OSError, flag: str, what: str = "") -> StartupError:
     # asyncio words a failed bind at length around the system's reason; the reason says it.
     reason = os.strerror(error.errno) if error.errno and error.errno > 0 else error.strerror
-    also = ", or to '' to turn the endpoint off" if flag == "--metrics-listen" else ""
+    also = ", or to '' to turn the endpoint off" if flag != "--listen" else ""
     return StartupError(
         f"cannot listen on {address}{what} ({reason or error}); "
         f"set {flag} to a free local address{also}"

@@ -46,6 +46,12 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
     )
     add(
+        "--console-listen",
+        "address of the console and the JSON API; '' turns them off",
+        "127.0.0.1:8080",
+        metavar="HOST:PORT",
+    )
+    add(
         "--admin-token",
         "bearer token for ChannelAdmin, repeatable; none: open, on loopback only",
         dest="admin_tokens",

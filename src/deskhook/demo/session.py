@@ -62,6 +62,7 @@ async def _demo(tickets: int, spacing: timedelta) -> None:
             database=str(database),
             # Port 0: the demo must not collide with a deskhook already running.
             metrics_listen="127.0.0.1:0",
+            console_listen="127.0.0.1:0",
             admin_tokens=(admin_token,),
             ingest_tokens=(ingest_token,),
             # The receiver is plain HTTP on loopback, which only these two settings permit.
