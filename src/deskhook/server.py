@@ -21,7 +21,7 @@ from deskhook.api.console_http import ConsoleEndpoint
 from deskhook.api.event_ingest import EventIngestServicer
 from deskhook.api.grpc_server import StartupError
 from deskhook.api.health import HealthService
-from deskhook.api.http_endpoint import EndpointLimits
+from deskhook.api.http_endpoint import EndpointLimits, HttpEndpoint
 from deskhook.api.json_api import JsonApi, served_methods
 from deskhook.api.log_feed import LogFeed
 from deskhook.api.metrics import ServerMetrics
@@ -273,13 +273,7 @@ class DeskhookServer:
             ready=lambda: self._serving,
             limits=self.tuning.metrics_limits,
         )
-        address = self.settings.metrics_listen
-        try:
-            return await endpoint.start(address)
-        except OSError as error:
-            raise grpc_server.cannot_listen(
-                address, error, "--metrics-listen", " for metrics"
-            ) from error
+        return await _listen(endpoint, self.settings.metrics_listen, "--metrics-listen", "metrics")
 
     async def _serve_console(self, bridge: RpcBridge) -> int:
         services = [
@@ -289,13 +283,9 @@ class DeskhookServer:
         endpoint = self._console_endpoint = ConsoleEndpoint(
             JsonApi(bridge, served_methods(*services)), self.tuning.console_limits
         )
-        address = self.settings.console_listen
-        try:
-            return await endpoint.start(address)
-        except OSError as error:
-            raise grpc_server.cannot_listen(
-                address, error, "--console-listen", " for the console"
-            ) from error
+        return await _listen(
+            endpoint, self.settings.console_listen, "--console-listen", "the console"
+        )
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Stop within about `grace` seconds: RPCs and delivery attempts in flight share it."""
@@ -333,6 +323,14 @@ class DeskhookServer:
         if self._listening:
             self._listening = False
             log.info("stopped")
+
+
+async def _listen(endpoint: HttpEndpoint, address: str, flag: str, what: str) -> int:
+    """The port `endpoint` is bound to on `address`; a StartupError naming `flag` if none."""
+    try:
+        return await endpoint.start(address)
+    except OSError as error:
+        raise grpc_server.cannot_listen(address, error, flag, f" for {what}") from error
 
 
 async def serve(settings: Settings) -> None:

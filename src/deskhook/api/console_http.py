@@ -19,18 +19,10 @@ def security_headers() -> Mapping[str, str]:
     }
 
 
-class ConsoleEndpoint:
+class ConsoleEndpoint(HttpEndpoint):
     def __init__(self, api: JsonApi, limits: EndpointLimits) -> None:
+        super().__init__(self._route, limits, security_headers())
         self._api = api
-        self._endpoint = HttpEndpoint(self._route, limits, security_headers())
-
-    async def start(self, address: str) -> int:
-        """Listens on `address` (HOST:PORT) and returns the bound port; OSError when it
-        cannot."""
-        return await self._endpoint.start(address)
-
-    async def stop(self) -> None:
-        await self._endpoint.stop()
 
     async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
         if self._api.serves(request.path):

@@ -10,7 +10,7 @@ from prometheus_client.exposition import choose_encoder
 from deskhook.api.http_endpoint import EndpointLimits, Handler, HttpEndpoint
 
 
-class MetricsEndpoint:
+class MetricsEndpoint(HttpEndpoint):
     """`before_scrape` refreshes the gauges computed at scrape time; `ready` says whether the
     server takes traffic."""
 
@@ -22,6 +22,7 @@ class MetricsEndpoint:
         ready: Callable[[], bool],
         limits: EndpointLimits,
     ) -> None:
+        super().__init__(self._route, limits)
         self._registry = registry
         self._before_scrape = before_scrape
         self._ready = ready
@@ -30,15 +31,6 @@ class MetricsEndpoint:
             "/livez": _live,
             "/readyz": self._readyz,
         }
-        self._endpoint = HttpEndpoint(self._route, limits)
-
-    async def start(self, address: str) -> int:
-        """Listens on `address` (HOST:PORT) and returns the bound port; OSError when it
-        cannot."""
-        return await self._endpoint.start(address)
-
-    async def stop(self) -> None:
-        await self._endpoint.stop()
 
     async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
         handler = self._routes.get(request.path)
