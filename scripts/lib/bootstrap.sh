@@ -64,6 +64,20 @@ ensure_node_client() {
     echo "$want" >"$stamp"
 }
 
+# ensure_chromium: Debian's Chromium for the console's browser tests, installed with apt when
+# missing (Playwright drives it by its path; its own browser downloads are not used).
+ensure_chromium() {
+    command -v chromium >/dev/null 2>&1 && return 0
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "Chromium is not installed; install it (e.g. apt-get install chromium) for the" \
+            "console's browser tests" >&2
+        return 1
+    fi
+    echo "== installing chromium with apt, for the console's browser tests" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}
+
 # ensure_postgres: unless DESKHOOK_TEST_POSTGRES names a server already, start a private,
 # throwaway PostgreSQL cluster for the tests (installed with apt when missing) and export its
 # URL; it is stopped and deleted when the calling script exits. It listens on 127.0.0.1 only,

@@ -72,6 +72,8 @@ class Settings(BaseModel):
     metrics_listen: str = "127.0.0.1:9464"
     # The console and the JSON API; empty turns them off.
     console_listen: str = "127.0.0.1:8080"
+    # The origins that may show the console in a frame; none by default.
+    console_frame_ancestors: tuple[str, ...] = ()
     admin_tokens: tuple[str, ...] = ()
     ingest_tokens: tuple[str, ...] = ()
     allow_networks: tuple[IPv4Network | IPv6Network, ...] = ()
@@ -131,6 +133,32 @@ class Settings(BaseModel):
             if not token or not all("!" <= character <= "~" for character in token):
                 raise ValueError("a token must be printable ASCII characters without spaces")
         return tokens
+
+    @field_validator("console_frame_ancestors", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("console_frame_ancestors")
+    @classmethod
+    def _origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        # Each goes into a Content-Security-Policy header as it is: an origin and nothing else,
+        # so that no value can end the directive or add another.
+        for origin in origins:
+            parts = urlsplit(origin)
+            if (
+                not all("!" <= character <= "~" for character in origin)
+                or any(character in origin for character in ";,'\"")
+                or parts.scheme not in ("https", "http")
+                or not parts.netloc
+                or parts.path
+                or parts.query
+                or parts.fragment
+            ):
+                raise ValueError(
+                    f"{origin[:80]!r} is not an origin like https://helpdesk.example.com"
+                )
+        return origins
 
     @field_validator("allow_networks", mode="before")
     @classmethod

@@ -281,7 +281,9 @@ class DeskhookServer:
             event_ingest_pb2.DESCRIPTOR.services_by_name["EventIngest"],
         ]
         endpoint = self._console_endpoint = ConsoleEndpoint(
-            JsonApi(bridge, served_methods(*services)), self.tuning.console_limits
+            JsonApi(bridge, served_methods(*services)),
+            self.tuning.console_limits,
+            self.settings.console_frame_ancestors,
         )
         return await _listen(
             endpoint, self.settings.console_listen, "--console-listen", "the console"

@@ -101,6 +101,21 @@ def test_repeated_flags_and_toml_arrays(tmp_path: Path) -> None:
             "invalid setting database_pool_size (from environment variable"
             " DESKHOOK_DATABASE_POOL_SIZE): Input should be greater than or equal to 1",
         ),
+        *(
+            (
+                {"console_frame_ancestors": [origin]},
+                {},
+                "invalid setting console_frame_ancestors (from flag --console-frame-ancestors):"
+                f" {origin!r} is not an origin",
+            )
+            for origin in (
+                "https://a.example; script-src *",
+                "https://a.example/path",
+                "'self'",
+                "javascript:alert(1)",
+                "https://a.example 'unsafe-inline'",
+            )
+        ),
         (
             {},
             {"DESKHOOK_DATABASE": "mysql://deskhook:hunter2@db/deskhook"},

@@ -1,5 +1,5 @@
 """The tests tree keeps its shape: every test module sits in the layer that says what it runs
-(unit, integration, process), and no module imports a test module or a conftest.py; what
+(unit, integration, process, browser), and no module imports a test module or a conftest.py; what
 tests share lives in tests/support/, their fixtures in conftest.py."""
 
 import ast
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
-LAYERS = ("unit", "integration", "process")
+LAYERS = ("unit", "integration", "process", "browser")
 
 
 def modules() -> Iterator[Path]:

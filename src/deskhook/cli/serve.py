@@ -52,6 +52,13 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
     )
     add(
+        "--console-frame-ancestors",
+        "origin allowed to show the console in a frame, repeatable; none: no framing",
+        dest="console_frame_ancestors",
+        action="append",
+        metavar="ORIGIN",
+    )
+    add(
         "--admin-token",
         "bearer token for ChannelAdmin, repeatable; none: open, on loopback only",
         dest="admin_tokens",

@@ -1,0 +1,165 @@
+"""The console in a real browser: signing in with a pasted token or a console link, the channel
+list of the token's account with every string shown as text, and the Russian words."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from deskhook.server import DeskhookServer
+from deskhook.v1 import channel_admin_pb2 as pb
+from deskhook.v1 import event_pb2
+from tests.support.channels import add_channel
+from tests.support.receiver import Answer, Receiver
+from tests.support.server import ADMIN_TOKEN, AdminStub
+
+HOSTILE_NAME = "<img src=x onerror=\"document.title='owned'\">"
+
+
+@pytest.fixture
+async def page(browser: Browser, tmp_path: Path) -> AsyncIterator[Page]:
+    context = await browser.new_context(locale="en-US")
+    opened = await context.new_page()
+    try:
+        yield opened
+    finally:
+        await opened.screenshot(path=str(tmp_path / "last.png"), full_page=True)
+        await context.close()
+
+
+def console(server: DeskhookServer) -> str:
+    return f"http://127.0.0.1:{server.console_port}/"
+
+
+async def test_a_pasted_token_signs_in_and_names_show_as_text(
+    page: Page, server: DeskhookServer, admin: AdminStub, receiver: Receiver
+) -> None:
+    await add_channel(admin, receiver, name=HOSTILE_NAME)
+    await page.goto(console(server))
+    await page.get_by_label("Token").fill(ADMIN_TOKEN)
+    await page.get_by_role("button", name="Sign in").click()
+    table = page.locator("table#channels")
+    await expect(table.get_by_role("cell", name=HOSTILE_NAME)).to_be_visible()
+    # Shown, not run: no image was made of it, and the title is the console's.
+    assert await page.locator("main img").count() == 0
+    assert await page.title() == "deskhook · Outgoing channel"
+    # The token stays in this tab alone: not in the address, not in a cookie.
+    assert ADMIN_TOKEN not in page.url
+    assert await page.context.cookies() == []
+
+
+async def test_a_console_link_signs_in_to_its_account_and_leaves_the_address(
+    page: Page, server: DeskhookServer, admin: AdminStub, receiver: Receiver
+) -> None:
+    await add_channel(admin, receiver, name="acme's", account_id="acme")
+    await add_channel(admin, receiver, name="globex's", account_id="globex")
+    minted = await admin.CreateAccessToken(pb.CreateAccessTokenRequest(account_id="acme"))
+    await page.goto(console(server) + "#token=" + minted.token)
+    await expect(page.get_by_role("cell", name="acme's")).to_be_visible()
+    await expect(page.get_by_role("cell", name="globex's")).to_have_count(0)
+    assert page.url == console(server)
+
+
+async def test_a_refused_token_is_told_and_asked_again(page: Page, server: DeskhookServer) -> None:
+    await page.goto(console(server))
+    await page.get_by_label("Token").fill("not-a-token")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert")).to_contain_text("This token was refused")
+    await expect(page.get_by_label("Token")).to_be_visible()
+
+
+async def test_a_russian_browser_gets_the_original_products_words(
+    browser: Browser, server: DeskhookServer
+) -> None:
+    context = await browser.new_context(locale="ru-RU")
+    page = await context.new_page()
+    try:
+        await page.goto(console(server))
+        await expect(page.get_by_role("heading", name="Исходящий канал")).to_be_visible()
+        await expect(page.get_by_role("button", name="Войти")).to_be_visible()
+        # The switch goes back to English.
+        await page.get_by_label("Язык").select_option("en")
+        await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    finally:
+        await context.close()
+
+
+async def sign_in(page: Page, server: DeskhookServer, token: str = ADMIN_TOKEN) -> None:
+    await page.goto(console(server) + "#token=" + token)
+
+
+async def test_a_channel_added_through_the_form_is_tested_and_saved(
+    page: Page, server: DeskhookServer, admin: AdminStub, receiver: Receiver
+) -> None:
+    await sign_in(page, server)
+    await page.get_by_role("button", name="Add channel").click()
+    await page.get_by_label("Department", exact=True).fill("7")
+    await page.get_by_label("Name", exact=True).fill("CRM")
+    await page.get_by_label("URL", exact=True).fill(receiver.url("/form"))
+    await page.get_by_label("Ticket created").check()
+    await page.get_by_label("Rating added").check()
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status")).to_have_text("Connection established successfully!")
+    secret = await page.locator("#secret code").text_content()
+    assert secret is not None
+    assert secret.startswith("whsec_")
+    (saved,) = (await admin.ListChannels(pb.ListChannelsRequest())).channels
+    assert (saved.name, saved.department_id, list(saved.subscriptions)) == (
+        "CRM",
+        7,
+        [event_pb2.EVENT_TYPE_TICKET_CREATE, event_pb2.EVENT_TYPE_TICKET_RATING],
+    )
+    # Shown once: the channel's page, opened again, has no secret on it.
+    await page.get_by_role("button", name="All channels").click()
+    await page.get_by_role("button", name="CRM").click()
+    await expect(page.get_by_role("status")).to_be_visible()
+    assert await page.locator("#secret").count() == 0
+
+
+async def test_a_refused_form_and_a_failing_url_each_show_their_reason(
+    page: Page, server: DeskhookServer, receiver: Receiver
+) -> None:
+    receiver.respond_at("/down", Answer(status=500))
+    await sign_in(page, server)
+    await page.get_by_role("button", name="Add channel").click()
+    await page.get_by_label("Department", exact=True).fill("7")
+    await page.get_by_label("Name", exact=True).fill("Broken")
+    await page.get_by_label("URL", exact=True).fill(receiver.url("/down"))
+    # The server's reason for a refusal is shown, naming the field.
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("alert")).to_contain_text("channel.subscriptions")
+    await page.get_by_label("Ticket created").check()
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status")).to_contain_text("500")
+
+
+async def test_a_read_only_token_sees_no_button_that_changes_anything(
+    page: Page, server: DeskhookServer, admin: AdminStub, receiver: Receiver
+) -> None:
+    await add_channel(admin, receiver, name="watched", account_id="acme")
+    minted = await admin.CreateAccessToken(
+        pb.CreateAccessTokenRequest(account_id="acme", read_only=True)
+    )
+    await sign_in(page, server, minted.token)
+    await expect(page.locator("#caller")).to_have_text("Account: acme · Read-only")
+    assert await page.get_by_role("button", name="Add channel").count() == 0
+    await page.get_by_role("button", name="watched").click()
+    await expect(page.get_by_role("status")).to_be_visible()
+    for name in ("Test connection", "Rotate secret", "Delete"):
+        assert await page.get_by_role("button", name=name).count() == 0
+
+
+async def test_delete_asks_first(
+    page: Page, server: DeskhookServer, admin: AdminStub, receiver: Receiver
+) -> None:
+    await add_channel(admin, receiver, name="doomed")
+    await sign_in(page, server)
+    await page.get_by_role("button", name="doomed").click()
+    await page.get_by_role("button", name="Delete").click()
+    await page.get_by_role("button", name="Cancel").click()
+    assert len((await admin.ListChannels(pb.ListChannelsRequest())).channels) == 1
+    await page.get_by_role("button", name="Delete").click()
+    await page.get_by_role("button", name="Yes, delete").click()
+    await expect(page.locator("#no-channels")).to_be_visible()
+    assert len((await admin.ListChannels(pb.ListChannelsRequest())).channels) == 0
