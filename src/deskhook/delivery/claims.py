@@ -182,9 +182,10 @@ class Claims:
             slots, channels, self._waiting_for_room = self._shares(now)
             if not slots:
                 break
+            asked_at = self._demand.step()
             taken = await self._claim(now, self._rules(slots, channels))
             claimed += sum(taken.values())
-            if not self._demand.claimed(slots, taken, now):
+            if not self._demand.claimed(slots, taken, now, asked_at):
                 break
         return claimed
 

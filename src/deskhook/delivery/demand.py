@@ -9,7 +9,11 @@ or another replica's commit every channel counts again, as the store does not sa
 attempt of the channel recorded (a ticket's next delivery is first now), claims of it released,
 and time (a retry, a rate limit's token or a probe falling due). A claim can also come back
 short for a limit the store keeps (its rate, another replica's leases): `max_age` bounds how
-long the channel is left out for it."""
+long the channel is left out for it.
+
+A claim is on its way while new deliveries commit: a channel stirred after the claim was asked
+for is not left out for coming back short, as what made it due may have committed too late for
+that claim to see."""
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -22,6 +26,14 @@ class Demand:
         self._idle_since: dict[str, datetime] = {}
         # When something the store keeps falls due (a retry, a token, a probe).
         self._recheck_at: datetime | None = None
+        # Each stir is a step: the last step that stirred each channel, and every channel.
+        self._steps = 0
+        self._stirred: dict[str, int] = {}
+        self._stirred_everywhere = 0
+
+    def step(self) -> int:
+        """Now, in steps of stirring: what a claim notes before it is asked for."""
+        return self._steps
 
     def reached(self, now: datetime) -> None:
         """It is `now`: what the store keeps may have fallen due."""
@@ -32,25 +44,33 @@ class Demand:
         since = self._idle_since.get(channel_id)
         return since is None or now - since >= self._max_age
 
-    def claimed(self, allowed: Mapping[str, int], got: Mapping[str, int], now: datetime) -> bool:
-        """A claim allowed each channel `allowed[channel]` and took `got[channel]`: whether one
-        came back short (its share went unused)."""
+    def claimed(
+        self, allowed: Mapping[str, int], got: Mapping[str, int], now: datetime, asked_at: int
+    ) -> bool:
+        """A claim asked for at `asked_at` (a `step()`) allowed each channel `allowed[channel]`
+        and took `got[channel]`: whether one came back short (its share went unused)."""
         short = False
         for channel_id, cap in allowed.items():
             if got.get(channel_id, 0) < cap:
-                self._idle_since[channel_id] = now
                 short = True
+                if max(self._stirred.get(channel_id, 0), self._stirred_everywhere) <= asked_at:
+                    self._idle_since[channel_id] = now
             else:
                 self._idle_since.pop(channel_id, None)
         return short
 
     def stir(self, channel_ids: Iterable[str]) -> None:
         """Deliveries of these channels may have fallen due."""
+        self._steps += 1
         for channel_id in channel_ids:
             self._idle_since.pop(channel_id, None)
+            self._stirred[channel_id] = self._steps
 
     def anywhere(self) -> None:
         """Deliveries of any channel may have fallen due."""
+        self._steps += 1
+        self._stirred_everywhere = self._steps
+        self._stirred.clear()
         self._idle_since.clear()
         self._recheck_at = None
 
