@@ -27,6 +27,7 @@ from deskhook.api.log_feed import LogFeed
 from deskhook.api.metrics import ServerMetrics
 from deskhook.api.metrics_http import MetricsEndpoint
 from deskhook.api.rpc_bridge import HandlerTable, RpcBridge
+from deskhook.api.sign_in_limit import SignInLimiter
 from deskhook.config import Settings
 from deskhook.core.access_tokens import AccessTokens
 from deskhook.core.channel_service import ChannelService
@@ -43,6 +44,7 @@ from deskhook.delivery.http_client import (
 from deskhook.delivery.scheduler import DeliveryScheduler, SchedulerLimits
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy
 from deskhook.domain.delivery import Attempt
+from deskhook.domain.sign_in import SignInPolicy
 from deskhook.domain.url_policy import UrlPolicy
 from deskhook.store.base import Store, StoreListener
 from deskhook.store.directory import ChannelDirectory
@@ -78,6 +80,8 @@ class Tuning:
         default_factory=lambda: EndpointLimits(max_connections=256)
     )
     breaker: BreakerPolicy = DEFAULT_POLICY
+    # Refused tokens one address may offer the JSON API.
+    sign_ins: SignInPolicy = field(default_factory=SignInPolicy)
     clock: Callable[[], datetime] = utc_now
     jitter: Callable[[], float] = random.random
     # How long a SQLite statement waits for another process's lock before UNAVAILABLE.
@@ -281,7 +285,11 @@ class DeskhookServer:
             event_ingest_pb2.DESCRIPTOR.services_by_name["EventIngest"],
         ]
         endpoint = self._console_endpoint = ConsoleEndpoint(
-            JsonApi(bridge, served_methods(*services)),
+            JsonApi(
+                bridge,
+                served_methods(*services),
+                SignInLimiter(self.tuning.clock, self.tuning.sign_ins),
+            ),
             self.tuning.console_limits,
             self.settings.console_frame_ancestors,
         )

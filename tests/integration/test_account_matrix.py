@@ -6,6 +6,7 @@ and watches; a token that is expired, revoked or altered opens nothing."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, cast
 
@@ -17,7 +18,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from deskhook.client import open_channel
 from deskhook.delivery.scheduler import DeliveryScheduler
-from deskhook.server import DeskhookServer
+from deskhook.domain.sign_in import SignInPolicy
+from deskhook.server import DeskhookServer, Tuning
 from deskhook.v1 import channel_admin_pb2 as pb
 from deskhook.v1 import channel_admin_pb2_grpc, channel_pb2
 from deskhook.v1 import event_ingest_pb2 as ingest_pb
@@ -139,6 +141,12 @@ async def listing(stub: AdminStub) -> tuple[grpc.StatusCode, list[str]]:
     except grpc.aio.AioRpcError as error:
         return error.code(), []
     return OK, [channel.id for channel in response.channels]
+
+
+@pytest.fixture
+def tuning(tuning: Tuning) -> Tuning:
+    """The matrix offers one address more refused tokens than a person signing in would."""
+    return replace(tuning, sign_ins=SignInPolicy(burst=1000))
 
 
 @asynccontextmanager

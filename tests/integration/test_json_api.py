@@ -2,22 +2,28 @@
 Connect protocol, with the same tokens, scope and statuses as over gRPC, on both stores. A
 real server and real HTTP requests, as `curl` sends them."""
 
+import asyncio
 import base64
 import json
 import struct
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, MutableMapping
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from google.protobuf import json_format
 from google.rpc import error_details_pb2
+from structlog.testing import capture_logs
 
+from deskhook.delivery.scheduler import DeliveryScheduler
+from deskhook.domain.sign_in import SignInPolicy
 from deskhook.server import DeskhookServer
 from deskhook.v1 import channel_admin_pb2 as pb
 from deskhook.v1 import event_ingest_pb2 as ingest_pb
 from deskhook.v1 import event_pb2
 from tests.support.channels import add_channel
+from tests.support.clock import FakeClock
 from tests.support.events import make_event
 from tests.support.receiver import Receiver
 from tests.support.server import ADMIN_TOKEN, INGEST_TOKEN, AdminStub, IngestStub
@@ -222,3 +228,54 @@ async def test_every_answer_keeps_browsers_from_leaking_or_framing_it(
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert headers["Server"] == "deskhook"
+
+
+async def test_an_address_offering_refused_tokens_is_turned_away_for_a_while(
+    http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    policy = SignInPolicy()
+    for _ in range(policy.burst):
+        status, _ = await call(http, ADMIN + "ListChannels", {}, "guessed-token")
+        assert status == 401
+    # Even a good token, from there, waits: the address is what is counted.
+    status, error = await call(http, ADMIN + "ListChannels", {})
+    assert (status, error["code"], reason(error)) == (
+        429,
+        "resource_exhausted",
+        "SIGN_IN_RATE_LIMITED",
+    )
+    clock.advance(timedelta(seconds=60 / policy.per_minute))
+    status, _ = await call(http, ADMIN + "ListChannels", {})
+    assert status == 200
+
+
+async def test_a_watcher_gone_mid_stream_ends_its_call_as_cancelled(
+    http: aiohttp.ClientSession,
+    admin: AdminStub,
+    ingest: IngestStub,
+    receiver: Receiver,
+    scheduler: DeliveryScheduler,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    channel_id, _ = await add_channel(admin, receiver)
+    data = json.dumps({"channelId": channel_id}).encode()
+    envelope = struct.pack(">BI", 0, len(data)) + data
+    headers = {"Content-Type": "application/connect+json", "Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    def watch_lines() -> list[MutableMapping[str, Any]]:
+        return [line for line in logs if line.get("method") == ADMIN + "WatchDeliveryLog"]
+
+    with capture_logs() as logs:
+        async with http.post(ADMIN + "WatchDeliveryLog", data=envelope, headers=headers) as got:
+            assert got.status == 200
+            # Gone with the headers only: the connection closes unread.
+            got.close()
+        # The next attempt finds no one to tell.
+        await ingest.PublishEvent(ingest_pb.PublishEventRequest(event=make_event("evt-gone")))
+        await scheduler.drain()
+        async with asyncio.timeout(5):
+            # The call's line is written when the server finds the client gone: nothing to await.
+            while not watch_lines():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    assert [line["code"] for line in watch_lines()] == ["CANCELLED"]
+    assert [r.getMessage() for r in caplog.records if r.name == "aiohttp.server"] == []

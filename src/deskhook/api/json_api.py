@@ -10,7 +10,7 @@ import base64
 import contextlib
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -23,6 +23,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from deskhook.api.errors import status_with_reason
 from deskhook.api.rpc_bridge import CallFailed, Ended, Metadata, RpcBridge
+from deskhook.api.sign_in_limit import SignInLimiter
 
 # A request's body at most, as gRPC's default receive limit.
 MAX_REQUEST_BYTES: Final = 4 * 1024 * 1024
@@ -84,9 +85,14 @@ def served_methods(*services: ServiceDescriptor) -> dict[str, Method]:
 
 
 class JsonApi:
-    def __init__(self, bridge: RpcBridge, methods: Mapping[str, Method]) -> None:
+    def __init__(
+        self, bridge: RpcBridge, methods: Mapping[str, Method], sign_ins: SignInLimiter
+    ) -> None:
         self._bridge = bridge
         self._methods = methods
+        # The JSON API is where browsers sign in: an address that keeps offering refused
+        # tokens is turned away for a while.
+        self._sign_ins = sign_ins
 
     def serves(self, path: str) -> bool:
         return path in self._methods
@@ -101,10 +107,9 @@ class JsonApi:
         if method.server_streaming:
             return await self._stream(request, method, codec)
         try:
+            self._admit(request)
             body = await read_body(request)
-            response = await self._bridge.unary(
-                method.path, metadata(request), decode(body, method.request, codec)
-            )
+            response = await self._unary(request, method, decode(body, method.request, codec))
         except CallFailed as failed:
             return web.Response(
                 status=HTTP_STATUS.get(failed.ended.code, 500),
@@ -112,6 +117,26 @@ class JsonApi:
                 content_type="application/json",
             )
         return web.Response(body=encode(response, codec), content_type=request.content_type)
+
+    def _admit(self, request: web.BaseRequest) -> None:
+        if not self._sign_ins.allows(request.remote):
+            raise refused(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "too many refused tokens from this address; try again in a minute",
+                "SIGN_IN_RATE_LIMITED",
+            )
+
+    def _counted(self, request: web.BaseRequest, failed: CallFailed) -> CallFailed:
+        """`failed`, its refused token counted against the caller's address."""
+        if failed.ended.code is grpc.StatusCode.UNAUTHENTICATED:
+            self._sign_ins.refused(request.remote)
+        return failed
+
+    async def _unary(self, request: web.BaseRequest, method: Method, message: Message) -> Message:
+        try:
+            return await self._bridge.unary(method.path, metadata(request), message)
+        except CallFailed as failed:
+            raise self._counted(request, failed) from None
 
     async def _stream(
         self, request: web.BaseRequest, method: Method, codec: str
@@ -125,8 +150,25 @@ class JsonApi:
             if not answer.prepared:
                 await answer.prepare(request)
 
-        end: dict[str, Any] = {}
+        # A client gone before the end is told nothing more; its call ends as cancelled.
+        with contextlib.suppress(ConnectionResetError):
+            end = await self._relay(request, method, codec, answer, headers)
+            await headers()
+            await answer.write(envelope(END_STREAM, json.dumps(end).encode()))
+            await answer.write_eof()
+        return answer
+
+    async def _relay(
+        self,
+        request: web.BaseRequest,
+        method: Method,
+        codec: str,
+        answer: web.StreamResponse,
+        headers: Callable[[], Awaitable[None]],
+    ) -> dict[str, Any]:
+        """Each response of the call, enveloped; what the end-of-stream message says."""
         try:
+            self._admit(request)
             message = decode(unwrapped(await read_body(request)), method.request, codec)
             # Closed however the loop ends (the client gone mid-write too), so that the call
             # ends at once.
@@ -137,11 +179,8 @@ class JsonApi:
                     await headers()
                     await answer.write(envelope(0, encode(response, codec)))
         except CallFailed as failed:
-            end = {"error": error_json(failed.ended)}
-        await headers()
-        await answer.write(envelope(END_STREAM, json.dumps(end).encode()))
-        await answer.write_eof()
-        return answer
+            return {"error": error_json(self._counted(request, failed).ended)}
+        return {}
 
 
 def unwrapped(body: bytes) -> bytes:

@@ -1,5 +1,5 @@
-"""A per-channel rate limit as a token bucket: `rate` attempts per second, with bursts of at
-most one second's worth."""
+"""Rate limits as token buckets: a channel's `rate` attempts per second, with bursts of at most
+one second's worth, and (`capacity` given) any rate with bursts of `capacity`."""
 
 import math
 from dataclasses import dataclass
@@ -12,12 +12,16 @@ class TokenBucket:
     updated: datetime
 
 
-def refilled(bucket: TokenBucket | None, rate: int, now: datetime) -> TokenBucket:
-    """The bucket at `now`; a new one starts full."""
+def refilled(
+    bucket: TokenBucket | None, rate: float, now: datetime, capacity: float | None = None
+) -> TokenBucket:
+    """The bucket at `now`, refilled at `rate` tokens per second up to `capacity` (one second's
+    worth unless given); a new one starts full."""
+    full = float(rate if capacity is None else capacity)
     if bucket is None:
-        return TokenBucket(float(rate), now)
+        return TokenBucket(full, now)
     elapsed = max((now - bucket.updated).total_seconds(), 0.0)
-    return TokenBucket(min(float(rate), bucket.tokens + elapsed * rate), now)
+    return TokenBucket(min(full, bucket.tokens + elapsed * rate), now)
 
 
 def taken(bucket: TokenBucket, count: int) -> TokenBucket:
