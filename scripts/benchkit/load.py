@@ -28,6 +28,7 @@ async def create_channel(
     *,
     department_id: int = DEPARTMENT_ID,
     account_id: str = "",
+    name: str = "bench",
 ) -> str:
     """One channel of `account_id` (the default account unless named) for the department's
     ticket_create with retries on, its connection test passed; its signing secret."""
@@ -35,7 +36,7 @@ async def create_channel(
         created = await channel_admin_pb2_grpc.ChannelAdminStub(channel).CreateChannel(
             channel_admin_pb2.CreateChannelRequest(
                 channel=channel_pb2.Channel(
-                    name="bench",
+                    name=name,
                     url=url,
                     department_id=department_id,
                     subscriptions=[event_pb2.EVENT_TYPE_TICKET_CREATE],

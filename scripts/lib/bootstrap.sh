@@ -50,17 +50,17 @@ ensure_buf() {
     fi
 }
 
-NODE_CLIENT="$ROOT/tests/node"
-
-# The Node.js client test's packages, installed again whenever its lock file changes.
-ensure_node_client() {
-    local stamp="$NODE_CLIENT/node_modules/.deskhook-installed" want
-    want="$(sha256sum <"$NODE_CLIENT/package-lock.json" | cut -d' ' -f1)"
+# ensure_npm_packages DIR: the npm packages a test folder's lock file names (the Node.js client
+# test's, axe-core for the browser tests), installed again whenever the lock file changes.
+ensure_npm_packages() {
+    local folder="$ROOT/$1" stamp want
+    stamp="$folder/node_modules/.deskhook-installed"
+    want="$(sha256sum <"$folder/package-lock.json" | cut -d' ' -f1)"
     if grep -qxF "$want" "$stamp" 2>/dev/null; then
         return
     fi
-    echo "== installing the Node.js client test's packages into tests/node" >&2
-    (cd "$NODE_CLIENT" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "== installing the npm packages of $1" >&2
+    (cd "$folder" && npm ci --no-audit --no-fund --loglevel=error)
     echo "$want" >"$stamp"
 }
 

@@ -59,6 +59,8 @@ def test_short_demo_delivers_and_verifies_every_event_type(tmp_path: Path) -> No
     assert result.stdout.count("verified ✓") >= len(EVENT_TYPES.names)
     assert "retry_scheduled" in result.stdout
     assert "Every event type was delivered and verified" in result.stdout
+    # A console link the demo signed in with itself before it showed it.
+    assert re.search(r"^console {12}http://127\.0\.0\.1:\d+/#token=\S+$", result.stdout, re.M)
     assert list(tmp_path.iterdir()) == []
     # Each attempt is shown as it ends, stamped with when it started: in time order.
     times = LOG_TIME.findall(result.stdout)

@@ -35,6 +35,13 @@ function show(view, ...nodes) {
   leaving = new AbortController();
   current = view;
   document.getElementById("main").replaceChildren(...nodes);
+  // A new view takes the focus at its heading, so that keyboard and screen reader users start
+  // there, as after loading a page.
+  const heading = document.querySelector("main h2");
+  if (heading) {
+    heading.setAttribute("tabindex", "-1");
+    heading.focus();
+  }
 }
 
 // A console link carries the token in its fragment, which browsers never send: taken into
@@ -479,7 +486,14 @@ function follow(id, filters, table, body, readOnly, problem) {
     (!filters.ticketId || String(entry.ticketId) === String(filters.ticketId)) &&
     !filters.endTime;
   const signal = leaving.signal;
+  let skipped = 0;
   watch(token(), "WatchDeliveryLog", { channelId: id }, (message) => {
+    if (message.skippedEntries) {
+      // The server let this view fall behind: say so, rather than show a log with holes.
+      skipped += Number(message.skippedEntries);
+      const notice = element("p", { id: "skipped", role: "status" }, words.skipped(skipped));
+      (document.getElementById("skipped") || problem.appendChild(notice)).replaceWith(notice);
+    }
     if (!message.entry || !matches(message.entry)) return;
     document.getElementById("no-entries")?.replaceWith(table);
     body.prepend(...logRow(id, message.entry, readOnly, problem));

@@ -64,6 +64,7 @@ export const WORDS = {
     nextAttempt: "Next attempt",
     notKept: "(made with the channel's secret; not kept)",
     live: "Live: new attempts appear as they happen.",
+    skipped: (count) => `${count} attempts came too fast to show here: reload to see them all.`,
     outcomes: {
       DELIVERY_OUTCOME_DELIVERED: "Delivered",
       DELIVERY_OUTCOME_RETRY_SCHEDULED: "Retry scheduled",
@@ -148,6 +149,7 @@ export const WORDS = {
     nextAttempt: "Следующая попытка",
     notKept: "(создана секретом канала; не хранится)",
     live: "Онлайн: новые попытки появляются сразу.",
+    skipped: (count) => `Попыток пришло слишком быстро и не показано: ${count}. Обновите страницу.`,
     outcomes: {
       DELIVERY_OUTCOME_DELIVERED: "Доставлено",
       DELIVERY_OUTCOME_RETRY_SCHEDULED: "Запланирован повтор",

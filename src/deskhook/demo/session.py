@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
 from pathlib import Path
 
+import aiohttp
 from google.protobuf.duration_pb2 import Duration
 
 from deskhook.cli.enums import EVENT_TYPES
@@ -83,6 +84,7 @@ async def _demo(tickets: int, spacing: timedelta) -> None:
                 await stack.enter_async_context(open_channel(target, ingest_token))
             )
             channel_id = await _create_channel(admin, receiver)
+            await _show_console(server.console_port, admin_token)
             events = sample_events(tickets, datetime.now(UTC), spacing)
             await _stream(
                 admin,
@@ -120,6 +122,24 @@ async def _create_channel(admin: AdminStub, receiver: VerifyingReceiver) -> str:
     )
     say(f"connection test    {channel.connection_status.message}")
     return channel.id
+
+
+async def _show_console(port: int, token: str) -> None:
+    """The console link of this run, once the JSON API has let its token in."""
+    base = f"http://127.0.0.1:{port}/"
+    async with (
+        aiohttp.ClientSession(base) as session,
+        session.post(
+            "deskhook.v1.ChannelAdmin/ListChannels",
+            json={},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response,
+    ):
+        listed = await response.json()
+    if response.status != 200 or len(listed.get("channels", [])) != 1:
+        raise DemoFailed(f"the console did not sign in ({response.status}: {listed})")
+    say(f"console            {base}#token={token}")
+    say("                   open it to watch the webhook log fill; it closes with the demo")
 
 
 async def _stream(
