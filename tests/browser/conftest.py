@@ -3,9 +3,10 @@ missing browser fails the tests rather than skipping them: scripts/test installs
 
 import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 
 @pytest.fixture
@@ -18,3 +19,15 @@ async def browser() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, tmp_path: Path) -> AsyncIterator[Page]:
+    """A page in English, its last look kept as `last.png` in the test's folder."""
+    context = await browser.new_context(locale="en-US")
+    opened = await context.new_page()
+    try:
+        yield opened
+    finally:
+        await opened.screenshot(path=str(tmp_path / "last.png"), full_page=True)
+        await context.close()

@@ -2,11 +2,7 @@
 details with the receiver's answer shown as text, the filters, and "Redeliver" sending the same
 webhook again."""
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Page, expect
 
 from deskhook.delivery.scheduler import DeliveryScheduler
 from deskhook.server import DeskhookServer
@@ -17,17 +13,6 @@ from tests.support.receiver import Answer, Receiver
 from tests.support.server import ADMIN_TOKEN, AdminStub, IngestStub
 
 HOSTILE_BODY = b"</script><img src=x onerror=\"document.title='owned'\">"
-
-
-@pytest.fixture
-async def page(browser: Browser, tmp_path: Path) -> AsyncIterator[Page]:
-    context = await browser.new_context(locale="en-US")
-    opened = await context.new_page()
-    try:
-        yield opened
-    finally:
-        await opened.screenshot(path=str(tmp_path / "last.png"), full_page=True)
-        await context.close()
 
 
 async def open_log(page: Page, server: DeskhookServer, channel_name: str) -> None:

@@ -1,10 +1,6 @@
 """The console in a real browser: signing in with a pasted token or a console link, the channel
 list of the token's account with every string shown as text, and the Russian words."""
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 from playwright.async_api import Browser, Page, expect
 
 from deskhook.server import DeskhookServer
@@ -15,17 +11,6 @@ from tests.support.receiver import Answer, Receiver
 from tests.support.server import ADMIN_TOKEN, AdminStub
 
 HOSTILE_NAME = "<img src=x onerror=\"document.title='owned'\">"
-
-
-@pytest.fixture
-async def page(browser: Browser, tmp_path: Path) -> AsyncIterator[Page]:
-    context = await browser.new_context(locale="en-US")
-    opened = await context.new_page()
-    try:
-        yield opened
-    finally:
-        await opened.screenshot(path=str(tmp_path / "last.png"), full_page=True)
-        await context.close()
 
 
 def console(server: DeskhookServer) -> str:
