@@ -80,8 +80,11 @@ async def test_signing_in_works_by_keyboard_alone(page: Page, server: DeskhookSe
     await page.keyboard.type(ADMIN_TOKEN)
     await page.keyboard.press("Enter")
     await expect(page.locator("#no-channels")).to_be_visible()
-    # A new view starts at its heading; the next stop is its first button.
+    # A new view starts at its heading; an operator's next stops are the account picker and
+    # the first button.
     await expect(page.get_by_role("heading", name="Channels")).to_be_focused()
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_label("Account")).to_be_focused()
     await page.keyboard.press("Tab")
     await expect(page.get_by_role("button", name="Add channel")).to_be_focused()
     # The form starts at its first field.

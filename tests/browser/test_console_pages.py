@@ -148,3 +148,25 @@ async def test_delete_asks_first(
     await page.get_by_role("button", name="Yes, delete").click()
     await expect(page.locator("#no-channels")).to_be_visible()
     assert len((await admin.ListChannels(pb.ListChannelsRequest())).channels) == 0
+
+
+async def test_an_operator_picks_an_account_and_adds_a_channel_to_it(
+    page: Page, server: DeskhookServer, admin: AdminStub, receiver: Receiver
+) -> None:
+    await add_channel(admin, receiver, name="acme's", account_id="acme")
+    await add_channel(admin, receiver, name="globex's", account_id="globex")
+    await sign_in(page, server)
+    await expect(page.get_by_role("cell")).to_have_count(8)
+    await page.get_by_label("Account").select_option("acme")
+    await expect(page.get_by_role("button", name="acme's")).to_be_visible()
+    await expect(page.get_by_role("button", name="globex's")).to_have_count(0)
+    await page.get_by_role("button", name="Add channel").click()
+    await expect(page.get_by_label("Account", exact=True)).to_have_value("acme")
+    await page.get_by_label("Department", exact=True).fill("7")
+    await page.get_by_label("Name", exact=True).fill("acme's second")
+    await page.get_by_label("URL", exact=True).fill(receiver.url("/second"))
+    await page.get_by_label("Ticket created").check()
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status")).to_be_visible()
+    listed = await admin.ListChannels(pb.ListChannelsRequest(account_id="acme"))
+    assert sorted(channel.name for channel in listed.channels) == ["acme's", "acme's second"]

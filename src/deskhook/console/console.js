@@ -135,8 +135,33 @@ function whoLine() {
   return element("p", { id: "caller" }, parts.join(" · "));
 }
 
+// The account an operator chose to look at: null for every account, "" the default one.
+let chosenAccount = null;
+const EVERY_ACCOUNT = "*";
+
+// An operator's account picker: the accounts of the channels (the first 1,000), and every
+// account at once.
+async function accountPicker() {
+  const listed = await api("ListChannels", { pageSize: 1000 });
+  const accounts = [...new Set((listed.channels || []).map((c) => c.accountId || ""))].sort();
+  const select = element(
+    "select",
+    { id: "account-picker" },
+    element("option", { value: EVERY_ACCOUNT }, words.allAccounts),
+    ...accounts.map((id) => element("option", { value: id }, id || words.defaultAccount)),
+  );
+  select.value = chosenAccount === null ? EVERY_ACCOUNT : chosenAccount;
+  select.addEventListener("change", () => {
+    chosenAccount = select.value === EVERY_ACCOUNT ? null : select.value;
+    attempt(channelList, document.getElementById("main"));
+  });
+  return element("p", {}, element("label", { for: "account-picker" }, `${words.account} `), select);
+}
+
 async function channelList() {
-  const listed = await api("ListChannels", {});
+  const operator = caller(token()).account === null;
+  const request = operator && chosenAccount !== null ? { accountId: chosenAccount } : {};
+  const listed = await api("ListChannels", request);
   const channels = listed.channels || [];
   const rows = channels.map((channel) => {
     const link = button(channel.name || channel.id, () => channelPage(channel.id), {
@@ -165,6 +190,7 @@ async function channelList() {
     channelList,
     whoLine(),
     element("h2", {}, words.channels),
+    operator ? await accountPicker() : element("div"),
     channels.length ? table : element("p", { id: "no-channels" }, words.noChannels),
     actions,
   );
@@ -187,6 +213,10 @@ function channelForm() {
   const form = element(
     "form",
     { id: "channel-form", method: "post" },
+    // An operator names the account; an account token's channels are its account's.
+    caller(token()).account === null
+      ? field("account", words.account, { type: "text", value: chosenAccount ?? "", maxlength: "128" })
+      : element("div"),
     field("department", words.department, { type: "number", min: "1", required: "" }),
     field("name", words.name, { type: "text", required: "", maxlength: "200" }),
     field("url", words.url, { type: "url", required: "", placeholder: "https://" }),
@@ -214,6 +244,7 @@ function channelForm() {
       retriesEnabled: form.elements.retries.checked,
       subscriptions: boxes.map((box) => box.firstChild).filter((box) => box.checked).map((box) => box.value),
     };
+    if (form.elements.account) channel.accountId = form.elements.account.value;
     attempt(async () => {
       const created = await api("CreateChannel", { channel });
       await channelPage(created.channel.id, created.signingSecret);
