@@ -10,6 +10,13 @@ from tests.support.channels import add_channel
 from tests.support.receiver import Answer, Receiver
 from tests.support.server import ADMIN_TOKEN, AdminStub
 
+# The form's words in the original product's Russian, the 12 subscriptions among them.
+RUSSIAN_FORM = (
+    "Департамент", "Название", "URL запроса", "Повторы событий",
+    "Создание заявки", "Добавление ответа", "Добавление ответа в чат", "Добавление комментария",
+    "Изменение статуса", "Изменение приоритета", "Изменение типа", "Изменение исполнителя",
+    "Закрытие заявки", "Изменение департамента", "Достигнут SLA", "Добавлена оценка",
+)  # fmt: skip
 HOSTILE_NAME = "<img src=x onerror=\"document.title='owned'\">"
 
 
@@ -63,9 +70,15 @@ async def test_a_russian_browser_gets_the_original_products_words(
         await page.goto(console(server))
         await expect(page.get_by_role("heading", name="Исходящий канал")).to_be_visible()
         await expect(page.get_by_role("button", name="Войти")).to_be_visible()
-        # The switch goes back to English.
+        await page.get_by_label("Токен").fill(ADMIN_TOKEN)
+        await page.get_by_role("button", name="Войти").click()
+        await page.get_by_role("button", name="Добавить канал").click()
+        for label in RUSSIAN_FORM:
+            await expect(page.get_by_label(label, exact=True)).to_be_visible()
+        await expect(page.get_by_role("group", name="Подписки")).to_be_visible()
+        # The switch goes back to English, on the page shown.
         await page.get_by_label("Язык").select_option("en")
-        await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+        await expect(page.get_by_label("Department", exact=True)).to_be_visible()
     finally:
         await context.close()
 

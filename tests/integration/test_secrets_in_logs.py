@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 import structlog
 
@@ -96,6 +97,39 @@ async def test_no_token_in_any_log_line(
     assert "access tokens revoked" in events
     assert events.count("rpc") >= 6
     # The token by none of its parts (the signature is what a forger lacks).
+    for part in (token, token.removeprefix("dhat_"), *token.split(".")):
+        assert not [line for line in lines if part in line], part
+    assert not [line for line in lines if "dhat_" in line]
+
+
+async def test_no_token_in_any_log_line_over_the_json_api(
+    captured_logs: io.StringIO,
+    server: DeskhookServer,
+    admin: AdminStub,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    response = await admin.CreateAccessToken(pb.CreateAccessTokenRequest(account_id="acme"))
+    token = response.token
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{server.console_port}/") as http:
+
+        async def call(method: str, bearer: str) -> int:
+            async with http.post(
+                f"deskhook.v1.ChannelAdmin/{method}",
+                json={"accountId": "acme"},
+                headers={"Authorization": f"Bearer {bearer}"},
+            ) as answer:
+                return answer.status
+
+        assert await call("ListChannels", token) == 200
+        assert await call("RevokeAccessTokens", token) == 403
+        clock.advance(timedelta(microseconds=1))
+        await admin.RevokeAccessTokens(pb.RevokeAccessTokensRequest(account_id="acme"))
+        assert await call("ListChannels", token) == 401
+        assert await call("ListChannels", altered(token, read_only=True)) == 401
+
+    lines = captured_logs.getvalue().splitlines() + [r.getMessage() for r in caplog.records]
+    assert sum('"event": "rpc"' in line for line in lines) >= 4
     for part in (token, token.removeprefix("dhat_"), *token.split(".")):
         assert not [line for line in lines if part in line], part
     assert not [line for line in lines if "dhat_" in line]
