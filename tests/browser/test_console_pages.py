@@ -183,3 +183,18 @@ async def test_an_operator_picks_an_account_and_adds_a_channel_to_it(
     await expect(page.get_by_role("status")).to_be_visible()
     listed = await admin.ListChannels(pb.ListChannelsRequest(account_id="acme"))
     assert sorted(channel.name for channel in listed.channels) == ["acme's", "acme's second"]
+
+
+async def test_the_channel_list_comes_in_pages_of_50(
+    page: Page, server: DeskhookServer, admin: AdminStub, receiver: Receiver
+) -> None:
+    for n in range(52):
+        await add_channel(admin, receiver, name=f"channel {n:02}")
+    await sign_in(page, server)
+    rows = page.locator("table#channels tbody tr")
+    await expect(rows).to_have_count(50)
+    await page.get_by_role("button", name="Next page").click()
+    await expect(rows).to_have_count(2)
+    await page.get_by_role("button", name="First page").click()
+    await expect(rows).to_have_count(50)
+    await expect(page.get_by_role("button", name="First page")).to_have_count(0)

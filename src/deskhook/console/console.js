@@ -158,9 +158,10 @@ async function accountPicker() {
   return element("p", {}, element("label", { for: "account-picker" }, `${words.account} `), select);
 }
 
-async function channelList() {
+async function channelList(pageToken = "") {
   const operator = caller(token()).account === null;
-  const request = operator && chosenAccount !== null ? { accountId: chosenAccount } : {};
+  const request = { pageSize: 50, pageToken };
+  if (operator && chosenAccount !== null) request.accountId = chosenAccount;
   const listed = await api("ListChannels", request);
   const channels = listed.channels || [];
   const rows = channels.map((channel) => {
@@ -184,10 +185,16 @@ async function channelList() {
     element("tbody", {}, ...rows),
   );
   const actions = element("p", { class: "actions" });
+  const main = document.getElementById("main");
+  if (pageToken) actions.append(button(words.firstPage, () => attempt(() => channelList(), main)));
+  if (listed.nextPageToken) {
+    const next = () => attempt(() => channelList(listed.nextPageToken), main);
+    actions.append(button(words.nextPage, next));
+  }
   if (!caller(token()).readOnly) actions.append(button(words.addChannel, () => channelForm()));
   actions.append(button(words.signOut, signOut, { id: "sign-out", class: "secondary" }));
   show(
-    channelList,
+    () => channelList(pageToken),
     whoLine(),
     element("h2", {}, words.channels),
     operator ? await accountPicker() : element("div"),
