@@ -292,6 +292,7 @@ class DeskhookServer:
             ),
             self.tuning.console_limits,
             self.settings.console_frame_ancestors,
+            loopback_names_only=bool(self._tokens.open_services()),
         )
         return await _listen(
             endpoint, self.settings.console_listen, "--console-listen", "the console"

@@ -36,10 +36,14 @@ class Scripts(HTMLParser):
         self._in_script = False
 
 
-async def fetch(port: int, path: str) -> tuple[int, dict[str, str], str]:
+async def fetch(
+    port: int, path: str, host: str | None = None
+) -> tuple[int, dict[str, str], str]:
+    """GET `path`, naming `host` in the Host header (the address itself by default)."""
+    headers = {} if host is None else {"Host": host}
     async with (
         aiohttp.ClientSession() as session,
-        session.get(f"http://127.0.0.1:{port}{path}") as response,
+        session.get(f"http://127.0.0.1:{port}{path}", headers=headers) as response,
     ):
         return response.status, dict(response.headers), await response.text()
 
@@ -81,3 +85,40 @@ async def test_the_operator_names_who_may_frame_it(framed_by: DeskhookServer) ->
 async def test_nothing_else_is_served(server: DeskhookServer, path: str) -> None:
     status, _, _ = await fetch(server.console_port, path)
     assert status == 404
+
+
+@pytest.fixture
+async def without_tokens(settings: Settings, tuning: Tuning) -> AsyncIterator[DeskhookServer]:
+    open_settings = settings.model_copy(update={"admin_tokens": (), "ingest_tokens": ()})
+    async with running(open_settings, tuning) as server:
+        yield server
+
+
+LOOPBACK_NAMES = ["localhost", "LOCALHOST:8080", "127.0.0.1:8080", "127.7.7.7", "[::1]:8080"]
+OTHER_NAMES = ["rebound.example:8080", "10.0.0.1:8080", "localhost.example.com", "0.0.0.0"]
+
+
+@pytest.mark.parametrize("host", LOOPBACK_NAMES)
+async def test_without_tokens_loopback_names_are_answered(
+    without_tokens: DeskhookServer, host: str
+) -> None:
+    status, _, _ = await fetch(without_tokens.console_port, "/", host)
+    assert status == 200
+
+
+@pytest.mark.parametrize("path", ["/", "/deskhook.v1.ChannelAdmin/ListChannels"])
+@pytest.mark.parametrize("host", OTHER_NAMES)
+async def test_without_tokens_another_name_is_refused(
+    without_tokens: DeskhookServer, host: str, path: str
+) -> None:
+    """A page whose own name was re-pointed at 127.0.0.1 (DNS rebinding) would otherwise run
+    the open JSON API from the operator's browser."""
+    status, _, body = await fetch(without_tokens.console_port, path, host)
+    assert status == 403
+    assert "loopback" in body
+
+
+async def test_with_tokens_any_name_is_answered(server: DeskhookServer) -> None:
+    """Behind a proxy or on a public name: a rebound page holds no token to send."""
+    status, _, _ = await fetch(server.console_port, "/", "console.helpdesk.example:443")
+    assert status == 200

@@ -80,7 +80,12 @@ def _matches_any(token: str, tokens: tuple[str, ...]) -> bool:
 
 def is_loopback_address(listen: str) -> bool:
     host, _ = parse_host_port(listen)
-    if host == "localhost":
+    return is_loopback_host(host)
+
+
+def is_loopback_host(host: str) -> bool:
+    """`localhost` or a loopback address: a name no DNS answer can point elsewhere."""
+    if host.lower() == "localhost":
         return True
     try:
         return ip_address(host).is_loopback

@@ -9,6 +9,7 @@ from typing import Final
 
 from aiohttp import hdrs, web
 
+from deskhook.api.auth import is_loopback_host
 from deskhook.api.http_endpoint import EndpointLimits, HttpEndpoint
 from deskhook.api.json_api import JsonApi
 
@@ -44,11 +45,21 @@ def security_headers(frame_ancestors: Sequence[str]) -> Mapping[str, str]:
 
 
 class ConsoleEndpoint(HttpEndpoint):
+    """`loopback_names_only` is for a server without tokens, open to whoever reaches the port:
+    a page elsewhere whose name its DNS re-points at 127.0.0.1 (DNS rebinding) reaches it
+    too, under its own name in `Host`, so only loopback names are answered then."""
+
     def __init__(
-        self, api: JsonApi, limits: EndpointLimits, frame_ancestors: Sequence[str] = ()
+        self,
+        api: JsonApi,
+        limits: EndpointLimits,
+        frame_ancestors: Sequence[str] = (),
+        *,
+        loopback_names_only: bool,
     ) -> None:
         super().__init__(self._route, limits, security_headers(frame_ancestors))
         self._api = api
+        self._loopback_names_only = loopback_names_only
         folder = resources.files("deskhook.console")
         self._files = {
             path: (folder.joinpath(name).read_bytes(), content_type)
@@ -56,6 +67,11 @@ class ConsoleEndpoint(HttpEndpoint):
         }
 
     async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
+        if self._loopback_names_only and not is_loopback_host(request.url.host or ""):
+            raise web.HTTPForbidden(
+                text="without tokens, the console answers only to localhost and loopback"
+                " addresses\n"
+            )
         if self._api.serves(request.path):
             return await self._api.handle(request)
         if request.path not in self._files:
