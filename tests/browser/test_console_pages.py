@@ -3,12 +3,14 @@ list of the token's account with every string shown as text, and the Russian wor
 
 from playwright.async_api import Browser, Page, expect
 
+from deskhook.config import Settings
 from deskhook.server import DeskhookServer
 from deskhook.v1 import channel_admin_pb2 as pb
 from deskhook.v1 import event_pb2
 from tests.support.channels import add_channel
 from tests.support.receiver import Answer, Receiver
 from tests.support.server import ADMIN_TOKEN, AdminStub
+from tests.support.store_items import make_channel, opened
 
 # The form's words in the original product's Russian, the 12 subscriptions among them.
 RUSSIAN_FORM = (
@@ -183,6 +185,31 @@ async def test_an_operator_picks_an_account_and_adds_a_channel_to_it(
     await expect(page.get_by_role("status")).to_be_visible()
     listed = await admin.ListChannels(pb.ListChannelsRequest(account_id="acme"))
     assert sorted(channel.name for channel in listed.channels) == ["acme's", "acme's second"]
+
+
+async def test_an_operator_of_thousands_of_accounts_loads_more_on_demand(
+    page: Page, server: DeskhookServer, settings: Settings
+) -> None:
+    # Straight into the database: a thousand and one creates would each test a connection.
+    async with opened(settings.database) as store:
+        for n in range(1001):
+            channel = make_channel(f"ch_{n:04}", account_id=f"customer-{n:04}")
+            await store.insert_channel(channel, "whsec_test", None)
+    await sign_in(page, server)
+    options = page.locator("#account-picker option")
+    # Every account at once, and the first thousand by id, each with its count of channels.
+    await expect(options).to_have_count(1001)
+    await expect(options.nth(1)).to_have_text("customer-0000 (1)")
+    await page.get_by_role("button", name="More accounts").click()
+    await expect(options).to_have_count(1002)
+    await expect(page.get_by_role("button", name="More accounts")).to_be_hidden()
+    await page.get_by_label("Account").select_option("customer-1000")
+    await expect(page.get_by_role("button", name="ch_1000")).to_be_visible()
+    await expect(page.locator("table#channels tbody tr")).to_have_count(1)
+    # Chosen from a later page, it stays chosen when the list is shown again.
+    await page.get_by_role("button", name="ch_1000").click()
+    await page.get_by_role("button", name="All channels").click()
+    await expect(page.get_by_label("Account")).to_have_value("customer-1000")
 
 
 async def test_the_channel_list_comes_in_pages_of_50(

@@ -117,13 +117,14 @@ async def test_an_account_token_manages_channels_and_a_read_only_one_reads_them(
 
 
 @pytest.mark.parametrize("read_only", [False, True])
-async def test_only_operators_mint_and_revoke(
+async def test_only_operators_mint_revoke_and_list_accounts(
     server: DeskhookServer, admin: AdminStub, read_only: bool
 ) -> None:
     token = await mint(admin, read_only=read_only)
     for call in (
         lambda stub: stub.CreateAccessToken(pb.CreateAccessTokenRequest(account_id="acme")),
         revoke,
+        lambda stub: stub.ListAccounts(pb.ListAccountsRequest()),
     ):
         failure = await failure_with(server, token, call)
         assert failure.code == grpc.StatusCode.PERMISSION_DENIED

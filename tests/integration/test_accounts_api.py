@@ -172,6 +172,54 @@ async def test_a_page_token_holds_only_for_the_account_it_was_issued_for(
         assert (failure.code, failure.fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["page_token"])
 
 
+async def test_an_operator_pages_through_the_accounts_with_their_channel_counts(
+    admin: AdminStub, receiver: Receiver
+) -> None:
+    for account_id, count in [("globex", 2), ("", 1), ("acme", 3)]:
+        for _ in range(count):
+            await add_channel(admin, receiver, account_id=account_id)
+    seen: list[tuple[str, int]] = []
+    token = ""
+    for _ in range(3):
+        page = await admin.ListAccounts(pb.ListAccountsRequest(page_size=2, page_token=token))
+        seen += [(account.account_id, account.channel_count) for account in page.accounts]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == [("", 1), ("acme", 3), ("globex", 2)]
+    assert not token
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "field"),
+    [
+        ({"page_size": -1}, "page_size"),
+        ({"page_token": "not-a-token"}, "page_token"),
+        # A channel list's token is a position of another kind.
+        ({"page_token": "eyJwIjpbMV0sInEiOiIifQ"}, "page_token"),
+    ],
+)
+async def test_a_bad_account_page_is_invalid_argument_naming_its_field(
+    admin: AdminStub, request_fields: dict[str, object], field: str
+) -> None:
+    request = pb.ListAccountsRequest(**request_fields)  # type: ignore[arg-type]
+    failure = await rpc_failure(admin.ListAccounts(request))
+    assert (failure.code, failure.fields) == (grpc.StatusCode.INVALID_ARGUMENT, [field])
+
+
+async def test_a_channel_page_token_is_no_account_page_token(
+    admin: AdminStub, receiver: Receiver
+) -> None:
+    for _ in range(2):
+        await add_channel(admin, receiver)
+    token = (await admin.ListChannels(pb.ListChannelsRequest(page_size=1))).next_page_token
+    failure = await rpc_failure(admin.ListAccounts(pb.ListAccountsRequest(page_token=token)))
+    assert (failure.code, failure.reason) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_PAGE_TOKEN",
+    )
+
+
 def new_channel(receiver: Receiver, account_id: str = "") -> channel_pb2.Channel:
     return channel_pb2.Channel(
         name="crm",

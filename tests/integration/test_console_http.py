@@ -36,9 +36,7 @@ class Scripts(HTMLParser):
         self._in_script = False
 
 
-async def fetch(
-    port: int, path: str, host: str | None = None
-) -> tuple[int, dict[str, str], str]:
+async def fetch(port: int, path: str, host: str | None = None) -> tuple[int, dict[str, str], str]:
     """GET `path`, naming `host` in the Host header (the address itself by default)."""
     headers = {} if host is None else {"Host": host}
     async with (
@@ -95,7 +93,8 @@ async def without_tokens(settings: Settings, tuning: Tuning) -> AsyncIterator[De
 
 
 LOOPBACK_NAMES = ["localhost", "LOCALHOST:8080", "127.0.0.1:8080", "127.7.7.7", "[::1]:8080"]
-OTHER_NAMES = ["rebound.example:8080", "10.0.0.1:8080", "localhost.example.com", "0.0.0.0"]
+# Browsers send 0.0.0.0 to this machine too, but it is no loopback address.
+OTHER_NAMES = ["rebound.example:8080", "10.0.0.1:8080", "localhost.example.com", "0.0.0.0"]  # noqa: S104
 
 
 @pytest.mark.parametrize("host", LOOPBACK_NAMES)

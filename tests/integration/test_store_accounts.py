@@ -286,3 +286,24 @@ async def test_channels_are_counted_per_account(empty_store: Store) -> None:
     assert counts == [3, 1, 2, 0]
     await store.delete_channel(EVERY_ACCOUNT, "a2")
     assert await store.count_channels("a") == 2
+
+
+async def test_accounts_are_listed_by_id_in_byte_order_with_their_channel_counts(
+    empty_store: Store,
+) -> None:
+    store = empty_store
+    # Upper case sorts before lower case byte by byte, whatever a database's locale says.
+    for account_id, count in [("b", 2), ("", 1), ("B", 1), ("a.1", 3), ("a-1", 1)]:
+        ids = [f"{account_id or 'default'}-{n}" for n in range(count)]
+        await add_channels(store, *ids, account_id=account_id)
+    everything = [("", 1), ("B", 1), ("a-1", 1), ("a.1", 3), ("b", 2)]
+    assert await store.list_accounts(EVERY_ACCOUNT, None, 10) == everything
+    assert await store.list_accounts(EVERY_ACCOUNT, None, 2) == everything[:2]
+    assert await store.list_accounts(EVERY_ACCOUNT, "B", 2) == everything[2:4]
+    assert await store.list_accounts(EVERY_ACCOUNT, "b", 2) == []
+    # A scope sees its own account only.
+    assert await store.list_accounts(Scope("a.1"), None, 10) == [("a.1", 3)]
+    assert await store.list_accounts(NOWHERE, None, 10) == []
+    # An account is gone with its last channel.
+    await store.delete_channel(EVERY_ACCOUNT, "B-0")
+    assert ("B", 1) not in await store.list_accounts(EVERY_ACCOUNT, None, 10)

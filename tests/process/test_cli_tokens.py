@@ -8,9 +8,11 @@ import pytest
 
 from deskhook.config import Settings
 from deskhook.server import DeskhookServer, Tuning
+from tests.support.channels import add_channel
 from tests.support.cli_runner import Cli
 from tests.support.clock import FakeClock
-from tests.support.server import ADMIN_TOKEN, running
+from tests.support.receiver import Receiver
+from tests.support.server import ADMIN_TOKEN, AdminStub, running
 
 
 def fields(table: str) -> dict[str, str]:
@@ -101,3 +103,24 @@ async def test_bad_input_is_refused_with_a_message(cli: Cli) -> None:
     assert "is not a duration" in malformed.failure(2)
     missing = await cli.run("tokens", "revoke")
     assert "--account" in missing.failure(2)
+
+
+async def test_accounts_are_listed_by_id_with_their_channel_counts(
+    cli: Cli, admin: AdminStub, receiver: Receiver
+) -> None:
+    assert (await cli.run("accounts", "list")).stdout == "no accounts\n"
+    for account_id in ("globex", "", "acme", "acme"):
+        await add_channel(admin, receiver, account_id=account_id)
+    listed = await cli.run("accounts", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split() for line in listed.stdout.splitlines()[2:]] == [
+        ["(default)", "1"],
+        ["acme", "2"],
+        ["globex", "1"],
+    ]
+    as_json = await cli.run("accounts", "list", "--json")
+    assert as_json.json_lines() == [
+        {"channel_count": 1},
+        {"account_id": "acme", "channel_count": 2},
+        {"account_id": "globex", "channel_count": 1},
+    ]

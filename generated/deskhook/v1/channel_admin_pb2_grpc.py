@@ -34,7 +34,7 @@ class ChannelAdminStub:
     account's channel is NOT_FOUND, and lists hold only its own rows. A
     read-only account token may call GetChannel, ListChannels, ListDeliveryLog
     and WatchDeliveryLog; anything else is PERMISSION_DENIED. Only operator
-    tokens mint and revoke tokens.
+    tokens mint and revoke tokens and list the accounts.
 
     Errors carry a google.rpc.ErrorInfo (domain `deskhook.dev`) whose reason
     names what went wrong, and for INVALID_ARGUMENT a google.rpc.BadRequest
@@ -107,6 +107,11 @@ class ChannelAdminStub:
                 request_serializer=deskhook_dot_v1_dot_channel__admin__pb2.RevokeAccessTokensRequest.SerializeToString,
                 response_deserializer=deskhook_dot_v1_dot_channel__admin__pb2.RevokeAccessTokensResponse.FromString,
                 _registered_method=True)
+        self.ListAccounts = channel.unary_unary(
+                '/deskhook.v1.ChannelAdmin/ListAccounts',
+                request_serializer=deskhook_dot_v1_dot_channel__admin__pb2.ListAccountsRequest.SerializeToString,
+                response_deserializer=deskhook_dot_v1_dot_channel__admin__pb2.ListAccountsResponse.FromString,
+                _registered_method=True)
 
 
 class ChannelAdminServicer:
@@ -118,7 +123,7 @@ class ChannelAdminServicer:
     account's channel is NOT_FOUND, and lists hold only its own rows. A
     read-only account token may call GetChannel, ListChannels, ListDeliveryLog
     and WatchDeliveryLog; anything else is PERMISSION_DENIED. Only operator
-    tokens mint and revoke tokens.
+    tokens mint and revoke tokens and list the accounts.
 
     Errors carry a google.rpc.ErrorInfo (domain `deskhook.dev`) whose reason
     names what went wrong, and for INVALID_ARGUMENT a google.rpc.BadRequest
@@ -221,6 +226,15 @@ class ChannelAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAccounts(self, request, context):
+        """Lists the accounts that have channels, by account id, a page at a time:
+        for an operator's tooling, and the console's account picker. Operator
+        tokens only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ChannelAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -284,6 +298,11 @@ def add_ChannelAdminServicer_to_server(servicer, server):
                     request_deserializer=deskhook_dot_v1_dot_channel__admin__pb2.RevokeAccessTokensRequest.FromString,
                     response_serializer=deskhook_dot_v1_dot_channel__admin__pb2.RevokeAccessTokensResponse.SerializeToString,
             ),
+            'ListAccounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAccounts,
+                    request_deserializer=deskhook_dot_v1_dot_channel__admin__pb2.ListAccountsRequest.FromString,
+                    response_serializer=deskhook_dot_v1_dot_channel__admin__pb2.ListAccountsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'deskhook.v1.ChannelAdmin', rpc_method_handlers)
@@ -301,7 +320,7 @@ class ChannelAdmin:
     account's channel is NOT_FOUND, and lists hold only its own rows. A
     read-only account token may call GetChannel, ListChannels, ListDeliveryLog
     and WatchDeliveryLog; anything else is PERMISSION_DENIED. Only operator
-    tokens mint and revoke tokens.
+    tokens mint and revoke tokens and list the accounts.
 
     Errors carry a google.rpc.ErrorInfo (domain `deskhook.dev`) whose reason
     names what went wrong, and for INVALID_ARGUMENT a google.rpc.BadRequest
@@ -622,6 +641,33 @@ class ChannelAdmin:
             '/deskhook.v1.ChannelAdmin/RevokeAccessTokens',
             deskhook_dot_v1_dot_channel__admin__pb2.RevokeAccessTokensRequest.SerializeToString,
             deskhook_dot_v1_dot_channel__admin__pb2.RevokeAccessTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAccounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/deskhook.v1.ChannelAdmin/ListAccounts',
+            deskhook_dot_v1_dot_channel__admin__pb2.ListAccountsRequest.SerializeToString,
+            deskhook_dot_v1_dot_channel__admin__pb2.ListAccountsResponse.FromString,
             options,
             channel_credentials,
             insecure,

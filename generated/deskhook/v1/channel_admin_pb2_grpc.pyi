@@ -35,7 +35,7 @@ class ChannelAdminStub:
     account's channel is NOT_FOUND, and lists hold only its own rows. A
     read-only account token may call GetChannel, ListChannels, ListDeliveryLog
     and WatchDeliveryLog; anything else is PERMISSION_DENIED. Only operator
-    tokens mint and revoke tokens.
+    tokens mint and revoke tokens and list the accounts.
 
     Errors carry a google.rpc.ErrorInfo (domain `deskhook.dev`) whose reason
     names what went wrong, and for INVALID_ARGUMENT a google.rpc.BadRequest
@@ -91,6 +91,11 @@ class ChannelAdminStub:
     """Ends every token of an account minted before this call, on every replica
     within a second. Operator tokens only.
     """
+    ListAccounts: _grpc.UnaryUnaryMultiCallable[_channel_admin_pb2.ListAccountsRequest, _channel_admin_pb2.ListAccountsResponse]
+    """Lists the accounts that have channels, by account id, a page at a time:
+    for an operator's tooling, and the console's account picker. Operator
+    tokens only.
+    """
 
 @_typing.type_check_only
 class ChannelAdminAsyncStub(ChannelAdminStub):
@@ -102,7 +107,7 @@ class ChannelAdminAsyncStub(ChannelAdminStub):
     account's channel is NOT_FOUND, and lists hold only its own rows. A
     read-only account token may call GetChannel, ListChannels, ListDeliveryLog
     and WatchDeliveryLog; anything else is PERMISSION_DENIED. Only operator
-    tokens mint and revoke tokens.
+    tokens mint and revoke tokens and list the accounts.
 
     Errors carry a google.rpc.ErrorInfo (domain `deskhook.dev`) whose reason
     names what went wrong, and for INVALID_ARGUMENT a google.rpc.BadRequest
@@ -155,6 +160,11 @@ class ChannelAdminAsyncStub(ChannelAdminStub):
     """Ends every token of an account minted before this call, on every replica
     within a second. Operator tokens only.
     """
+    ListAccounts: _aio.UnaryUnaryMultiCallable[_channel_admin_pb2.ListAccountsRequest, _channel_admin_pb2.ListAccountsResponse]  # type: ignore[assignment]
+    """Lists the accounts that have channels, by account id, a page at a time:
+    for an operator's tooling, and the console's account picker. Operator
+    tokens only.
+    """
 
 class ChannelAdminServicer:
     """Manages outgoing channels and reads their webhook logs. For admin tooling.
@@ -165,7 +175,7 @@ class ChannelAdminServicer:
     account's channel is NOT_FOUND, and lists hold only its own rows. A
     read-only account token may call GetChannel, ListChannels, ListDeliveryLog
     and WatchDeliveryLog; anything else is PERMISSION_DENIED. Only operator
-    tokens mint and revoke tokens.
+    tokens mint and revoke tokens and list the accounts.
 
     Errors carry a google.rpc.ErrorInfo (domain `deskhook.dev`) whose reason
     names what went wrong, and for INVALID_ARGUMENT a google.rpc.BadRequest
@@ -275,6 +285,16 @@ class ChannelAdminServicer:
     ) -> _typing.Union[_channel_admin_pb2.RevokeAccessTokensResponse, _abc.Awaitable[_channel_admin_pb2.RevokeAccessTokensResponse]]:
         """Ends every token of an account minted before this call, on every replica
         within a second. Operator tokens only.
+        """
+
+    def ListAccounts(
+        self,
+        request: _channel_admin_pb2.ListAccountsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_channel_admin_pb2.ListAccountsResponse, _abc.Awaitable[_channel_admin_pb2.ListAccountsResponse]]:
+        """Lists the accounts that have channels, by account id, a page at a time:
+        for an operator's tooling, and the console's account picker. Operator
+        tokens only.
         """
 
 def add_ChannelAdminServicer_to_server(servicer: ChannelAdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

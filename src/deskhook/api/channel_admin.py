@@ -85,7 +85,7 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
             request.page_token,
         )
         return pb.ListChannelsResponse(
-            channels=await self._shown(page.channels),
+            channels=await self._shown(page.items),
             next_page_token=page.next_page_token,
         )
 
@@ -179,7 +179,7 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
             request.page_token,
         )
         return pb.ListDeliveryLogResponse(
-            entries=[log_entry_to_proto(entry) for entry in page.entries],
+            entries=[log_entry_to_proto(entry) for entry in page.items],
             next_page_token=page.next_page_token,
         )
 
@@ -198,7 +198,7 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
                     entry=log_entry_to_proto(entry), skipped_entries=skipped
                 )
 
-    # Only operators reach these two: the auth interceptor refuses account tokens
+    # Only operators reach these three: the auth interceptor refuses account tokens
     # (docs/design.md §11).
 
     async def CreateAccessToken(
@@ -217,3 +217,17 @@ class ChannelAdminServicer(channel_admin_pb2_grpc.ChannelAdminServicer):
     ) -> pb.RevokeAccessTokensResponse:
         revoked = await self._access_tokens.revoke(request.account_id)
         return pb.RevokeAccessTokensResponse(revoke_time=timestamp(revoked))
+
+    async def ListAccounts(
+        self, request: pb.ListAccountsRequest, context: Context
+    ) -> pb.ListAccountsResponse:
+        page = await self._channels.list_accounts(
+            caller_scope(context), request.page_size, request.page_token
+        )
+        return pb.ListAccountsResponse(
+            accounts=[
+                pb.Account(account_id=account_id, channel_count=count)
+                for account_id, count in page.items
+            ],
+            next_page_token=page.next_page_token,
+        )

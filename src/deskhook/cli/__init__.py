@@ -12,14 +12,31 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from deskhook import demo
-from deskhook.cli import channels_command, log, publish, redeliver, serve, tokens_command
+from deskhook.cli import (
+    accounts_command,
+    channels_command,
+    log,
+    publish,
+    redeliver,
+    serve,
+    tokens_command,
+)
 from deskhook.cli.command import Parser, client_flags, refuse_misplaced_client_flags
 from deskhook.cli.loop import run_async
 
 __all__ = ["build_parser", "main", "run_async"]
 
 # Each module adds its own subcommands: a new command is one more module in this tuple.
-COMMANDS = (serve, channels_command, log, redeliver, publish, tokens_command, demo)
+COMMANDS = (
+    serve,
+    channels_command,
+    log,
+    redeliver,
+    publish,
+    tokens_command,
+    accounts_command,
+    demo,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -139,23 +139,48 @@ function whoLine() {
 let chosenAccount = null;
 const EVERY_ACCOUNT = "*";
 
-// An operator's account picker: the accounts of the channels (the first 1,000), and every
-// account at once.
+// An operator's account picker: every account at once, or one account with channels, by id,
+// a thousand at a time and more on demand (there may be thousands).
 async function accountPicker() {
-  const listed = await api("ListChannels", { pageSize: 1000 });
-  const accounts = [...new Set((listed.channels || []).map((c) => c.accountId || ""))].sort();
   const select = element(
     "select",
     { id: "account-picker" },
     element("option", { value: EVERY_ACCOUNT }, words.allAccounts),
-    ...accounts.map((id) => element("option", { value: id }, id || words.defaultAccount)),
   );
+  const add = (id, label) => select.append(element("option", { value: id }, label));
+  const more = button(words.moreAccounts, () => attempt(() => addAccounts(nextToken), picker), {
+    id: "more-accounts",
+    class: "secondary",
+  });
+  let nextToken = "";
+  async function addAccounts(pageToken) {
+    const listed = await api("ListAccounts", { pageSize: 1000, pageToken });
+    for (const account of listed.accounts || []) {
+      const id = account.accountId || "";
+      add(id, `${id || words.defaultAccount} (${account.channelCount || 0})`);
+    }
+    nextToken = listed.nextPageToken || "";
+    more.hidden = !nextToken;
+  }
+  await addAccounts("");
+  // An account chosen from a later page stays chosen when the list is shown again.
+  if (chosenAccount !== null && ![...select.options].some((o) => o.value === chosenAccount)) {
+    add(chosenAccount, chosenAccount || words.defaultAccount);
+  }
   select.value = chosenAccount === null ? EVERY_ACCOUNT : chosenAccount;
   select.addEventListener("change", () => {
     chosenAccount = select.value === EVERY_ACCOUNT ? null : select.value;
     attempt(channelList, document.getElementById("main"));
   });
-  return element("p", {}, element("label", { for: "account-picker" }, `${words.account} `), select);
+  const picker = element(
+    "p",
+    {},
+    element("label", { for: "account-picker" }, `${words.account} `),
+    select,
+    " ",
+    more,
+  );
+  return picker;
 }
 
 async function channelList(pageToken = "") {

@@ -3,7 +3,7 @@
 import base64
 import hashlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -22,7 +22,7 @@ from deskhook.domain.channel_spec import (
 )
 from deskhook.domain.errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
 from deskhook.domain.events import event_id_violation
-from deskhook.domain.paging import decode_page_token, encode_page_token, page_size
+from deskhook.domain.paging import Page, decode_page_token, encode_page_token, page_size
 from deskhook.domain.signing import SECRET_BYTES, active_secrets, new_secret
 from deskhook.domain.text import NO_CONTROL_CHARACTERS, has_control_characters
 from deskhook.domain.url_policy import UrlPolicy, UrlRefused, check_url
@@ -44,12 +44,6 @@ class ConnectionTester(Protocol):
     cases send nothing themselves."""
 
     async def __call__(self, test: ConnectionTest) -> ConnectionStatus: ...
-
-
-@dataclass(frozen=True)
-class ChannelPage:
-    channels: list[Channel]
-    next_page_token: str
 
 
 def _random_id(prefix: str, random_bytes: bytes) -> str:
@@ -183,20 +177,34 @@ class ChannelService:
 
     async def list_channels(
         self, scope: Scope, channel_filter: ChannelFilter, requested_size: int, page_token: str
-    ) -> ChannelPage:
+    ) -> Page[Channel]:
         size = page_size(requested_size)
         query = {
             "department_id": channel_filter.department_id,
             "enabled": channel_filter.enabled,
             "account_id": repr(scope.account_id),
         }
-        position = decode_page_token(page_token, query, length=1)
+        position = decode_page_token(page_token, query, int, length=1)
         after = position[0] if position is not None else 0
         # One extra row tells whether another page follows without a second query.
         rows = await self._store.list_channels(scope, channel_filter, after, size + 1)
         page = rows[:size]
         next_token = encode_page_token([page[-1][0]], query) if len(rows) > size else ""
-        return ChannelPage([channel for _, channel in page], next_token)
+        return Page([channel for _, channel in page], next_token)
+
+    async def list_accounts(
+        self, scope: Scope, requested_size: int, page_token: str
+    ) -> Page[tuple[str, int]]:
+        """The accounts with channels, by id, each with its number of channels."""
+        size = page_size(requested_size)
+        query = {"account_id": repr(scope.account_id)}
+        position = decode_page_token(page_token, query, str, length=1)
+        rows = await self._store.list_accounts(
+            scope, position[0] if position is not None else None, size + 1
+        )
+        page = rows[:size]
+        next_token = encode_page_token([page[-1][0]], query) if len(rows) > size else ""
+        return Page(page, next_token)
 
     async def update(
         self,

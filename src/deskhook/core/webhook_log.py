@@ -1,21 +1,15 @@
 """The webhook log, listed from the store with filters and pages."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from deskhook.core.channel_service import channel_not_found, check_id
 from deskhook.domain.accounts import Scope
 from deskhook.domain.delivery import Attempt
 from deskhook.domain.errors import InvalidArgument
 from deskhook.domain.events import event_id_violation
-from deskhook.domain.paging import decode_page_token, encode_page_token, page_size
+from deskhook.domain.paging import Page, decode_page_token, encode_page_token, page_size
 from deskhook.domain.times import to_micros
 from deskhook.store.base import LogFilter, Store
-
-
-@dataclass(frozen=True)
-class LogPage:
-    entries: list[Attempt]
-    next_page_token: str
 
 
 class WebhookLog:
@@ -31,14 +25,14 @@ class WebhookLog:
 
     async def list_entries(
         self, scope: Scope, log_filter: LogFilter, requested_size: int, page_token: str
-    ) -> LogPage:
+    ) -> Page[Attempt]:
         check_id(log_filter.channel_id, "channel_id")
         if log_filter.event_id and (violation := event_id_violation(log_filter.event_id)):
             raise InvalidArgument(violation)
         size = page_size(requested_size)
         query = {key: str(value) for key, value in asdict(log_filter).items()}
         query["account_id"] = repr(scope.account_id)
-        position = decode_page_token(page_token, query, length=2)
+        position = decode_page_token(page_token, query, int, length=2)
         before = (position[0], position[1]) if position is not None else None
         rows = await self._store.list_attempts(scope, log_filter, before, size + 1)
         if not rows:
@@ -50,4 +44,4 @@ class WebhookLog:
             if len(rows) > size
             else ""
         )
-        return LogPage(page, next_token)
+        return Page(page, next_token)

@@ -20,9 +20,9 @@ WRITE_METHODS: Final = frozenset(
         "Redeliver",
     }
 )
-# Minting and revoking tokens: operators alone. So is any method in neither set above, so that
-# a new RPC reaches account tokens only once it is listed here.
-OPERATOR_METHODS: Final = frozenset({"CreateAccessToken", "RevokeAccessTokens"})
+# Minting and revoking tokens, and seeing every account: operators alone. So is any method in
+# neither set above, so that a new RPC reaches account tokens only once it is listed here.
+OPERATOR_METHODS: Final = frozenset({"CreateAccessToken", "RevokeAccessTokens", "ListAccounts"})
 
 
 def may_call(scope: Scope, method: str) -> bool:

@@ -195,6 +195,14 @@ class Store(Protocol):
         Secrets already past their grace period are dropped. False if the channel is gone."""
         ...
 
+    async def list_accounts(
+        self, scope: Scope, after: str | None, limit: int
+    ) -> list[tuple[str, int]]:
+        """Up to `limit` accounts with channels that the scope reaches, ordered by id (byte by
+        byte, so every store orders alike), from after `after` (None: from the start), each
+        with its number of channels."""
+        ...
+
     async def list_all_channels(self, scope: Scope) -> list[Channel]:
         """Every channel the scope reaches, in creation order: the matching index holds them
         all."""

@@ -1,6 +1,7 @@
 """Channels and their signing secrets, in memory: the half of the in-memory store that the
 channel admin API writes."""
 
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -119,6 +120,17 @@ class ChannelTables:
         ]
         row.secrets.append(SigningSecret(new_secret, None))
         return True
+
+    async def list_accounts(
+        self, scope: Scope, after: str | None, limit: int
+    ) -> list[tuple[str, int]]:
+        counts = Counter(
+            row.channel.account_id
+            for row in self._channels.values()
+            if scope.reaches(row.channel.account_id)
+            and (after is None or row.channel.account_id > after)
+        )
+        return sorted(counts.items())[:limit]
 
     async def list_all_channels(self, scope: Scope) -> list[Channel]:
         return [

@@ -181,6 +181,20 @@ class ChannelTables(ChannelUpdates, PostgresConnections):
             await db.execute(f"SELECT pg_notify('{CHANNELS_CHANGED}', $1)", self._sender)
         return True
 
+    async def list_accounts(
+        self, scope: Scope, after: str | None, limit: int
+    ) -> list[tuple[str, int]]:
+        # Byte order, as the other stores, whatever the database's locale.
+        rows = await self._pool.fetch(
+            'SELECT account_id COLLATE "C" AS account, count(*) AS channels FROM channels'
+            f' WHERE ($1::text IS NULL OR account_id COLLATE "C" > $1) AND {in_scope(3)}'
+            " GROUP BY 1 ORDER BY 1 LIMIT $2",
+            after,
+            limit,
+            scope.account_id,
+        )
+        return [(row["account"], row["channels"]) for row in rows]
+
     async def list_all_channels(self, scope: Scope) -> list[Channel]:
         rows = await self._pool.fetch(
             f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE {in_scope(1)} ORDER BY seq",

@@ -152,6 +152,17 @@ class ChannelTables(ChannelUpdates, SqliteConnections):
             )
         return True
 
+    async def list_accounts(
+        self, scope: Scope, after: str | None, limit: int
+    ) -> list[tuple[str, int]]:
+        rows = await self._read(
+            "SELECT account_id, count(*) AS channels FROM channels"
+            f" WHERE (:after IS NULL OR account_id > :after) AND {IN_SCOPE}"
+            " GROUP BY account_id ORDER BY account_id LIMIT :limit",
+            {"account_id": scope.account_id, "after": after, "limit": limit},
+        )
+        return [(row["account_id"], row["channels"]) for row in rows]
+
     async def list_all_channels(self, scope: Scope) -> list[Channel]:
         rows = await self._read(
             f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE {IN_SCOPE} ORDER BY seq",
