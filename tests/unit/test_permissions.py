@@ -1,5 +1,6 @@
 """Which ChannelAdmin methods each scope may call (docs/design.md §10), as one table over every
-method the service has: operators all, account tokens all but minting and revoking, read-only
+method the service has: operators all, account tokens all but minting, revoking and listing
+accounts, read-only
 tokens get, list and watch."""
 
 import pytest
@@ -29,6 +30,7 @@ TABLE = {
     "Redeliver": (True, True, False),
     "CreateAccessToken": (True, False, False),
     "RevokeAccessTokens": (True, False, False),
+    "ListAccounts": (True, False, False),
 }
 
 
