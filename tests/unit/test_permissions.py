@@ -1,7 +1,6 @@
 """Which ChannelAdmin methods each scope may call (docs/design.md §10), as one table over every
 method the service has: operators all, account tokens all but minting, revoking and listing
-accounts, read-only
-tokens get, list and watch."""
+accounts, read-only tokens get, list and watch."""
 
 import pytest
 
