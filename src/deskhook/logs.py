@@ -1,9 +1,11 @@
 """Structured logs: JSON lines off a terminal (for collectors), readable lines on one."""
 
+import json
 import logging
 import sys
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
+import orjson
 import structlog
 
 LogFormat = Literal["auto", "json", "console"]
@@ -15,7 +17,9 @@ def configure_logging(
     stream = stream or sys.stderr
     use_console = log_format == "console" or (log_format == "auto" and stream.isatty())
     renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer()
+        if use_console
+        else structlog.processors.JSONRenderer(serializer=_json_line)
     )
     structlog.configure(
         processors=[
@@ -38,3 +42,12 @@ def _keep_exc_info(
 ) -> structlog.typing.EventDict:
     # ConsoleRenderer formats exc_info itself, with colours.
     return event
+
+
+def _json_line(event: dict[str, Any], **options: Any) -> str:
+    """orjson, a line per attempt at twice json's speed; json for what orjson refuses (an
+    integer past 64 bits), so that no value can make a log call fail."""
+    try:
+        return orjson.dumps(event, **options).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(event, **options)

@@ -35,9 +35,10 @@ async def test_serve_answers_health_and_stops_on_sigterm(database: str) -> None:
         assert response.status == health_pb2.HealthCheckResponse.SERVING
         served.process.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(served.process.wait, 20) == 0
-    assert '"event": "stopped"' in "".join(served.log_lines)
-    (listening,) = [line for line in served.log_lines if '"event": "listening"' in line]
-    assert json.loads(listening)["database"] == redacted(database)
+    logged = [json.loads(line) for line in served.log_lines]
+    assert "stopped" in [line["event"] for line in logged]
+    (listening,) = [line for line in logged if line["event"] == "listening"]
+    assert listening["database"] == redacted(database)
 
 
 def run_serve(

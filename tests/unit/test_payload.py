@@ -36,5 +36,5 @@ def test_events_with_the_same_fields_but_another_type_render_apart() -> None:
     stored = make_event("typed").SerializeToString()
     created = event_body(stored, EventType.TICKET_CREATE, "ch_one")
     closed = event_body(stored, EventType.TICKET_CLOSE, "ch_one")
-    assert b'"event_type": "ticket_create"' in created
-    assert b'"event_type": "ticket_close"' in closed
+    assert b'"event_type":"ticket_create"' in created
+    assert b'"event_type":"ticket_close"' in closed

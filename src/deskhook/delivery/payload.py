@@ -1,12 +1,12 @@
 """Webhook bodies: the proto3 JSON form of `deskhook.v1.WebhookPayload` (docs/design.md §3)."""
 
 import functools
-import json
 from datetime import datetime
 from typing import Any
 
-from google.protobuf import json_format
+import orjson
 
+from deskhook.delivery.proto_json import message_to_dict
 from deskhook.domain.events import EventType
 from deskhook.v1 import event_pb2
 
@@ -20,13 +20,12 @@ _ANY_CHANNEL = "-"
 
 
 def _fields(payload: event_pb2.WebhookPayload) -> dict[str, Any]:
-    return json_format.MessageToDict(payload, preserving_proto_field_name=True)
+    return message_to_dict(payload)
 
 
 def _body(fields: dict[str, Any]) -> bytes:
-    """UTF-8 JSON with the proto field names, as receivers parse it back: what
-    json_format.MessageToJson writes without indentation."""
-    return json.dumps(fields, ensure_ascii=False).encode()
+    """Compact UTF-8 JSON with the proto field names, as receivers parse it back."""
+    return orjson.dumps(fields)
 
 
 def connection_test_body(channel_id: str, event_id: str, occurred_at: datetime) -> bytes:
@@ -59,9 +58,8 @@ def webhook_payload(
 
 @functools.lru_cache(maxsize=RENDERED_EVENTS)
 def _event_fields(event_bytes: bytes, event_type: EventType) -> dict[str, Any]:
-    """A stored event's webhook fields, for any channel. json_format walks every field in
-    Python, the costliest step of an attempt: an event matched by several channels is walked
-    once. Callers copy it before they change it."""
+    """A stored event's webhook fields, for any channel: an event matched by several channels
+    is walked once. Callers copy it before they change it."""
     event = event_pb2.Event.FromString(event_bytes)
     return _fields(webhook_payload(event, event_type, _ANY_CHANNEL))
 

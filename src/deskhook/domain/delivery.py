@@ -1,6 +1,7 @@
 """Deliveries and the webhook log: what one attempt to deliver one event to one channel is."""
 
 import base64
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -57,6 +58,8 @@ class Attempt(DeliveryRef):
     id: int = 0
 
 
+# An attempt asks twice, for its request and its log entry; attempts in flight fit.
+@functools.lru_cache(maxsize=1024)
 def webhook_id(channel_id: str, event_id: str) -> str:
     """The `webhook-id` header: the same for every attempt of one event on one channel, and
     different across channels, so receivers can deduplicate on it."""
