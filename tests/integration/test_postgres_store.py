@@ -5,9 +5,11 @@ over every replica, and ingest holds up when another replica writes the same row
 moment."""
 
 import asyncio
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -17,9 +19,11 @@ from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, CircuitState
 from deskhook.domain.channel_spec import Ordering
 from deskhook.domain.delivery import AttemptOutcome
 from deskhook.domain.events import IngestResult
+from deskhook.domain.times import to_micros
 from deskhook.store.base import Claimed, ClaimRules, StoreOpenError
 from deskhook.store.migration_files import load_migrations
 from deskhook.store.postgres import migrations
+from deskhook.store.postgres.claim_queries import CLAIM, LOCK_CHANNELS, NEXT_DUE
 from deskhook.store.postgres.store import PostgresStore
 from tests.support.databases import PostgresServer, blocked_on_a_lock
 from tests.support.store_items import (
@@ -293,3 +297,97 @@ async def test_a_store_keeps_to_its_pool_size(postgres_database: str) -> None:
         )
     # The pool's, and the one holding the store's claim owner lock.
     assert connections == pool_size + 1
+
+
+async def stored_health_row(database: str, channel_id: str) -> tuple[int, int | None]:
+    async with session(database) as db:
+        row = await db.fetchrow(
+            "SELECT consecutive_failures, last_success_time FROM channels WHERE id = $1",
+            channel_id,
+        )
+    assert row is not None
+    return row["consecutive_failures"], row["last_success_time"]
+
+
+async def test_successes_of_a_healthy_channel_leave_its_row_alone_for_a_minute(
+    postgres_database: str,
+) -> None:
+    """A claim locks the channel's row: a recording that writes it makes the next claim wait,
+    so the common case, a success of a healthy channel, writes it once a minute at most."""
+    async with opened(postgres_database) as store:
+        await add_channels(store, "a")
+        await store.ingest([matched(f"e{n}", "a", ticket_id=n) for n in range(5)], NOW)
+        deliveries = (await claim_within(store, ClaimRules({"a": 5}))).deliveries
+        first, second, third, fourth, fifth = deliveries
+        await store.finish_attempts([attempt(first, AttemptOutcome.DELIVERED, NOW)], DEFAULT_POLICY)
+        assert await stored_health_row(postgres_database, "a") == (0, to_micros(NOW))
+        # Within the minute: the row keeps the earlier success; what the store answers does not.
+        later = NOW + timedelta(seconds=59)
+        finished = await store.finish_attempts(
+            [attempt(second, AttemptOutcome.DELIVERED, later)], DEFAULT_POLICY
+        )
+        assert finished.health["a"].last_success_time == later
+        assert await stored_health_row(postgres_database, "a") == (0, to_micros(NOW))
+        # A minute on, it is written again.
+        minute_on = NOW + timedelta(seconds=60)
+        await store.finish_attempts(
+            [attempt(third, AttemptOutcome.DELIVERED, minute_on)], DEFAULT_POLICY
+        )
+        assert await stored_health_row(postgres_database, "a") == (0, to_micros(minute_on))
+        # A failure is always written, and so is the success after it.
+        await store.finish_attempts([failed(fourth, minute_on)], DEFAULT_POLICY)
+        assert await stored_health_row(postgres_database, "a") == (1, to_micros(minute_on))
+        back = minute_on + timedelta(seconds=1)
+        await store.finish_attempts(
+            [attempt(fifth, AttemptOutcome.DELIVERED, back)], DEFAULT_POLICY
+        )
+        assert await stored_health_row(postgres_database, "a") == (0, to_micros(back))
+
+
+def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from plan_nodes(child)
+
+
+def rows_touched(plan: dict[str, Any]) -> int:
+    """The most rows any one node of an executed plan read: those it returned over all its
+    loops, and those its filter removed."""
+    return max(
+        int(node.get("Actual Rows", 0) * node.get("Actual Loops", 1))
+        + int(node.get("Rows Removed by Filter", 0))
+        for node in plan_nodes(plan)
+    )
+
+
+@pytest.mark.parametrize("plan_cache_mode", ["force_custom_plan", "force_generic_plan"])
+async def test_a_claim_reads_a_few_rows_however_long_the_backlog_statistics_or_not(
+    postgres_database: str, plan_cache_mode: str
+) -> None:
+    """A table filled faster than autovacuum analyzes it (the first backlog) has no statistics;
+    a plan made then and reused must still walk the indexes, not every pending delivery."""
+    backlog = 3000
+    async with opened(postgres_database) as store:
+        await add_channels(store, "a")
+        for start in range(0, backlog, 500):
+            events = [matched(f"e{n}", "a", ticket_id=n) for n in range(start, start + 500)]
+            await store.ingest(events, NOW)
+    now, until = to_micros(NOW), to_micros(NOW + timedelta(minutes=1))
+    statements: list[tuple[str, list[object]]] = [
+        (LOCK_CHANNELS, [["a"], now]),
+        (CLAIM, [["a"], [20], [10], now, [], 20, 1, until]),
+        (NEXT_DUE, [["a"], now]),
+    ]
+    async with session(postgres_database) as db:
+        assert await db.fetchval("SELECT reltuples FROM pg_class WHERE relname = 'deliveries'") < 0
+        await db.execute(f"SET plan_cache_mode = {plan_cache_mode}")
+        for sql, arguments in statements:
+            # Rolled back: the claim's leases go with it.
+            transaction = db.transaction()
+            await transaction.start()
+            try:
+                explained = await db.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, *arguments)
+            finally:
+                await transaction.rollback()
+            (plan,) = json.loads(explained)
+            assert rows_touched(plan["Plan"]) <= 40, sql

@@ -403,7 +403,9 @@ class ChannelHealth(_message.Message):
     """Deliveries waiting to be attempted."""
     @_builtins.property
     def last_success_time(self) -> _timestamp_pb2.Timestamp:
-        """When an attempt last succeeded; absent if none ever did."""
+        """When an attempt last succeeded; absent if none ever did. On PostgreSQL
+        it may be up to a minute behind while every attempt succeeds.
+        """
 
     @_builtins.property
     def failing_since(self) -> _timestamp_pb2.Timestamp:

@@ -6,9 +6,9 @@ stores keep the state (in memory, or on the channel rows) and count leases."""
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from deskhook.domain.breaker import BreakerPolicy, ChannelHealth, record_result
+from deskhook.domain.breaker import BreakerPolicy, ChannelHealth, CircuitState, record_result
 from deskhook.domain.delivery import Attempt, DueDelivery
 from deskhook.domain.limits import allowance
 from deskhook.domain.rate import TokenBucket, next_token_at, refilled, taken
@@ -81,3 +81,26 @@ def recorded_health(
         current = health.get(channel_id) or stored.get(channel_id, UNTRIED)
         health[channel_id] = record_result(current, record.failure is None, answered_at, breaker)
     return health
+
+
+def counted_without_change(
+    stored: ChannelHealth | None,
+    attempts: Sequence[tuple[Attempt, datetime]],
+    resolution: timedelta,
+) -> bool:
+    """Whether counting `attempts` (of one channel) into its `stored` health changes nothing a
+    write need keep: the circuit is closed, nothing failed before or now, and the stored last
+    success is within `resolution` of each new one. A store may then leave the channel's row
+    alone, and its last success time up to `resolution` behind."""
+    if (
+        stored is None
+        or stored.state is not CircuitState.CLOSED
+        or stored.consecutive_failures
+        or stored.last_success_time is None
+    ):
+        return False
+    return all(
+        record.failure is None and answered_at - stored.last_success_time < resolution
+        for record, answered_at in attempts
+        if concerns_receiver(record.failure)
+    )

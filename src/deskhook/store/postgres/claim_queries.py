@@ -1,5 +1,7 @@
 """The statements of a claim in PostgreSQL (see `deliveries`): the live claim owners, the
-channels locked for it, the deliveries it takes and the token buckets it leaves."""
+channels locked for it, the deliveries it takes and the token buckets it leaves; and when the
+next delivery falls due, for the scheduler's timer. Every lookup walks an index whatever plan
+PostgreSQL reuses (docs/design.md §5.9)."""
 
 from deskhook.store.postgres.connection import CLAIM_OWNERS
 from deskhook.store.rows import HEALTH_COLUMNS
@@ -13,11 +15,14 @@ SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted
 
 # The channels listed that have a delivery due, locked for the claim in id order: claims of one
 # channel wait for each other over every replica, so each counts the leases of the one before,
-# and two claims never deadlock. NO KEY UPDATE leaves ingest's foreign-key checks free.
+# and two claims never deadlock. NO KEY UPDATE leaves ingest's foreign-key checks free. The
+# first due delivery is looked up per channel in due order, not as an EXISTS: PostgreSQL turns
+# an EXISTS into a join, whose plan, once reused, could scan every delivery.
 LOCK_CHANNELS = f"""
 SELECT c.id, {HEALTH_COLUMNS}, c.rate_tokens, c.rate_updated_at FROM channels c
-WHERE c.id = ANY($1::text[]) AND EXISTS (SELECT 1 FROM deliveries d
-    WHERE d.channel_id = c.id AND d.state = 'pending' AND d.due_at <= $2)
+WHERE c.id = ANY($1::text[]) AND (SELECT d.due_at FROM deliveries d
+    WHERE d.channel_id = c.id AND d.state = 'pending' AND d.due_at <= $2
+    ORDER BY d.due_at LIMIT 1) IS NOT NULL
 ORDER BY c.id
 FOR NO KEY UPDATE OF c
 """
@@ -61,4 +66,22 @@ SAVE_BUCKETS = """
 UPDATE channels c SET rate_tokens = b.tokens, rate_updated_at = b.updated
 FROM unnest($1::text[], $2::double precision[], $3::bigint[]) AS b(id, tokens, updated)
 WHERE c.id = b.id
+"""
+
+# When the next of these channels' deliveries falls due after $2. A claimed delivery falls due
+# again when its lease runs out: the later of the two times, looked up as each channel's first
+# due time in due order (of deliveries whose lease, if any, ends first) and the leases that end
+# later, instead of a walk over every pending delivery.
+NEXT_DUE = """
+SELECT LEAST(
+    (SELECT MIN(first.due_at) FROM unnest($1::text[]) AS c(id) CROSS JOIN LATERAL (
+        SELECT d.due_at FROM deliveries d
+        WHERE d.channel_id = c.id AND d.state = 'pending' AND d.due_at > $2
+            AND (d.claimed_until IS NULL OR d.claimed_until <= d.due_at)
+        ORDER BY d.due_at LIMIT 1
+    ) AS first),
+    (SELECT MIN(claimed_until) FROM deliveries
+        WHERE state = 'pending' AND claimed_by IS NOT NULL AND channel_id = ANY($1::text[])
+            AND claimed_until > $2 AND claimed_until > due_at)
+)
 """

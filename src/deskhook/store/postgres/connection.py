@@ -18,6 +18,7 @@ from typing import Any, Self
 
 import asyncpg
 
+from deskhook.domain.breaker import ChannelHealth
 from deskhook.domain.errors import Unavailable
 from deskhook.store.base import StoreOpenError, UnusableDatabase
 from deskhook.store.location import redacted
@@ -103,6 +104,9 @@ class PostgresConnections:
         # The payload of this store's notifications, by which it knows its own.
         self._sender = str(owner)
         self._version = version
+        # Each channel's health as this store last read or wrote it (every replica writes it):
+        # what tells a batch of results that changes nothing worth a write.
+        self._stored_health: dict[str, ChannelHealth] = {}
 
     @classmethod
     async def open(cls, url: str, pool_size: int = POOL_SIZE) -> Self:

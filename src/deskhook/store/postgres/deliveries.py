@@ -21,9 +21,10 @@ rate-limited channel took some; three when nothing is due. Recording attempts lo
 rows, in the same order, to count their results into the stored health: BEGIN, lock, record,
 COMMIT."""
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -36,7 +37,13 @@ from deskhook.domain.rate import TokenBucket
 from deskhook.domain.times import from_micros, to_micros
 from deskhook.store.base import Claimed, ClaimRules, Finished
 from deskhook.store.postgres.channel_tables import in_scope
-from deskhook.store.postgres.claim_queries import CLAIM, LIVE_OWNERS, LOCK_CHANNELS, SAVE_BUCKETS
+from deskhook.store.postgres.claim_queries import (
+    CLAIM,
+    LIVE_OWNERS,
+    LOCK_CHANNELS,
+    NEXT_DUE,
+    SAVE_BUCKETS,
+)
 from deskhook.store.postgres.connection import PostgresConnections
 from deskhook.store.postgres.notify import DELIVERIES_DUE
 from deskhook.store.rows import (
@@ -52,6 +59,7 @@ from deskhook.store.rows import (
 )
 from deskhook.store.shared_limits import (
     allowances,
+    counted_without_change,
     first_token_at,
     paid,
     recorded_health,
@@ -82,6 +90,19 @@ def _columns(rows: Iterable[Sequence[object]], types: Sequence[str]) -> list[lis
             column.append(value)
     return columns
 
+
+# How PostgreSQL plans a claim and a recording (docs/design.md §5.9). A claim planned anew
+# each time spent twice as long planning as running; its plan walks the indexes its ORDER BY
+# and conditions name whatever the parameters, so one plan serves every claim. A recording's
+# generic plan joins the deliveries it settles by a scan of the whole table, sized when the
+# table was small: it is planned for its own arrays every time.
+REUSE_PLAN = "SET LOCAL plan_cache_mode = force_generic_plan"
+PLAN_EACH_TIME = "SET LOCAL plan_cache_mode = force_custom_plan"
+
+# How far behind a channel's stored last success time may be (docs/design.md §5.9): a batch of
+# successes of a healthy channel whose stored last success is more recent is recorded without
+# locking or writing the channel's row, which every claim of the channel locks.
+SUCCESS_TIME_RESOLUTION = timedelta(seconds=60)
 
 # The channels of a batch of attempts, locked as claims lock them: results recorded by several
 # replicas at once add up, and a claim sees all of a batch or none of it.
@@ -178,10 +199,12 @@ class DeliveryTables(PostgresConnections):
                 notify=DELIVERIES_DUE,
             )
             return
-        # Any lease still held is kept only while its owner's lock is.
+        # Any lease still held is kept only while its owner's lock is. A finished delivery's
+        # lease counts for nothing.
         await self._write(
             "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by"
-            f" IS NOT NULL AND (claimed_by = $1 OR claimed_by NOT IN ({LIVE_OWNERS}))",
+            " IS NOT NULL AND state = 'pending'"
+            f" AND (claimed_by = $1 OR claimed_by NOT IN ({LIVE_OWNERS}))",
             self._owner,
             notify=DELIVERIES_DUE,
         )
@@ -195,7 +218,9 @@ class DeliveryTables(PostgresConnections):
             locked = await db.fetch(LOCK_CHANNELS, list(rules.slots), to_micros(now))
             if not locked:
                 return Claimed([])
+            await db.execute(REUSE_PLAN)
             health = {row["id"]: health_from_row(row) for row in locked}
+            self._stored_health.update(health)
             stored = {row["id"]: _bucket(row) for row in locked}
             buckets = refilled_buckets(rules, stored, stored.get, now)
             allowed = allowances(rules, health, buckets, now)
@@ -226,25 +251,32 @@ class DeliveryTables(PostgresConnections):
         return Claimed(claimed, health, first_token_at(rules, buckets))
 
     async def next_due_at(self, channel_ids: Sequence[str], after: datetime) -> datetime | None:
-        # A claimed delivery falls due again when its lease runs out.
-        due = await self._pool.fetchval(
-            "SELECT MIN(GREATEST(due_at, claimed_until)) FROM deliveries"
-            " WHERE state = 'pending' AND channel_id = ANY($1::text[])"
-            " AND GREATEST(due_at, claimed_until) > $2",
-            list(channel_ids),
-            to_micros(after),
-        )
+        due = await self._pool.fetchval(NEXT_DUE, list(channel_ids), to_micros(after))
         return from_micros(due) if due is not None else None
 
     async def finish_attempts(
         self, attempts: Sequence[tuple[Attempt, datetime]], breaker: BreakerPolicy
     ) -> Finished:
-        channel_ids = sorted({record.channel_id for record, _ in attempts})
+        by_channel: defaultdict[str, list[tuple[Attempt, datetime]]] = defaultdict(list)
+        for attempt in attempts:
+            by_channel[attempt[0].channel_id].append(attempt)
+        # The common case, successes of a healthy channel, leaves its row alone: a claim of the
+        # channel, which locks it, then waits for no recording.
+        unchanged = {
+            channel_id: known
+            for channel_id, results in by_channel.items()
+            if (known := self._stored_health.get(channel_id)) is not None
+            and counted_without_change(known, results, SUCCESS_TIME_RESOLUTION)
+        }
+        counted = sorted(by_channel.keys() - unchanged.keys())
         async with self._transaction() as db:
-            stored = await db.fetch(LOCK_HEALTH, channel_ids)
-            health = recorded_health(
-                {row["id"]: health_from_row(row) for row in stored}, attempts, breaker
-            )
+            await db.execute(PLAN_EACH_TIME)
+            stored = await db.fetch(LOCK_HEALTH, counted) if counted else []
+            locked = {row["id"]: health_from_row(row) for row in stored}
+            health = recorded_health({**unchanged, **locked}, attempts, breaker)
+            written = {
+                channel_id: health[channel_id] for channel_id in locked if channel_id in health
+            }
             logged = await db.fetch(
                 FINISH,
                 *_columns((attempt_values(record) for record, _ in attempts), ATTEMPT_TYPES),
@@ -259,9 +291,10 @@ class DeliveryTables(PostgresConnections):
                     else to_micros(record.attempted_at)
                     for record, _ in attempts
                 ],
-                list(health),
-                *_columns(map(health_values, health.values()), HEALTH_TYPES),
+                list(written),
+                *_columns(map(health_values, written.values()), HEALTH_TYPES),
             )
+        self._stored_health.update(written)
         return Finished(
             [
                 replace(record, id=row["id"])
