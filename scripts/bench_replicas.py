@@ -26,6 +26,10 @@ its shared background processes, such as the WAL writer, are left out). Divided 
 each gives the deliveries/s one core sustains; the README's sizing note comes from these. The
 machine's busy share shows how much of it the run took: the processes share its cores.
 Everything listens on 127.0.0.1; every wait is bounded.
+
+Targets: SQLite at most 0.45 CPU s of deskhook per 1,000; PostgreSQL with one replica at least
+75% of SQLite's rate, its backends at most 0.6 CPU s per 1,000; two replicas at least one's
+rate (on a machine with the cores for both: here all share 2).
 """
 
 import asyncio
@@ -288,12 +292,23 @@ def lines(runs: Sequence[Run]) -> list[str]:
     return rows
 
 
+# Of each setup in turn (SQLite, PostgreSQL with one replica, with two): its rate against the
+# setup before it, and deskhook's CPU per 1,000 webhooks; PostgreSQL's backends' CPU.
+RATE_TARGETS = (None, 0.75, 1.0)
+DESKHOOK_CPU_TARGETS = (0.45, None, None)
+POSTGRES_CPU_TARGET = 0.6
+
+
 def figures(runs: Sequence[Run]) -> list[Figure]:
     """Each setup's rate next to the one before (PostgreSQL against SQLite, then two replicas
     against one), and its CPU per 1,000 deliveries."""
     found: list[Figure] = []
     before: Run | None = None
-    for run in runs:
+    for run, rate_target, cpu_target in zip(runs, RATE_TARGETS, DESKHOOK_CPU_TARGETS, strict=False):
+        ratio_met = rate_target is None or (
+            before is not None and run.rate / before.rate >= rate_target
+        )
+        deskhook_cpu = run.per_thousand(run.cpu.deskhook)
         found += [
             Figure(
                 "replicas",
@@ -302,23 +317,29 @@ def figures(runs: Sequence[Run]) -> list[Figure]:
                 "webhooks/s",
                 before.setup.name if before else None,
                 before.rate if before else None,
-                "every event once",
-                verdict(run.ok),
+                "every event once"
+                + (f" and ≥ {rate_target:.0%} of the baseline" if rate_target else ""),
+                verdict(run.ok and ratio_met),
             ),
             Figure(
                 "replicas",
                 f"{run.setup.name}: deskhook CPU per 1,000 webhooks",
-                run.per_thousand(run.cpu.deskhook),
+                deskhook_cpu,
                 "CPU s",
+                target=f"≤ {cpu_target:g} CPU s" if cpu_target else None,
+                verdict=verdict(deskhook_cpu <= cpu_target) if cpu_target else None,
             ),
         ]
         if run.cpu.postgres is not None:
+            postgres_cpu = run.per_thousand(run.cpu.postgres)
             found.append(
                 Figure(
                     "replicas",
                     f"{run.setup.name}: PostgreSQL backends' CPU per 1,000 webhooks",
-                    run.per_thousand(run.cpu.postgres),
+                    postgres_cpu,
                     "CPU s",
+                    target=f"≤ {POSTGRES_CPU_TARGET:g} CPU s",
+                    verdict=verdict(postgres_cpu <= POSTGRES_CPU_TARGET),
                 )
             )
         before = run

@@ -56,8 +56,12 @@ class CpuMeter:
         self._loop = cpu_seconds(pids["server"], pids["server"]) if "server" in pids else 0.0
         self._busy = busy_seconds()
 
+    def used(self, name: str) -> float:
+        """The CPU seconds the process `name` used so far."""
+        return cpu_seconds(self._pids[name]) - self._start[name]
+
     def report(self, seconds: float) -> str:
-        used = {name: cpu_seconds(pid) - self._start[name] for name, pid in self._pids.items()}
+        used = {name: self.used(name) for name in self._pids}
         shares = {name: f"{cpu / seconds:.0%}" for name, cpu in used.items()}
         if "server" in self._pids:
             loop = cpu_seconds(self._pids["server"], self._pids["server"]) - self._loop
