@@ -16,10 +16,12 @@ A claim is also where a channel's limits hold over every replica: one short tran
 the rows of the channels it looks at (so claims of one channel take turns), holds those whose
 stored circuit is open until their probe is due, counts each one's live leases against its
 concurrency limit (one while its circuit is open: the probe), and refills and spends the token
-bucket kept on its row. Four round trips (BEGIN, lock, claim, COMMIT), a fifth when a
-rate-limited channel took some; three when nothing is due. Recording attempts locks the same
-rows, in the same order, to count their results into the stored health: BEGIN, lock, record,
-COMMIT."""
+bucket kept on its row. Five round trips (BEGIN, lock, plan mode, claim, COMMIT), a sixth when
+a rate-limited channel took some; three when nothing is due. Recording attempts locks the same
+rows, in the same order, to count their results into the stored health (BEGIN, plan mode, lock,
+record, COMMIT), except for the channels whose results change nothing worth a write (successes
+of a healthy channel within a minute of the stored last success): those rows it leaves alone,
+so that claims do not wait for it."""
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
