@@ -1,6 +1,6 @@
 """Messages as proto3 JSON values with their proto field names: what
-`json_format.MessageToDict(message, preserving_proto_field_name=True)` returns, in a third of
-its time.
+`json_format.MessageToDict(message, preserving_proto_field_name=True)` returns, in 40% of its
+time (the 1 KiB sample event: 19 µs against 46 µs).
 
 json_format decides how to convert each field on every call, through a chain of checks and
 method calls per field; rendering a webhook body spent most of its time there (docs/design.md
