@@ -1,8 +1,9 @@
 """What only the PostgreSQL store has to get right, as several replicas share one database:
 migrations run once however many start together, claims are leases that two replicas never
 both hold, a replica's claims outlive its restarts only while it lives, a channel's limits hold
-over every replica, and ingest holds up when another replica writes the same rows at the same
-moment."""
+over every replica, ingest holds up when another replica writes the same rows at the same
+moment, claims read a few rows whatever plan PostgreSQL reuses, and a healthy channel's row is
+written once a minute (docs/design.md §5.9)."""
 
 import asyncio
 import json
