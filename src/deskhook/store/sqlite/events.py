@@ -16,13 +16,14 @@ LOOKUP_CHUNK = 500
 
 class EventTables(SqliteConnections):
     async def ingest(self, events: Sequence[MatchedEvent], now: datetime) -> list[IngestResult]:
-        # A few statements per batch, however large: a thread hop per row would cost more than
-        # the writes themselves.
+        # A few statements per batch, however large, each one trip to the writer's thread: a
+        # trip per row, or per few rows as a cursor's iteration makes them, would cost more than
+        # the writes themselves, and each trip hands the GIL back and forth with the event loop.
         received_at = to_micros(now)
         async with self._transaction() as db:
-            async with db.execute("SELECT COALESCE(MAX(seq), 0) FROM events") as cursor:
-                row = await cursor.fetchone()
-            newest_before = int(row[0]) if row else 0
+            ((newest_before,),) = await db.execute_fetchall(
+                "SELECT COALESCE(MAX(seq), 0) FROM events"
+            )
             await db.executemany(
                 "INSERT OR IGNORE INTO events (account_id, event_id, event_type, ticket_id,"
                 " ticket_number, occurred_at, received_at, matched_channels, payload)"
@@ -86,11 +87,11 @@ class EventTables(SqliteConnections):
         for account_id, event_ids in by_account.items():
             for start in range(0, len(event_ids), LOOKUP_CHUNK):
                 chunk = event_ids[start : start + LOOKUP_CHUNK]
-                async with db.execute(
+                rows = await db.execute_fetchall(
                     "SELECT event_id, seq, matched_channels FROM events WHERE account_id = ?"
                     f" AND event_id IN ({', '.join('?' * len(chunk))})",
                     (account_id, *chunk),
-                ) as cursor:
-                    async for row in cursor:
-                        found[(account_id, row[0])] = (row[1], row[2])
+                )
+                for event_id, seq, matched_channels in rows:
+                    found[(account_id, event_id)] = (seq, matched_channels)
         return found
