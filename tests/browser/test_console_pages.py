@@ -210,6 +210,10 @@ async def test_an_operator_of_thousands_of_accounts_loads_more_on_demand(
     await page.get_by_role("button", name="ch_1000").click()
     await page.get_by_role("button", name="All channels").click()
     await expect(page.get_by_label("Account")).to_have_value("customer-1000")
+    # Its page, loaded again, does not list it twice.
+    await page.get_by_role("button", name="More accounts").click()
+    await expect(page.get_by_role("button", name="More accounts")).to_be_hidden()
+    await expect(options).to_have_count(1002)
 
 
 async def test_the_channel_list_comes_in_pages_of_50(

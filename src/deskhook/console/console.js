@@ -147,7 +147,13 @@ async function accountPicker() {
     { id: "account-picker" },
     element("option", { value: EVERY_ACCOUNT }, words.allAccounts),
   );
-  const add = (id, label) => select.append(element("option", { value: id }, label));
+  // An account listed once, though one chosen from a later page is listed before its page.
+  const shown = new Set();
+  const add = (id, label) => {
+    if (shown.has(id)) return;
+    shown.add(id);
+    select.append(element("option", { value: id }, label));
+  };
   const more = button(words.moreAccounts, () => attempt(() => addAccounts(nextToken), picker), {
     id: "more-accounts",
     class: "secondary",
@@ -164,9 +170,7 @@ async function accountPicker() {
   }
   await addAccounts("");
   // An account chosen from a later page stays chosen when the list is shown again.
-  if (chosenAccount !== null && ![...select.options].some((o) => o.value === chosenAccount)) {
-    add(chosenAccount, chosenAccount || words.defaultAccount);
-  }
+  if (chosenAccount !== null) add(chosenAccount, chosenAccount || words.defaultAccount);
   select.value = chosenAccount === null ? EVERY_ACCOUNT : chosenAccount;
   select.addEventListener("change", () => {
     chosenAccount = select.value === EVERY_ACCOUNT ? null : select.value;
