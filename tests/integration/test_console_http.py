@@ -94,7 +94,15 @@ async def without_tokens(settings: Settings, tuning: Tuning) -> AsyncIterator[De
 
 LOOPBACK_NAMES = ["localhost", "LOCALHOST:8080", "127.0.0.1:8080", "127.7.7.7", "[::1]:8080"]
 # Browsers send 0.0.0.0 to this machine too, but it is no loopback address.
-OTHER_NAMES = ["rebound.example:8080", "10.0.0.1:8080", "localhost.example.com", "0.0.0.0"]  # noqa: S104
+OTHER_NAMES = [
+    "rebound.example:8080",
+    "10.0.0.1:8080",
+    "localhost.example.com",
+    "0.0.0.0",  # noqa: S104
+    # A Host that does not parse, and one 5,000 characters long.
+    "127.0.0.1:99999",
+    "a" * 5000,
+]
 
 
 @pytest.mark.parametrize("host", LOOPBACK_NAMES)

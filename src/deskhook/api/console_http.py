@@ -67,7 +67,7 @@ class ConsoleEndpoint(HttpEndpoint):
         }
 
     async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
-        if self._loopback_names_only and not is_loopback_host(request.url.host or ""):
+        if self._loopback_names_only and not is_loopback_host(_host(request)):
             raise web.HTTPForbidden(
                 text="without tokens, the console answers only to localhost and loopback"
                 " addresses\n"
@@ -80,3 +80,12 @@ class ConsoleEndpoint(HttpEndpoint):
             raise web.HTTPMethodNotAllowed(request.method, [hdrs.METH_GET, hdrs.METH_HEAD])
         body, content_type = self._files[request.path]
         return web.Response(body=body, headers={hdrs.CONTENT_TYPE: content_type})
+
+
+def _host(request: web.BaseRequest) -> str:
+    """The host the request names; empty when its Host header does not parse (a port past
+    65535), which no loopback name is."""
+    try:
+        return request.url.host or ""
+    except ValueError:
+        return ""
