@@ -296,8 +296,9 @@ async def test_a_store_keeps_to_its_pool_size(postgres_database: str) -> None:
             "SELECT count(*) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
-    # The pool's, and the one holding the store's claim owner lock.
-    assert connections == pool_size + 1
+    # The pool's, the one holding the store's claim owner lock, and the first of the claims'
+    # and of the recordings' own.
+    assert connections == pool_size + 3
 
 
 async def stored_health_row(database: str, channel_id: str) -> tuple[int, int | None]:

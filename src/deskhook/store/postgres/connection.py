@@ -14,6 +14,7 @@ default `synchronous_commit = on` stands."""
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Self
 
 import asyncpg
@@ -86,19 +87,75 @@ async def _take_owner_id(connection: asyncpg.Connection) -> int:
             return owner
 
 
+# A replica claims one pump at a time and records one batch at a time: the second connection
+# of their pools serves a call that comes beside (a test's, a drain's).
+SMALL_POOL_SIZE = 2
+# How the claims' and the recordings' sessions plan their statements (docs/design.md §5.9),
+# set once per connection so that no transaction spends a round trip saying it. A claim spent
+# twice as long planning as running, and its statements walk the indexes whatever the
+# parameters: one plan serves every claim. A recording's generic plan joins the deliveries it
+# settles by a scan of the whole table, sized when the table was small: it is planned for its
+# own arrays every time.
+REUSE_PLANS = {"plan_cache_mode": "force_generic_plan"}
+PLAN_EACH_TIME = {"plan_cache_mode": "force_custom_plan"}
+
+
+async def _open_pool(url: str, size: int, settings: dict[str, str]) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        url,
+        min_size=1,
+        max_size=size,
+        timeout=CONNECT_TIMEOUT_SECONDS,
+        connect=_pool_connect,
+        reset=_keep_session,
+        server_settings=settings,
+    )
+
+
+@dataclass(frozen=True)
+class Pools:
+    """`statements` for most statements, sized by the setting; `claims` and `records` for
+    claiming deliveries and recording attempts, each planning as it needs."""
+
+    statements: asyncpg.Pool
+    claims: asyncpg.Pool
+    records: asyncpg.Pool
+
+    @classmethod
+    async def open(cls, url: str, size: int) -> "Pools":
+        opened: list[asyncpg.Pool] = []
+        try:
+            for pool_size, settings in (
+                (size, {}),
+                (SMALL_POOL_SIZE, REUSE_PLANS),
+                (SMALL_POOL_SIZE, PLAN_EACH_TIME),
+            ):
+                opened.append(await _open_pool(url, pool_size, settings))
+        except BaseException:
+            for pool in opened:
+                await pool.close()
+            raise
+        return cls(*opened)
+
+    async def close(self) -> None:
+        for pool in (self.statements, self.claims, self.records):
+            await pool.close()
+
+
 class PostgresConnections:
     """The pool, the claim owner, and the transaction discipline every part shares."""
 
     def __init__(
         self,
         url: str,
-        pool: asyncpg.Pool,
+        pools: "Pools",
         owner_session: asyncpg.Connection,
         owner: int,
         version: int,
     ) -> None:
         self._url = url
-        self._pool = pool
+        self._pools = pools
+        self._pool = pools.statements
         self._owner_session = owner_session
         self._owner = owner
         # The payload of this store's notifications, by which it knows its own.
@@ -121,14 +178,7 @@ class PostgresConnections:
         try:
             version = await migrate(owner_session)
             owner = await _take_owner_id(owner_session)
-            pool = await asyncpg.create_pool(
-                url,
-                min_size=1,
-                max_size=pool_size,
-                timeout=CONNECT_TIMEOUT_SECONDS,
-                connect=_pool_connect,
-                reset=_keep_session,
-            )
+            pools = await Pools.open(url, pool_size)
         except BaseException as error:
             await owner_session.close()
             # The pool's first connection failing says Unavailable (_pool_connect); why is its
@@ -137,10 +187,10 @@ class PostgresConnections:
             if isinstance(cause, CONNECT_ERRORS):
                 raise _open_error(f"cannot prepare PostgreSQL database {where}", cause) from error
             raise
-        return cls(url, pool, owner_session, owner, version)
+        return cls(url, pools, owner_session, owner, version)
 
     async def close(self) -> None:
-        await self._pool.close()
+        await self._pools.close()
         await self._owner_session.close()
 
     async def schema_version(self) -> int:

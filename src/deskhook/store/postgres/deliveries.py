@@ -16,13 +16,16 @@ A claim is also where a channel's limits hold over every replica: one short tran
 the rows of the channels it looks at (so claims of one channel take turns), holds those whose
 stored circuit is open until their probe is due, counts each one's live leases against its
 concurrency limit (one while its circuit is open: the probe), and refills and spends the token
-bucket kept on its row. Five round trips (BEGIN, lock, plan mode, claim, COMMIT), a sixth when
-a rate-limited channel took some; three when nothing is due. Recording attempts locks the same
-rows, in the same order, to count their results into the stored health (BEGIN, plan mode, lock,
-record, COMMIT), except for the channels whose results change nothing worth a write (successes
-of a healthy channel within a minute of the stored last success): those rows it leaves alone,
-so that claims do not wait for it."""
+bucket kept on its row. Four round trips (BEGIN, lock, claim, COMMIT), a fifth when a
+rate-limited channel took some; three when nothing is due. Recording attempts locks the same
+rows, in the same order, to count their results into the stored health (BEGIN, lock, record,
+COMMIT), except for the channels whose results change nothing worth a write (successes of a
+healthy channel within a minute of the stored last success): those rows it leaves alone,
+so that claims do not wait for it, and with no row to lock a recording is one statement. The
+claims and the recordings have connections of their own, whose sessions plan as they need
+(`connection.Pools`)."""
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -92,14 +95,6 @@ def _columns(rows: Iterable[Sequence[object]], types: Sequence[str]) -> list[lis
             column.append(value)
     return columns
 
-
-# How PostgreSQL plans a claim and a recording (docs/design.md §5.9). A claim planned anew
-# each time spent twice as long planning as running; its plan walks the indexes its ORDER BY
-# and conditions name whatever the parameters, so one plan serves every claim. A recording's
-# generic plan joins the deliveries it settles by a scan of the whole table, sized when the
-# table was small: it is planned for its own arrays every time.
-REUSE_PLAN = "SET LOCAL plan_cache_mode = force_generic_plan"
-PLAN_EACH_TIME = "SET LOCAL plan_cache_mode = force_custom_plan"
 
 # How far behind a channel's stored last success time may be (docs/design.md §5.9): a batch of
 # successes of a healthy channel whose stored last success is more recent is recorded without
@@ -216,11 +211,10 @@ class DeliveryTables(PostgresConnections):
     ) -> Claimed:
         if not rules.slots or limit <= 0:
             return Claimed([])
-        async with self._transaction() as db:
+        async with self._pools.claims.acquire() as db, db.transaction():
             locked = await db.fetch(LOCK_CHANNELS, list(rules.slots), to_micros(now))
             if not locked:
                 return Claimed([])
-            await db.execute(REUSE_PLAN)
             health = {row["id"]: health_from_row(row) for row in locked}
             self._stored_health.update(health)
             stored = {row["id"]: _bucket(row) for row in locked}
@@ -271,8 +265,12 @@ class DeliveryTables(PostgresConnections):
             and counted_without_change(known, results, SUCCESS_TIME_RESOLUTION)
         }
         counted = sorted(by_channel.keys() - unchanged.keys())
-        async with self._transaction() as db:
-            await db.execute(PLAN_EACH_TIME)
+        # Without a row to lock, the one statement is atomic on its own: no transaction
+        # around it, two round trips fewer.
+        async with (
+            self._pools.records.acquire() as db,
+            db.transaction() if counted else contextlib.nullcontext(),
+        ):
             stored = await db.fetch(LOCK_HEALTH, counted) if counted else []
             locked = {row["id"]: health_from_row(row) for row in stored}
             health = recorded_health({**unchanged, **locked}, attempts, breaker)
