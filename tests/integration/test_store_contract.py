@@ -17,13 +17,23 @@ from deskhook.domain.signing import SigningSecret
 from deskhook.domain.times import to_micros
 from deskhook.store.base import (
     ChannelFilter,
+    ClaimRules,
     CreatedChannel,
     CreateRequest,
     DuplicateCreateRequest,
     LogFilter,
     Store,
 )
-from tests.support.store_items import NOW, add_channels, attempt, claim, make_channel, matched
+from tests.support.store_items import (
+    NOW,
+    add_channels,
+    attempt,
+    claim,
+    claim_within,
+    failed,
+    make_channel,
+    matched,
+)
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
@@ -390,3 +400,41 @@ async def test_the_next_due_time_is_the_earliest_pending_after_a_time(empty_stor
     )
     assert await store.next_due_at(["b"], NOW) is None
     assert await store.pending_deliveries(["b"]) == {}
+
+
+async def test_a_batch_larger_than_one_statement_is_stored_and_recorded_whole(
+    empty_store: Store,
+) -> None:
+    """The SQLite store writes a few hundred rows per statement: a batch of several statements
+    keeps every row, its order and its ids."""
+    store = empty_store
+    await add_channels(store, "a", "b", "gone")
+    await store.delete_channel(EVERY_ACCOUNT, "gone")
+    count = 1201
+    events = [matched(f"e{n}", "a", "b", "gone", ticket_id=n) for n in range(count)]
+    # The second copy of an event in the batch is not stored again.
+    results = await store.ingest([*events, events[0]], NOW)
+    assert [result.accepted for result in results] == [True] * count + [False]
+    assert await store.pending_deliveries(["a", "b", "gone"]) == {"a": count, "b": count}
+
+    rules = ClaimRules({"a": count, "b": count})
+    due = (await claim_within(store, rules, limit=2 * count)).deliveries
+    assert sorted((d.channel_id, d.event_id) for d in due) == sorted(
+        (channel_id, f"e{n}") for n in range(count) for channel_id in "ab"
+    )
+    retried = {d.delivery_id for d in due if d.channel_id == "b"}
+    finished = await store.finish_attempts(
+        [
+            failed(d, NOW) if d.delivery_id in retried else attempt(d, AttemptOutcome.DELIVERED)
+            for d in due
+        ],
+        DEFAULT_POLICY,
+    )
+    ids = [record.id for record in finished.attempts]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(due)
+    assert [record.delivery_id for record in finished.attempts] == [d.delivery_id for d in due]
+    assert await store.pending_deliveries(["a", "b"]) == {"b": count}
+    assert finished.health["b"].consecutive_failures == count
+    logged = await store.list_attempts(EVERY_ACCOUNT, LogFilter(channel_id="a"), None, 2 * count)
+    assert sorted(record.event_id for record in logged) == sorted(f"e{n}" for n in range(count))

@@ -21,11 +21,15 @@ from deskhook.store.base import ClaimRules, Finished
 from deskhook.store.shared_limits import (
     recorded_health,
 )
+from deskhook.store.sqlite.bulk import execute_rows
 from deskhook.store.sqlite.channel_tables import IN_SCOPE
 from deskhook.store.sqlite.connection import SqliteConnections
 
-ATTEMPT_PLACEHOLDERS = ", ".join("?" * len(rows.ATTEMPT_COLUMNS.split(",")))
-HEALTH_ASSIGNMENTS = ", ".join(f"{name.strip()} = ?" for name in rows.HEALTH_COLUMNS.split(","))
+# A channel's health from a VALUES row of its id and HEALTH_COLUMNS.
+HEALTH_UPDATES = ", ".join(
+    f"{name.strip()} = column{number}"
+    for number, name in enumerate(rows.HEALTH_COLUMNS.split(","), 2)
+)
 # Channels per claim statement: SQLite allows 500 terms in a compound SELECT.
 CHANNELS_PER_CLAIM = 400
 
@@ -117,17 +121,19 @@ class DeliveryTables(SqliteConnections):
         async with self._transaction(durable=False) as db:
             # Counted under the writer's lock: no other batch's results come in between.
             health = recorded_health(stored, attempts, breaker)
-            await db.executemany(
-                f"INSERT INTO attempts ({rows.ATTEMPT_COLUMNS}) VALUES ({ATTEMPT_PLACEHOLDERS})",
+            await execute_rows(
+                db,
+                f"INSERT INTO attempts ({rows.ATTEMPT_COLUMNS}) VALUES {{values}}",
                 [rows.attempt_values(record) for record, _ in attempts],
             )
             # Under the writer's lock each new row's id is one above the largest before it, so
             # the batch's ids run up to the last one inserted. One trip to the writer's thread,
             # where a cursor would take three.
             ((last_id,),) = await db.execute_fetchall("SELECT last_insert_rowid()")
-            await db.executemany(
-                "UPDATE deliveries SET attempts = ?, state = ?, due_at = ?,"
-                " finished_at = ? WHERE id = ?",
+            await execute_rows(
+                db,
+                "UPDATE deliveries SET attempts = column1, state = column2, due_at = column3,"
+                " finished_at = column4 FROM (VALUES {values}) WHERE id = column5",
                 [
                     (
                         record.attempt,
@@ -141,12 +147,10 @@ class DeliveryTables(SqliteConnections):
                     for record, _ in attempts
                 ],
             )
-            await db.executemany(
-                f"UPDATE channels SET {HEALTH_ASSIGNMENTS} WHERE id = ?",
-                [
-                    (*rows.health_values(channel), channel_id)
-                    for channel_id, channel in health.items()
-                ],
+            await execute_rows(
+                db,
+                f"UPDATE channels SET {HEALTH_UPDATES} FROM (VALUES {{values}}) WHERE id = column1",
+                [(id_, *rows.health_values(channel)) for id_, channel in health.items()],
             )
         stored.update(health)
         for record, _ in attempts:

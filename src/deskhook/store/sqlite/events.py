@@ -8,6 +8,7 @@ import aiosqlite
 
 from deskhook.domain.events import IngestResult, MatchedEvent
 from deskhook.domain.times import to_micros
+from deskhook.store.sqlite.bulk import execute_rows
 from deskhook.store.sqlite.connection import SqliteConnections
 
 # SQLite's limit on bound parameters is far higher; this keeps each IN (...) list modest.
@@ -16,18 +17,20 @@ LOOKUP_CHUNK = 500
 
 class EventTables(SqliteConnections):
     async def ingest(self, events: Sequence[MatchedEvent], now: datetime) -> list[IngestResult]:
-        # A few statements per batch, however large, each one trip to the writer's thread: a
-        # trip per row, or per few rows as a cursor's iteration makes them, would cost more than
-        # the writes themselves, and each trip hands the GIL back and forth with the event loop.
+        # A few statements per batch, however large (`bulk`), each one trip to the writer's
+        # thread: a trip per row, or per few rows as a cursor's iteration makes them, would cost
+        # more than the writes themselves, and each trip hands the GIL back and forth with the
+        # event loop.
         received_at = to_micros(now)
         async with self._transaction() as db:
             ((newest_before,),) = await db.execute_fetchall(
                 "SELECT COALESCE(MAX(seq), 0) FROM events"
             )
-            await db.executemany(
+            await execute_rows(
+                db,
                 "INSERT OR IGNORE INTO events (account_id, event_id, event_type, ticket_id,"
                 " ticket_number, occurred_at, received_at, matched_channels, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES {values}",
                 [
                     (
                         matched.event.account_id,
@@ -45,7 +48,7 @@ class EventTables(SqliteConnections):
             )
             stored = await self._stored_events(db, [m.event.key for m in events])
             results: list[IngestResult] = []
-            deliveries: list[tuple[int, str, int, int, int, str]] = []
+            deliveries: list[tuple[int, str, int, int, int]] = []
             accepted_keys: set[tuple[str, str]] = set()
             for matched in events:
                 key = matched.event.key
@@ -56,23 +59,19 @@ class EventTables(SqliteConnections):
                 if accepted:
                     accepted_keys.add(key)
                     deliveries.extend(
-                        (
-                            seq,
-                            channel_id,
-                            matched.event.ticket_id,
-                            received_at,
-                            received_at,
-                            channel_id,
-                        )
+                        (seq, channel_id, matched.event.ticket_id, received_at, received_at)
                         for channel_id in matched.channel_ids
                     )
                 results.append(IngestResult(accepted, matched_channels))
             # A channel deleted since the matching index was read gets no delivery.
-            await db.executemany(
-                "INSERT INTO deliveries (event_seq, channel_id, ticket_id, due_at, create_time)"
-                " SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM channels WHERE id = ?)",
-                deliveries,
-            )
+            if deliveries:
+                await execute_rows(
+                    db,
+                    "INSERT INTO deliveries (event_seq, channel_id, ticket_id, due_at,"
+                    " create_time) SELECT * FROM (VALUES {values})"
+                    " WHERE column2 IN (SELECT id FROM channels)",
+                    deliveries,
+                )
         return results
 
     @staticmethod
