@@ -108,7 +108,8 @@ def markdown(
             f"Measured {when:%Y-%m-%d %H:%M} UTC on {machine()}, by `{command}` run from the"
             " root of the repository. Each figure stands next to the baseline measured in the"
             " same run; the ratio is the figure over its baseline. `scripts/bench` runs"
-            " `scripts/bench_ingest.py`, `scripts/bench_delivery.py`, `scripts/bench_faults.py`,"
+            " `scripts/bench_ingest.py`, `scripts/bench_delivery.py`, `scripts/bench_floor.py`,"
+            " `scripts/bench_faults.py`,"
             " `scripts/crash_loop.py`, `scripts/bench_replicas.py`,"
             " `scripts/bench_neighbours.py` (twice: on one server, then with `--isolated`) and"
             " `scripts/bench_console.py`; each one's docstring says how it measures.",
