@@ -78,6 +78,20 @@ ensure_chromium() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 }
 
+# ensure_php: Debian's PHP command line with its curl extension, for the PHP examples' tests,
+# installed with apt when either is missing.
+ensure_php() {
+    command -v php >/dev/null 2>&1 && php -r 'exit(extension_loaded("curl") ? 0 : 1);' && return 0
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "PHP or its curl extension is missing; install them (e.g. apt-get install" \
+            "php-cli php-curl) for the PHP examples' tests" >&2
+        return 1
+    fi
+    echo "== installing php-cli and php-curl with apt, for the PHP examples' tests" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq php-cli php-curl >/dev/null
+}
+
 # ensure_postgres: unless DESKHOOK_TEST_POSTGRES names a server already, start a private,
 # throwaway PostgreSQL cluster for the tests (installed with apt when missing) and export its
 # URL; it is stopped and deleted when the calling script exits. It listens on 127.0.0.1 only,
