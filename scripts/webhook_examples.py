@@ -1,10 +1,10 @@
-"""Print the README's webhook examples: one body of each of the twelve event types, made by the
-renderer that builds real deliveries, as collapsible Markdown blocks.
+"""Print the webhook reference's examples: one body of each of the twelve event types, made by
+the renderer that builds real deliveries, as collapsible Markdown blocks.
 
     .venv/bin/python scripts/webhook_examples.py
 
-Paste the output between the webhook-examples markers in README.md;
-tests/process/test_readme.py fails until the two agree."""
+Paste the output between the webhook-examples markers in docs/webhooks.md;
+tests/process/test_webhook_examples.py fails until the two agree."""
 
 import json
 from datetime import UTC, datetime, timedelta
@@ -53,13 +53,15 @@ def markdown() -> str:
     for event_type, subscription in SUBSCRIPTIONS.items():
         body = json.loads(bodies[event_type])
         # A Struct is a map, rendered in an order that changes from run to run: sorted, the
-        # README stays put.
+        # page stays put.
         fields = body["ticket"]["custom_fields"]
         body["ticket"]["custom_fields"] = dict(sorted(fields.items()))
         # Indented for reading; on the wire the same JSON is one line.
         shown = json.dumps(body, indent=2, ensure_ascii=False)
         blocks.append(
-            f"<details><summary><code>{event_type.value}</code>: {subscription}</summary>\n\n"
+            # markdown="1": the docs site renders the block inside (GitHub does anyway).
+            f'<details markdown="1"><summary><code>{event_type.value}</code>:'
+            f" {subscription}</summary>\n\n"
             f"```json\n{shown}\n```\n\n</details>\n"
         )
     return "\n".join(blocks)

@@ -60,19 +60,19 @@ def _split_commas(value: object) -> object:
 
 
 class Settings(BaseModel):
-    """Everything the server reads at start-up. Field names are the TOML keys; the environment
-    variable is the name in upper case behind `DESKHOOK_`."""
+    """Everything the server reads at start-up: each setting's type, default and bounds. Field
+    names are the TOML keys; the environment variable is the name in upper case behind
+    `DESKHOOK_`. What each setting does is said once, in its flag's help
+    (deskhook.cli.serve.SETTING_FLAGS), which docs/reference/configuration.md is generated from
+    with these fields."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     listen: str = "127.0.0.1:50051"
     database: str = "./deskhook.db"
-    # Connections each replica keeps open to PostgreSQL for its queries; SQLite ignores it.
     database_pool_size: int = Field(default=POOL_SIZE, ge=1, le=1000)
     metrics_listen: str = "127.0.0.1:9464"
-    # The console and the JSON API; empty turns them off.
     console_listen: str = "127.0.0.1:8080"
-    # The origins that may show the console in a frame; none by default.
     console_frame_ancestors: tuple[str, ...] = ()
     admin_tokens: tuple[str, ...] = ()
     ingest_tokens: tuple[str, ...] = ()
@@ -81,16 +81,11 @@ class Settings(BaseModel):
     ca_bundle: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    # PublishEvents streams open at once; one more is answered RESOURCE_EXHAUSTED.
     max_ingest_streams: int = Field(default=1000, ge=1, le=100_000)
-    # Channels one account may have; one more is answered RESOURCE_EXHAUSTED.
     max_channels_per_account: int = Field(default=1000, ge=1, le=1_000_000)
-    # Days the webhook log and delivered events are kept.
     retention_days: int = Field(default=30, ge=1, le=3650)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
-    # The console's public base URL, for the sign-in links CreateAccessToken answers with;
-    # empty: no links.
     console_url: str = ""
 
     @field_validator("listen")
@@ -225,11 +220,6 @@ def _flag_name(field: str) -> str:
     return "--" + flag.replace("_", "-")
 
 
-def describe_setting(field: str) -> str:
-    """How an operator spells the setting: its flag, variable and TOML key."""
-    return f"{_flag_name(field)} / {ENV_PREFIX}{field.upper()} / '{field}' in the config file"
-
-
 def _read_config_file(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as file:
@@ -261,9 +251,9 @@ class SettingSources:
         return cls(
             flags,
             {
-                name: environ[_variable(name)]
+                name: environ[environment_variable(name)]
                 for name in Settings.model_fields
-                if _variable(name) in environ
+                if environment_variable(name) in environ
             },
             _read_config_file(str(config_path)) if config_path else {},
             str(config_path) if config_path else None,
@@ -285,7 +275,7 @@ class SettingSources:
         if field in self.flags:
             source = f"flag {_flag_name(field)}"
         elif field in self.environment:
-            source = f"environment variable {_variable(field)}"
+            source = f"environment variable {environment_variable(field)}"
         elif field in self.file:
             source = f"'{field}' in config file {self.config_path}"
         else:
@@ -293,7 +283,8 @@ class SettingSources:
         return f"invalid setting {field} (from {source}): {message}"
 
 
-def _variable(field: str) -> str:
+def environment_variable(field: str) -> str:
+    """The environment variable a setting is read from."""
     return f"{ENV_PREFIX}{field.upper()}"
 
 

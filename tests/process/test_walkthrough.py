@@ -1,7 +1,8 @@
-"""The README's walkthrough, step by step, with its own files: a real `deskhook serve` with the
-walkthrough's flags, `examples/receiver.py` run as the README runs it, and the CLI in the order
-the README gives its terminals (`log --follow` before `redeliver`). Only the ports differ: the
-server's is found at start and the receiver's comes from PORT."""
+"""The walkthrough of the README and of docs/getting-started.md, step by step, with its own
+files: a real `deskhook serve` with the walkthrough's flags, `examples/receiver.py` run as the
+walkthrough runs it, and the CLI in the order it gives its terminals (`log --follow` before
+`redeliver`). Only the ports differ: the server's is found at start and the receiver's comes
+from PORT. Both pages give the commands this test runs."""
 
 import asyncio
 import os
@@ -9,6 +10,8 @@ import re
 import signal
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.support.cli_runner import Cli
 from tests.support.serve_process import serve_process
@@ -122,8 +125,22 @@ async def test_the_readme_walkthrough_works_word_for_word(tmp_path: Path, closed
         await _interrupt(receiver)
 
 
-def test_the_readme_shows_the_receiver_it_runs() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Verifying signatures") :]
-    shown = section[section.index("```python\n") + len("```python\n") :]
-    assert shown[: shown.index("```\n")] == (EXAMPLES / "receiver.py").read_text(encoding="utf-8")
+# The commands the test above runs, as the README and the getting started page give them.
+WALKTHROUGH_COMMANDS = (
+    "scripts/serve --admin-token dev-admin --ingest-token dev-ingest \\\n"
+    "    --allow-http --allow-network 127.0.0.0/8",
+    "deskhook channels create --name CRM --url http://127.0.0.1:8000/webhooks --department 1 \\\n"
+    "    --event ticket_create --event ticket_answer --event ticket_close --retries",
+    "WEBHOOK_SECRET='whsec_...' .venv/bin/python examples/receiver.py",
+    "deskhook channels test ch_",
+    "deskhook publish examples/events.jsonl --token dev-ingest",
+    "deskhook publish examples/retry-event.jsonl --token dev-ingest",
+    "DESKHOOK_TOKEN=dev-admin .venv/bin/deskhook log --follow",
+    " --event-id evt-1001-2",
+)
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/getting-started.md"])
+def test_the_walkthrough_gives_the_commands_this_test_runs(page: str) -> None:
+    text = (ROOT / page).read_text(encoding="utf-8")
+    assert [command for command in WALKTHROUGH_COMMANDS if command not in text] == []

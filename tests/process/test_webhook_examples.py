@@ -1,5 +1,6 @@
-"""The README's webhook examples are real bodies: each parses as deskhook.v1.WebhookPayload,
-every event type has exactly one, and they are what the renderer makes today."""
+"""The webhook reference's examples (docs/webhooks.md) are real bodies: each parses as
+deskhook.v1.WebhookPayload, every event type has exactly one, and they are what the renderer
+makes today."""
 
 import re
 import subprocess
@@ -18,10 +19,13 @@ SECTION_END = "<!-- /webhook-examples -->"
 JSON_BLOCK = re.compile(r"^```json\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
+WEBHOOKS_PAGE = ROOT / "docs" / "webhooks.md"
+
+
 def examples_section() -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = readme.index(SECTION_START) + len(SECTION_START)
-    return readme[start : readme.index(SECTION_END, start)]
+    page = WEBHOOKS_PAGE.read_text(encoding="utf-8")
+    start = page.index(SECTION_START) + len(SECTION_START)
+    return page[start : page.index(SECTION_END, start)]
 
 
 def test_every_event_type_has_one_example_that_parses_as_a_webhook_payload() -> None:
@@ -42,6 +46,6 @@ def test_examples_are_what_the_script_renders() -> None:
         timeout=60,
     ).stdout
     assert examples_section().strip() == rendered.strip(), (
-        "README.md's webhook examples are stale: paste the output of scripts/webhook_examples.py"
+        "docs/webhooks.md's examples are stale: paste the output of scripts/webhook_examples.py"
         " between the webhook-examples markers"
     )

@@ -1,6 +1,7 @@
 """`deskhook serve`: its flags, one per setting of deskhook.config."""
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
 from deskhook.cli.command import Commands
@@ -13,107 +14,173 @@ DESCRIPTION = (
 )
 
 
+@dataclass(frozen=True)
+class SettingFlag:
+    """A flag of `deskhook serve` and what its setting does. The description is said once,
+    here, for `--help` and for docs/reference/configuration.md (scripts/gen_reference.py);
+    deskhook.config holds the setting's type, default and bounds. It is kept out of the
+    settings' pydantic model because that module's imports (pydantic, the stores) would slow
+    every client command's start by a third of a second."""
+
+    flag: str
+    description: str
+    # None for a switch, which takes no value.
+    metavar: str | None
+    # The default as the help says it; empty when the description says what none means.
+    default: str = ""
+    repeatable: bool = False
+
+    @property
+    def setting(self) -> str:
+        """The setting's name: its TOML key, and its variable behind DESKHOOK_."""
+        name = self.flag.removeprefix("--").replace("-", "_")
+        # Repeatable flags are singular (--admin-token A --admin-token B), their settings plural.
+        return name if not self.repeatable or name.endswith("s") else f"{name}s"
+
+    @property
+    def help(self) -> str:
+        notes = ["repeatable"] if self.repeatable else []
+        notes += [f"default {self.default}"] if self.default else []
+        notes.append(f"env DESKHOOK_{self.setting.upper()}")
+        return f"{self.description} ({'; '.join(notes)})"
+
+
+SETTING_FLAGS = (
+    SettingFlag(
+        "--config",
+        "TOML file of settings, keyed by setting name: the environment variable's name in lower "
+        "case without DESKHOOK_",
+        "FILE",
+    ),
+    SettingFlag(
+        "--listen",
+        "the gRPC address: HOST:PORT or [v6]:PORT; port 0 picks a free one",
+        "HOST:PORT",
+        "127.0.0.1:50051",
+    ),
+    SettingFlag(
+        "--database",
+        "SQLite file, created (mode 0600) on first start in a folder that must exist, or a "
+        "postgresql:// URL, whose password is never logged",
+        "PATH|URL",
+        "./deskhook.db",
+    ),
+    SettingFlag(
+        "--database-pool-size",
+        "connections each replica keeps to PostgreSQL for its queries, 1-1000 (SQLite ignores "
+        "it); each replica also keeps up to six of its own: for claims, recordings, its claim "
+        "owner lock and LISTEN",
+        "N",
+        "10",
+    ),
+    SettingFlag(
+        "--metrics-listen",
+        "HTTP address of the unauthenticated /metrics, /livez and /readyz endpoint; '' turns it "
+        "off",
+        "HOST:PORT",
+        "127.0.0.1:9464",
+    ),
+    SettingFlag(
+        "--console-listen",
+        "HTTP address of the console and the JSON API; '' turns them off; like the gRPC "
+        "address, loopback only while a service has no tokens",
+        "HOST:PORT",
+        "127.0.0.1:8080",
+    ),
+    SettingFlag(
+        "--console-frame-ancestors",
+        "origin (https://helpdesk.example.com) allowed to show the console in a frame; none: "
+        "it cannot be framed",
+        "ORIGIN",
+        repeatable=True,
+    ),
+    SettingFlag(
+        "--admin-token",
+        "operator's bearer token for ChannelAdmin, reaching every account; none: open, on "
+        "loopback only",
+        "TOKEN",
+        repeatable=True,
+    ),
+    SettingFlag(
+        "--ingest-token",
+        "bearer token for EventIngest; none: open, on loopback only",
+        "TOKEN",
+        repeatable=True,
+    ),
+    SettingFlag(
+        "--allow-network",
+        "network (CIDR) exempt from the URL policy",
+        "CIDR",
+        repeatable=True,
+    ),
+    SettingFlag("--allow-http", "allow plain-HTTP channel URLs, for development", None, "off"),
+    SettingFlag(
+        "--ca-bundle",
+        "PEM CA bundle trusted for deliveries besides the system's CAs",
+        "FILE",
+    ),
+    SettingFlag(
+        "--tls-cert",
+        "PEM certificate to serve the gRPC port over TLS; with --tls-key; none: plain",
+        "FILE",
+    ),
+    SettingFlag(
+        "--tls-key",
+        "PEM private key of --tls-cert, unencrypted; with --tls-cert",
+        "FILE",
+    ),
+    SettingFlag(
+        "--max-ingest-streams",
+        "PublishEvents streams open at once, 1-100000; one more is answered RESOURCE_EXHAUSTED, "
+        "to retry",
+        "N",
+        "1000",
+    ),
+    SettingFlag(
+        "--max-channels-per-account",
+        "channels one account may have, 1-1000000; one more is answered RESOURCE_EXHAUSTED",
+        "N",
+        "1000",
+    ),
+    SettingFlag(
+        "--retention-days",
+        "days the webhook log and finished deliveries are kept, 1-3650",
+        "DAYS",
+        "30",
+    ),
+    SettingFlag(
+        "--console-url",
+        "the console's public base URL, put in the sign-in links CreateAccessToken answers "
+        "with; '' for no links",
+        "URL",
+    ),
+    SettingFlag(
+        "--log-level",
+        "the least severe level of log lines written: debug, info, warning or error",
+        "LEVEL",
+        "info",
+    ),
+    SettingFlag(
+        "--log-format",
+        "the format of log lines: json, console, or auto (console on a terminal, else json)",
+        "FORMAT",
+        "auto",
+    ),
+)
+
+
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
-    def add(flag: str, help: str, default: str = "", **options: Any) -> None:
+    for setting_flag in SETTING_FLAGS:
         # Values are checked by deskhook.config (not argparse), so that a bad one is reported
         # in the same one line whichever source it came from.
-        dest = options.get("dest", flag.removeprefix("--").replace("-", "_"))
-        shown = f"default {default}; " if default else ""
-        parser.add_argument(flag, help=f"{help} ({shown}env DESKHOOK_{dest.upper()})", **options)
-
-    add(
-        "--config",
-        "TOML file of settings, keyed as the variables below in lower case without DESKHOOK_",
-        metavar="FILE",
-    )
-    add("--listen", "gRPC address", "127.0.0.1:50051", metavar="HOST:PORT")
-    add(
-        "--database",
-        "SQLite file, in a folder that exists, or postgresql:// URL",
-        "./deskhook.db",
-        metavar="PATH|URL",
-    )
-    add(
-        "--database-pool-size",
-        "connections to PostgreSQL per replica, 1-1000",
-        "10",
-        metavar="N",
-    )
-    add(
-        "--metrics-listen",
-        "address of the unauthenticated /metrics, /livez and /readyz endpoint; '' turns it off",
-        "127.0.0.1:9464",
-        metavar="HOST:PORT",
-    )
-    add(
-        "--console-listen",
-        "address of the console and the JSON API; '' turns them off",
-        "127.0.0.1:8080",
-        metavar="HOST:PORT",
-    )
-    add(
-        "--console-frame-ancestors",
-        "origin allowed to show the console in a frame, repeatable; none: no framing",
-        dest="console_frame_ancestors",
-        action="append",
-        metavar="ORIGIN",
-    )
-    add(
-        "--admin-token",
-        "bearer token for ChannelAdmin, repeatable; none: open, on loopback only",
-        dest="admin_tokens",
-        action="append",
-        metavar="TOKEN",
-    )
-    add(
-        "--ingest-token",
-        "bearer token for EventIngest, repeatable; none: open, on loopback only",
-        dest="ingest_tokens",
-        action="append",
-        metavar="TOKEN",
-    )
-    add(
-        "--allow-network",
-        "network exempt from the URL policy, repeatable",
-        dest="allow_networks",
-        action="append",
-        metavar="CIDR",
-    )
-    add(
-        "--allow-http",
-        "allow plain-HTTP channel URLs, for development",
-        "off",
-        action="store_const",
-        const=True,
-    )
-    add("--ca-bundle", "PEM CA bundle trusted for deliveries besides the system's", metavar="FILE")
-    add("--tls-cert", "PEM certificate for TLS on the gRPC port; with --tls-key", metavar="FILE")
-    add("--tls-key", "PEM private key for TLS on the gRPC port; with --tls-cert", metavar="FILE")
-    add(
-        "--max-ingest-streams",
-        "PublishEvents streams open at once; more are refused, to retry; 1-100000",
-        "1000",
-        metavar="N",
-    )
-    add(
-        "--max-channels-per-account",
-        "channels one account may have; more are refused; 1-1000000",
-        "1000",
-        metavar="N",
-    )
-    add("--retention-days", "days the webhook log is kept, 1-3650", "30", metavar="DAYS")
-    add(
-        "--console-url",
-        "the console's public base URL, for the sign-in links of minted tokens; '' for none",
-        metavar="URL",
-    )
-    add("--log-level", "debug, info, warning or error", "info", metavar="LEVEL")
-    add(
-        "--log-format",
-        "json, console, or auto: console on a terminal, else json",
-        "auto",
-        metavar="FORMAT",
-    )
+        options: dict[str, Any] = {"metavar": setting_flag.metavar}
+        if setting_flag.metavar is None:
+            options = {"action": "store_const", "const": True}
+        elif setting_flag.repeatable:
+            options["action"] = "append"
+        parser.add_argument(
+            setting_flag.flag, dest=setting_flag.setting, help=setting_flag.help, **options
+        )
 
 
 def _serve(options: argparse.Namespace) -> int:
