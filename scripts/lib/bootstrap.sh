@@ -64,32 +64,33 @@ ensure_npm_packages() {
     echo "$want" >"$stamp"
 }
 
-# ensure_chromium: Debian's Chromium for the console's browser tests, installed with apt when
-# missing (Playwright drives it by its path; its own browser downloads are not used).
-ensure_chromium() {
-    command -v chromium >/dev/null 2>&1 && return 0
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "Chromium is not installed; install it (e.g. apt-get install chromium) for the" \
-            "console's browser tests" >&2
+# apt_install WHAT WHY PACKAGE...: Debian packages the tests drive, installed with apt; where
+# apt cannot run, a line saying what to install and why, and failure.
+apt_install() {
+    local what="$1" why="$2"
+    shift 2
+    if ! command -v apt-get >/dev/null 2>&1 || [ "$(id -u)" != 0 ]; then
+        echo "$what is not installed; install it (e.g. apt-get install $*) $why" >&2
         return 1
     fi
-    echo "== installing chromium with apt, for the console's browser tests" >&2
+    echo "== installing $* with apt, $why" >&2
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-# ensure_php: Debian's PHP command line with its curl extension, for the PHP examples' tests,
-# installed with apt when either is missing.
+# ensure_chromium: Debian's Chromium for the console's browser tests (Playwright drives it by
+# its path; its own browser downloads are not used).
+ensure_chromium() {
+    command -v chromium >/dev/null 2>&1 ||
+        apt_install Chromium "for the console's browser tests" chromium
+}
+
+# ensure_php: Debian's PHP command line with its curl extension, for the PHP examples' tests.
 ensure_php() {
-    command -v php >/dev/null 2>&1 && php -r 'exit(extension_loaded("curl") ? 0 : 1);' && return 0
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "PHP or its curl extension is missing; install them (e.g. apt-get install" \
-            "php-cli php-curl) for the PHP examples' tests" >&2
-        return 1
+    if command -v php >/dev/null 2>&1 && php -r 'exit(extension_loaded("curl") ? 0 : 1);'; then
+        return 0
     fi
-    echo "== installing php-cli and php-curl with apt, for the PHP examples' tests" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq php-cli php-curl >/dev/null
+    apt_install "PHP with its curl extension" "for the PHP examples' tests" php-cli php-curl
 }
 
 # ensure_postgres: unless DESKHOOK_TEST_POSTGRES names a server already, start a private,
@@ -145,12 +146,6 @@ postgres_bin() {
 }
 
 install_postgres() {
-    echo "== installing PostgreSQL with apt" >&2
-    if [ "$(id -u)" != 0 ]; then
-        echo "PostgreSQL is not installed; install it (e.g. apt-get install postgresql) or set" \
-            "DESKHOOK_TEST_POSTGRES to a server's URL" >&2
-        return 1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    apt_install PostgreSQL "for the tests, or set DESKHOOK_TEST_POSTGRES to a server's URL" \
+        postgresql
 }

@@ -33,6 +33,7 @@ from tests.support.channels import add_channel
 from tests.support.cli_runner import CliResult
 from tests.support.delivery import DELIVERED, deliveries, publish
 from tests.support.events import make_event
+from tests.support.processes import finished, lines, listening
 from tests.support.receiver import Receiver
 from tests.support.serve_process import ServeProcess, delivery_flags, serve_process
 from tests.support.server import ADMIN_TOKEN, INGEST_TOKEN, AdminStub
@@ -99,17 +100,7 @@ async def running(
         cwd=ROOT,
     )
     try:
-        async with asyncio.timeout(STEP_SECONDS):
-            while process.returncode is None:
-                try:
-                    _, writer = await asyncio.open_connection("127.0.0.1", port)
-                except OSError:
-                    await asyncio.sleep(0.05)
-                    continue
-                writer.close()
-                break
-        listening = process.returncode is None
-        if listening:
+        if started := await listening(process, port, STEP_SECONDS):
             yield process
     finally:
         if process.returncode is None:
@@ -117,15 +108,13 @@ async def running(
         async with asyncio.timeout(STEP_SECONDS):
             _, stderr = await process.communicate()
     complaints = stderr.decode(errors="replace")
-    assert listening, f"{command} exited before it listened: {complaints}"
+    assert started, f"{command} exited before it listened: {complaints}"
     # A Python traceback, a Node.js uncaught error, a PHP warning: none, whatever was sent.
     assert not COMPLAINTS.search(complaints), complaints
 
 
 async def printed(receiver: asyncio.subprocess.Process, count: int) -> list[str]:
-    assert receiver.stdout is not None
-    async with asyncio.timeout(STEP_SECONDS):
-        return [(await receiver.stdout.readline()).decode().rstrip("\n") for _ in range(count)]
+    return await lines(receiver.stdout, count, STEP_SECONDS)
 
 
 def signature(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
@@ -261,13 +250,7 @@ async def run_publisher(language: str, served: ServeProcess, events: Path) -> Cl
         },
         cwd=ROOT,
     )
-    try:
-        async with asyncio.timeout(STEP_SECONDS):
-            stdout, stderr = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    stdout, stderr = await finished(process, STEP_SECONDS)
     assert process.returncode is not None
     return CliResult(process.returncode, stdout.decode(), stderr.decode())
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from deskhook.server import DeskhookServer
+from tests.support.processes import finished
 from tests.support.receiver import Receiver
 from tests.support.server import ADMIN_TOKEN, INGEST_TOKEN
 
@@ -45,11 +46,5 @@ async def test_node_client_creates_publishes_and_reads_the_log(
             "DESKHOOK_RECEIVER_URL": receiver.url(),
         },
     )
-    try:
-        async with asyncio.timeout(NODE_SECONDS):
-            output, _ = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    output, _ = await finished(process, NODE_SECONDS)
     assert process.returncode == 0, output.decode(errors="replace")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli_runner import Cli
+from tests.support.processes import lines, listening
 from tests.support.serve_process import serve_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,21 +41,12 @@ async def _start_receiver(secret: str, port: int) -> asyncio.subprocess.Process:
         env={**os.environ, "WEBHOOK_SECRET": secret, "PORT": str(port), "PYTHONUNBUFFERED": "1"},
         cwd=ROOT,
     )
-    async with asyncio.timeout(STEP_SECONDS):
-        while True:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            writer.close()
-            return process
+    assert await listening(process, port, STEP_SECONDS)
+    return process
 
 
 async def _lines(stream: asyncio.StreamReader | None, count: int) -> list[str]:
-    assert stream is not None
-    async with asyncio.timeout(STEP_SECONDS):
-        return [(await stream.readline()).decode().rstrip("\n") for _ in range(count)]
+    return await lines(stream, count, STEP_SECONDS)
 
 
 async def _interrupt(receiver: asyncio.subprocess.Process) -> None:
