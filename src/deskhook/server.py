@@ -205,6 +205,7 @@ class DeskhookServer:
             self._client,
             now=clock,
             jitter=self.tuning.jitter,
+            random_bytes=secrets.token_bytes,
             wake=deliveries_due,
             limits=self.tuning.scheduler_limits,
             breaker=self.tuning.breaker,

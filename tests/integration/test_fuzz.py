@@ -31,6 +31,11 @@ from deskhook.client import open_channel
 from deskhook.config import Settings
 from deskhook.delivery.payload import event_body
 from deskhook.domain.paging import encode_page_token
+from deskhook.domain.trace_context import (
+    attempt_trace_headers,
+    traceparent_violation,
+    tracestate_violation,
+)
 from deskhook.server import DeskhookServer, Tuning
 from deskhook.store.base import LogFilter
 from deskhook.v1 import channel_admin_pb2 as admin_pb
@@ -251,6 +256,10 @@ def test_published_events_are_acked_or_refused_by_field_and_accepted_ones_render
         hypothesis.event(ingest_pb.EventAckResult.Name(response.ack.result))
         # What the scheduler will send: an accepted event must be deliverable.
         event_body(event.SerializeToString(), event_type_from_proto(event.event_type, ""), "ch_x")
+        if event.traceparent:
+            sent = attempt_trace_headers(event.traceparent, event.tracestate, b"\x01" * 8)
+            assert traceparent_violation(sent["traceparent"]) is None
+            assert tracestate_violation(sent.get("tracestate", "")) is None
     assert_serving(live)
 
 

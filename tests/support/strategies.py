@@ -276,6 +276,29 @@ _CHANGE_VALUES: Final = (
 PRINTABLE_ASCII: Final = st.characters(min_codepoint=0x21, max_codepoint=0x7E)
 
 
+def traceparents() -> st.SearchStrategy[str]:
+    """W3C traceparents, well formed or nearly: versions, all-zero ids, upper case, cut short,
+    a field more."""
+    hex_digits = "0123456789abcdef"
+    return st.builds(
+        lambda version, trace, parent, flags, extra: f"{version}-{trace}-{parent}-{flags}{extra}",
+        st.sampled_from(("00", "01", "fe", "ff", "0", "GG")),
+        st.one_of(st.text(hex_digits, min_size=32, max_size=32), st.just("0" * 32)),
+        st.one_of(st.text(hex_digits, min_size=16, max_size=16), st.just("A" * 16)),
+        st.sampled_from(("00", "01", "1")),
+        st.sampled_from(("", "-extra", "x")),
+    )
+
+
+def tracestates() -> st.SearchStrategy[str]:
+    member = st.builds(
+        "{}={}".format,
+        st.sampled_from(("vendor", "t@sys", "Upper", "")),
+        st.text(PRINTABLE_ASCII, max_size=20),
+    )
+    return st.one_of(st.lists(member, max_size=34).map(",".join), st.just("k=" + "v" * 600))
+
+
 @cache
 def _mutations() -> st.SearchStrategy[Mutation]:
     def setting(
@@ -300,6 +323,8 @@ def _mutations() -> st.SearchStrategy[Mutation]:
         setting(_TIMESTAMP_PATHS, timestamps()),
         setting(("ticket.custom_fields",), custom_fields()),
         setting(("ticket.tags",), st.lists(texts(), max_size=5)),
+        setting(("traceparent",), traceparents()),
+        setting(("tracestate",), tracestates()),
         setting(("occurred_at", "ticket", "sla.deadline"), st.none()),
         st.just(_ClearDetail()),
     )
@@ -342,11 +367,13 @@ def length_delimited(number: int, payload: bytes) -> bytes:
     return field_key(number, 2) + varint(len(payload)) + payload
 
 
-# Event and the request messages use numbers 1-14; past 2**29 - 1 no field number exists.
+# Event and the request messages use numbers up to Event's last; past 2**29 - 1 no field number
+# exists.
+_LAST_USED: Final = max(field.number for field in event_pb2.Event.DESCRIPTOR.fields)
 _UNUSED_NUMBERS: Final = st.one_of(
-    st.sampled_from((15, 19_000, 2**29 - 1)), st.integers(16, 2**29 - 1)
+    st.sampled_from((_LAST_USED + 1, 19_000, 2**29 - 1)), st.integers(_LAST_USED + 2, 2**29 - 1)
 )
-_ANY_NUMBERS: Final = st.one_of(st.integers(1, 14), _UNUSED_NUMBERS)
+_ANY_NUMBERS: Final = st.one_of(st.integers(1, _LAST_USED), _UNUSED_NUMBERS)
 
 
 @cache

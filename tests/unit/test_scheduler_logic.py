@@ -4,6 +4,7 @@ between accounts and channels, that it adopts the health the store returns, and 
 sleeps when nothing may go out now."""
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -138,6 +139,7 @@ async def running(
         client,
         now=clock,
         jitter=lambda: 0.5,
+        random_bytes=os.urandom,
         wake=wake,
         on_attempt=logged.append,
         limits=limits,

@@ -471,6 +471,8 @@ class Event(_message.Message):
     RATING_FIELD_NUMBER: _builtins.int
     SLA_FIELD_NUMBER: _builtins.int
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    TRACEPARENT_FIELD_NUMBER: _builtins.int
+    TRACESTATE_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """The producer-chosen id of the event, unique for all time within its
     account: publishing an event id a second time in one account creates
@@ -483,6 +485,22 @@ class Event(_message.Message):
     """The customer account the ticket belongs to: 1 to 64 of `A-Z a-z 0-9 . _
     : -`, or empty for the default account. Only channels of this account
     receive the event; its departments are this account's departments.
+    """
+    traceparent: _builtins.str
+    """The W3C Trace Context `traceparent` of the helpdesk action that caused the
+    event, so that one trace runs from it into the receiver: for version 00,
+    `00-` 32 hex digits of trace id `-` 16 of parent id `-` 2 of flags, in
+    lower case, neither id all zeros. Optional; a malformed value rejects the
+    event. For the unary PublishEvent the call's `traceparent` metadata serves
+    when this is empty. Every webhook of the event carries a `traceparent`
+    header with this trace id and the attempt's own span id, retries and
+    redeliveries included; the body does not carry it.
+    """
+    tracestate: _builtins.str
+    """The W3C Trace Context `tracestate` that goes with `traceparent`: at most
+    32 comma-separated `key=value` members, 512 characters in all. Optional,
+    and only with `traceparent`. Every webhook of the event carries it
+    unchanged as its `tracestate` header.
     """
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp:
@@ -529,10 +547,12 @@ class Event(_message.Message):
         rating: Global___Rating | None = ...,
         sla: Global___Sla | None = ...,
         account_id: _builtins.str = ...,
+        traceparent: _builtins.str = ...,
+        tracestate: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "change", b"change", "detail", b"detail", "occurred_at", b"occurred_at", "post", b"post", "rating", b"rating", "sla", b"sla", "ticket", b"ticket"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "actor", b"actor", "change", b"change", "detail", b"detail", "event_id", b"event_id", "event_type", b"event_type", "occurred_at", b"occurred_at", "post", b"post", "rating", b"rating", "sla", b"sla", "ticket", b"ticket"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "actor", b"actor", "change", b"change", "detail", b"detail", "event_id", b"event_id", "event_type", b"event_type", "occurred_at", b"occurred_at", "post", b"post", "rating", b"rating", "sla", b"sla", "ticket", b"ticket", "traceparent", b"traceparent", "tracestate", b"tracestate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_detail: _TypeAlias = _typing.Literal["post", "change", "rating", "sla"]  # noqa: Y015
     _WhichOneofArgType_detail: _TypeAlias = _typing.Literal["detail", b"detail"]  # noqa: Y015

@@ -3,7 +3,7 @@ them in order once they are stored."""
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +16,7 @@ from deskhook.core.ingest import IngestCommitter
 from deskhook.domain.errors import InvalidArgument, ResourceExhausted
 from deskhook.domain.events import IngestResult, PublishedEvent
 from deskhook.v1 import event_ingest_pb2 as pb
-from deskhook.v1 import event_ingest_pb2_grpc
+from deskhook.v1 import event_ingest_pb2_grpc, event_pb2
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -119,6 +119,21 @@ class _InFlight:
         return [ack or stored_ack(next(event_ids), next(results)) for ack in self.acks]
 
 
+def with_call_trace_context(
+    event: event_pb2.Event, metadata: Iterable[tuple[str, str | bytes]] | None
+) -> None:
+    """Give an event without trace context of its own the call's `traceparent` and `tracestate`
+    metadata: what an OpenTelemetry-instrumented client sends with a unary call (on the JSON
+    API, the HTTP headers)."""
+    if event.traceparent or event.tracestate:
+        return
+    carried = dict(metadata or ())
+    if isinstance(traceparent := carried.get("traceparent"), str):
+        event.traceparent = traceparent
+        tracestate = carried.get("tracestate", "")
+        event.tracestate = tracestate if isinstance(tracestate, str) else ""
+
+
 class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
     def __init__(
         self,
@@ -138,6 +153,7 @@ class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
     ) -> pb.PublishEventResponse:
         if not request.HasField("event"):
             raise InvalidArgument.field("event", "is required")
+        with_call_trace_context(request.event, context.invocation_metadata())
         try:
             event = published_event(request.event, int(self._now().timestamp()))
         except InvalidArgument as invalid:

@@ -3,8 +3,9 @@
 Every failure names the field, as a path from the event (`ticket.department_id`), so a producer
 sees at once what to fix. The checks are what deskhook itself relies on: the id, the type and
 the detail it needs, the ticket and department to match on, sane times, the 256 KiB bound and
-custom fields that protobuf decoders can read back, and a ticket number (`unique_id`) without
-control characters, as people read it in the log. The rest of the ticket's data, free text
+custom fields that protobuf decoders can read back, a ticket number (`unique_id`) without
+control characters, as people read it in the log, and trace context that receivers' tracing
+can parse. The rest of the ticket's data, free text
 included, is passed to receivers as the helpdesk sent it: the JSON body escapes it. This runs
 for every ingested event, so it reads each field once and allocates only on failure."""
 
@@ -20,6 +21,7 @@ from deskhook.domain.accounts import account_id_violation
 from deskhook.domain.errors import FieldViolation, InvalidArgument
 from deskhook.domain.events import EventType, PublishedEvent, event_id_violation
 from deskhook.domain.text import NO_CONTROL_CHARACTERS, has_control_characters
+from deskhook.domain.trace_context import traceparent_violation, tracestate_violation
 from deskhook.v1 import event_pb2
 
 MAX_EVENT_BYTES: Final = 256 * 1024
@@ -142,6 +144,17 @@ def _detail_violation(event: event_pb2.Event, event_type: EventType) -> FieldVio
     return None
 
 
+def _trace_context_violations(event: event_pb2.Event) -> Iterator[FieldViolation]:
+    if not event.traceparent:
+        if event.tracestate:
+            yield FieldViolation("tracestate", "is allowed only with a traceparent")
+        return
+    if (problem := traceparent_violation(event.traceparent)) is not None:
+        yield FieldViolation("traceparent", problem)
+    if (problem := tracestate_violation(event.tracestate)) is not None:
+        yield FieldViolation("tracestate", problem)
+
+
 def _department_id(text: str) -> int | None:
     """The department id `text` writes in decimal, or None unless it is one that fits an int64
     as `ticket.department_id` does."""
@@ -196,6 +209,7 @@ def published_event(event: event_pb2.Event, now_seconds: int) -> PublishedEvent:
         violations.append(id_violation)
     if (account_violation := account_id_violation(event.account_id)) is not None:
         violations.append(account_violation)
+    violations.extend(_trace_context_violations(event))
     occurred_at = _occurred_at(event, now_seconds)
     if isinstance(occurred_at, FieldViolation):
         violations.append(occurred_at)

@@ -78,7 +78,10 @@ class CallFailed(Exception):
 class BridgeContext:
     """The part of `grpc.aio.ServicerContext` deskhook's servicers and interceptors use."""
 
-    def __init__(self, headers: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self, metadata: Metadata, headers: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        self._metadata = metadata
         # Sends the response's headers, for a servicer that says when they go out.
         self._headers = headers
         self._ended: Ended | None = None
@@ -94,6 +97,9 @@ class BridgeContext:
     async def send_initial_metadata(self, _metadata: Metadata) -> None:
         if self._headers is not None:
             await self._headers()
+
+    def invocation_metadata(self) -> Metadata:
+        return self._metadata
 
     def code(self) -> grpc.StatusCode | None:
         return self._ended.code if self._ended is not None else None
@@ -131,7 +137,7 @@ class RpcBridge:
     async def unary(self, method: str, metadata: Metadata, request: Message) -> Message:
         """The response; CallFailed with the status the call ended with otherwise."""
         handler = await self._handler(method, metadata)
-        context = BridgeContext()
+        context = BridgeContext(metadata)
         try:
             return await cast(Unary, handler.unary_unary)(request, context.as_servicer_context())
         except grpc.aio.AbortError:
@@ -150,7 +156,7 @@ class RpcBridge:
         before its end, the call counts as cancelled by its client. `headers` sends the
         response's headers when the servicer says they go out."""
         handler = await self._handler(method, metadata)
-        context = BridgeContext(headers)
+        context = BridgeContext(metadata, headers)
         responses = cast(ServerStream, handler.unary_stream)(request, context.as_servicer_context())
         ended = False
         try:

@@ -13,7 +13,7 @@ import structlog
 from deskhook.delivery.demand import Demand
 from deskhook.delivery.health_view import HealthView
 from deskhook.delivery.http_client import WebhookClient
-from deskhook.delivery.payload import event_body
+from deskhook.delivery.payload import event_body, rendered_event
 from deskhook.delivery.slots import Slots
 from deskhook.domain.breaker import BreakerPolicy, should_disable
 from deskhook.domain.channel_spec import Channel
@@ -21,6 +21,7 @@ from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery, webho
 from deskhook.domain.responses import HttpResponse, concerns_receiver
 from deskhook.domain.retry import Decision, Verdict, decide
 from deskhook.domain.signing import webhook_headers
+from deskhook.domain.trace_context import SPAN_ID_BYTES, attempt_trace_headers
 from deskhook.store.base import Store
 from deskhook.store.directory import ChannelDirectory
 from deskhook.store.group_commit import GroupCommitter
@@ -73,6 +74,7 @@ class Attempts:
         demand: Demand,
         now: Callable[[], datetime],
         jitter: Callable[[], float],
+        random_bytes: Callable[[int], bytes],
         wake: asyncio.Event,
         on_attempt: Callable[[Attempt], None],
         breaker: BreakerPolicy,
@@ -86,6 +88,7 @@ class Attempts:
         self._demand = demand
         self._now = now
         self._jitter = jitter
+        self._random_bytes = random_bytes
         self._wake = wake
         self._on_attempt = on_attempt
         self._breaker = breaker
@@ -129,6 +132,7 @@ class Attempts:
                 event_type=delivery.event_type.value,
                 attempt=delivery.attempts + 1,
             )
+            headers.update(self._trace_context(delivery))
             return await self._client.post(channel.spec.url, body, headers)
         except Exception as error:
             # A fault of deskhook's own (a stored event it cannot render, a failed read): the
@@ -144,6 +148,14 @@ class Attempts:
                 " log has the details",
                 (self._now() - started).total_seconds(),
             )
+
+    def _trace_context(self, delivery: DueDelivery) -> dict[str, str]:
+        """The attempt's trace context headers: the event's trace, the attempt's own span."""
+        event = rendered_event(delivery.payload, delivery.event_type)
+        if not event.traceparent:
+            return {}
+        span_id = self._random_bytes(SPAN_ID_BYTES)
+        return attempt_trace_headers(event.traceparent, event.tracestate, span_id)
 
     async def _handle(
         self, channel: Channel, delivery: DueDelivery, response: HttpResponse, started: datetime

@@ -2,7 +2,7 @@
 
 import functools
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -29,25 +29,40 @@ def connection_test_body(channel_id: str, event_id: str, occurred_at: datetime) 
     return _body(message_to_dict(payload))
 
 
-@functools.lru_cache(maxsize=RENDERED_EVENTS)
-def _event_fields(
-    event_bytes: bytes, event_type: EventType
-) -> tuple[dict[str, Any], dict[str, Any]]:
+# The event's trace context goes into each attempt's headers, with the attempt's own span id:
+# never into the body, which is the same for every attempt (docs/design.md §4).
+TRACE_CONTEXT_FIELDS = ("traceparent", "tracestate")
+
+
+class RenderedEvent(NamedTuple):
     """A stored event's webhook fields for any channel, in two parts: before the channel id and
-    after it. WebhookPayload numbers its fields as Event does but for `channel_id`, after
-    `occurred_at`, and `event_type`, a string, so the event's own JSON is most of it: no
-    WebhookPayload is built. An event matched by several channels is walked once."""
-    after = message_to_dict(event_pb2.Event.FromString(event_bytes))
-    after.pop("event_type", None)
+    after it; and its trace context ("" when it has none)."""
+
+    before: dict[str, Any]
+    after: dict[str, Any]
+    traceparent: str
+    tracestate: str
+
+
+@functools.lru_cache(maxsize=RENDERED_EVENTS)
+def rendered_event(event_bytes: bytes, event_type: EventType) -> RenderedEvent:
+    """A stored event (deskhook.v1.Event bytes), ready to deliver. WebhookPayload numbers its
+    fields as Event does but for `channel_id`, after `occurred_at`, and `event_type`, a string,
+    so the event's own JSON is most of it: no WebhookPayload is built. An event matched by
+    several channels is walked once."""
+    event = event_pb2.Event.FromString(event_bytes)
+    after = message_to_dict(event)
+    for name in ("event_type", *TRACE_CONTEXT_FIELDS):
+        after.pop(name, None)
     before = {"event_id": after.pop("event_id")} if "event_id" in after else {}
     before["event_type"] = event_type.value
     if "occurred_at" in after:
         before["occurred_at"] = after.pop("occurred_at")
-    return before, after
+    return RenderedEvent(before, after, event.traceparent, event.tracestate)
 
 
 def event_body(event_bytes: bytes, event_type: EventType, channel_id: str) -> bytes:
     """The body delivering a stored event (deskhook.v1.Event bytes) to one channel: the JSON of
     the WebhookPayload that carries it."""
-    before, after = _event_fields(event_bytes, event_type)
-    return _body({**before, "channel_id": channel_id, **after})
+    rendered = rendered_event(event_bytes, event_type)
+    return _body({**rendered.before, "channel_id": channel_id, **rendered.after})
