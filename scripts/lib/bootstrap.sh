@@ -73,7 +73,7 @@ apt_install() {
         echo "$what is not installed; install it (e.g. apt-get install $*) $why" >&2
         return 1
     fi
-    echo "== installing $* with apt, $why" >&2
+    echo "== installing $(printf '%s ' "$@" | sed 's/--[a-z-]* //g')with apt, $why" >&2
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
@@ -91,6 +91,23 @@ ensure_php() {
         return 0
     fi
     apt_install "PHP with its curl extension" "for the PHP examples' tests" php-cli php-curl
+}
+
+# ensure_promtool: Prometheus's promtool, for the tests that check deploy/prometheus's alert rules
+# and run them on a real server's metrics. Debian ships it in the server's package, which must not
+# start a Prometheus (listening on every address) on a machine that wants only the tool:
+# policy-rc.d is Debian's way to keep an install from starting services. Without the package's
+# recommends, no node exporter comes along either.
+ensure_promtool() {
+    command -v promtool >/dev/null 2>&1 && return 0
+    local policy=/usr/sbin/policy-rc.d created="" status=0
+    if [ "$(id -u)" = 0 ] && [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
+    fi
+    apt_install promtool "for the alert rules' tests" --no-install-recommends prometheus ||
+        status=$?
+    [ -z "$created" ] || rm -f "$policy"
+    return "$status"
 }
 
 # ensure_postgres: unless DESKHOOK_TEST_POSTGRES names a server already, start a private,
