@@ -1,6 +1,7 @@
 """The deskhook process: the gRPC services, health and reflection over one open store."""
 
 import asyncio
+import os
 import random
 import secrets
 import signal
@@ -13,6 +14,7 @@ from typing import Final, NamedTuple
 import grpc
 import structlog
 from grpc_health.v1 import health_pb2
+from opentelemetry.trace import Tracer
 
 from deskhook.api import grpc_server
 from deskhook.api.auth import TokenRules, is_loopback_address
@@ -51,6 +53,7 @@ from deskhook.store.directory import ChannelDirectory
 from deskhook.store.location import redacted
 from deskhook.store.open import open_store
 from deskhook.store.sqlite.connection import BUSY_TIMEOUT_MS
+from deskhook.tracing import INSTRUMENTATION, traces_from_environment
 from deskhook.v1 import channel_admin_pb2, event_ingest_pb2
 
 # StartupError is raised where the gRPC server binds, and told of here, where it starts.
@@ -84,6 +87,8 @@ class Tuning:
     sign_ins: SignInPolicy = field(default_factory=SignInPolicy)
     clock: Callable[[], datetime] = utc_now
     jitter: Callable[[], float] = random.random
+    # Spans of ingest and delivery; None: none made.
+    tracer: Tracer | None = None
     # How long a SQLite statement waits for another process's lock before UNAVAILABLE.
     busy_timeout_ms: int = BUSY_TIMEOUT_MS
 
@@ -210,6 +215,7 @@ class DeskhookServer:
             limits=self.tuning.scheduler_limits,
             breaker=self.tuning.breaker,
             on_attempt=self._on_attempt(self._feed),
+            tracer=self.tuning.tracer,
         )
         committer = self._committer = IngestCommitter(
             store,
@@ -217,6 +223,7 @@ class DeskhookServer:
             now=clock,
             on_commit=self.scheduler.due_on,
             on_acked=self._metrics.count_ingested,
+            tracer=self.tuning.tracer,
         )
         committer.start()
         channels = ChannelService(
@@ -253,6 +260,7 @@ class DeskhookServer:
             self.tuning.clock,
             self._metrics.count_rejected,
             self.settings.max_ingest_streams,
+            self.tuning.tracer,
         )
         grpc_server.register(server, admin, ingest, self._health)
         handlers = HandlerTable()
@@ -347,7 +355,16 @@ async def _listen(endpoint: HttpEndpoint, address: str, flag: str, what: str) ->
 
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
-    server = DeskhookServer(settings)
+    traces = traces_from_environment(os.environ)
+    tracer = traces.get_tracer(INSTRUMENTATION) if traces is not None else None
+    try:
+        await _serve_until_stopped(DeskhookServer(settings, Tuning(tracer=tracer)))
+    finally:
+        if traces is not None:
+            traces.shutdown()
+
+
+async def _serve_until_stopped(server: DeskhookServer) -> None:
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

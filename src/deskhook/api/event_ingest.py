@@ -10,11 +10,13 @@ from datetime import datetime
 from typing import Any, Final
 
 import grpc
+from opentelemetry.trace import SpanKind, Tracer
 
 from deskhook.api.event_validation import published_event
 from deskhook.core.ingest import IngestCommitter
 from deskhook.domain.errors import InvalidArgument, ResourceExhausted
 from deskhook.domain.events import IngestResult, PublishedEvent
+from deskhook.tracing import NO_TRACE, TraceContext, rpc_attributes, span
 from deskhook.v1 import event_ingest_pb2 as pb
 from deskhook.v1 import event_ingest_pb2_grpc, event_pb2
 
@@ -119,19 +121,27 @@ class _InFlight:
         return [ack or stored_ack(next(event_ids), next(results)) for ack in self.acks]
 
 
+SERVICE = "deskhook.v1.EventIngest"
+PUBLISH_EVENT = f"{SERVICE}/PublishEvent"
+PUBLISH_EVENTS = f"{SERVICE}/PublishEvents"
+
+
+def call_trace_context(metadata: Iterable[tuple[str, str | bytes]] | None) -> TraceContext:
+    """The `traceparent` and `tracestate` a call carries in its metadata ("" when not): what an
+    OpenTelemetry-instrumented client sends (on the JSON API, the HTTP headers)."""
+    carried = dict(metadata or ())
+    traceparent, tracestate = carried.get("traceparent", ""), carried.get("tracestate", "")
+    if not isinstance(traceparent, str) or not traceparent:
+        return NO_TRACE
+    return traceparent, tracestate if isinstance(tracestate, str) else ""
+
+
 def with_call_trace_context(
     event: event_pb2.Event, metadata: Iterable[tuple[str, str | bytes]] | None
 ) -> None:
-    """Give an event without trace context of its own the call's `traceparent` and `tracestate`
-    metadata: what an OpenTelemetry-instrumented client sends with a unary call (on the JSON
-    API, the HTTP headers)."""
-    if event.traceparent or event.tracestate:
-        return
-    carried = dict(metadata or ())
-    if isinstance(traceparent := carried.get("traceparent"), str):
-        event.traceparent = traceparent
-        tracestate = carried.get("tracestate", "")
-        event.tracestate = tracestate if isinstance(tracestate, str) else ""
+    """Give an event without trace context of its own the call's."""
+    if not (event.traceparent or event.tracestate):
+        event.traceparent, event.tracestate = call_trace_context(metadata)
 
 
 class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
@@ -141,8 +151,10 @@ class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
         now: Callable[[], datetime],
         on_rejected: Callable[[int], None],
         max_streams: int,
+        tracer: Tracer | None = None,
     ) -> None:
         self._committer = committer
+        self._tracer = tracer
         self._streams = StreamLimit(max_streams)
         self._now = now
         # Told how many events were refused as invalid: they never reach the committer.
@@ -153,22 +165,42 @@ class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
     ) -> pb.PublishEventResponse:
         if not request.HasField("event"):
             raise InvalidArgument.field("event", "is required")
-        with_call_trace_context(request.event, context.invocation_metadata())
+        event = request.event
+        with_call_trace_context(event, context.invocation_metadata())
+        with span(
+            self._tracer,
+            PUBLISH_EVENT,
+            SpanKind.SERVER,
+            parent=(event.traceparent, event.tracestate),
+            attributes=lambda: rpc_attributes(PUBLISH_EVENT),
+        ):
+            return await self._publish_one(event)
+
+    async def _publish_one(self, event: event_pb2.Event) -> pb.PublishEventResponse:
         try:
-            event = published_event(request.event, int(self._now().timestamp()))
+            published = published_event(event, int(self._now().timestamp()))
         except InvalidArgument as invalid:
             self._on_rejected(1)
             raise InvalidArgument(
                 *(type(v)(f"event.{v.field}", v.description) for v in invalid.violations),
                 reason="INVALID_EVENT",
             ) from None
-        (result,) = await self._committer.submit([event])
-        return pb.PublishEventResponse(ack=stored_ack(event.event_id, result))
+        (result,) = await self._committer.submit([published])
+        return pb.PublishEventResponse(ack=stored_ack(published.event_id, result))
 
     async def PublishEvents(
         self, request_iterator: AsyncIterator[pb.PublishEventsRequest], context: Context
     ) -> AsyncIterator[pb.PublishEventsResponse]:
-        with self._streams.held(context):
+        with (
+            self._streams.held(context),
+            span(
+                self._tracer,
+                PUBLISH_EVENTS,
+                SpanKind.SERVER,
+                parent=call_trace_context(context.invocation_metadata()),
+                attributes=lambda: rpc_attributes(PUBLISH_EVENTS),
+            ),
+        ):
             window = Window(WINDOW_EVENTS, WINDOW_BYTES)
             in_flight: asyncio.Queue[_InFlight | None] = asyncio.Queue()
             reader = asyncio.create_task(self._read(request_iterator, window, in_flight))

@@ -235,4 +235,6 @@ def published_event(event: event_pb2.Event, now_seconds: int) -> PublishedEvent:
         occurred_at_micros=occurred_at,
         payload=payload,
         account_id=event.account_id,
+        traceparent=event.traceparent,
+        tracestate=event.tracestate,
     )

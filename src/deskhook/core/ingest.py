@@ -4,10 +4,13 @@ producer in shared batches (group commit), acking only what is durably stored.""
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from opentelemetry.trace import SpanKind, Tracer
+
 from deskhook.domain.events import IngestResult, MatchedEvent, PublishedEvent
 from deskhook.store.base import Store
 from deskhook.store.directory import ChannelDirectory
 from deskhook.store.group_commit import GroupCommitter
+from deskhook.tracing import span
 
 # Events committed in one transaction at most; what arrives meanwhile waits for the next one.
 MAX_BATCH_EVENTS = 2000
@@ -25,6 +28,7 @@ class IngestCommitter:
         now: Callable[[], datetime],
         on_commit: Callable[[set[str]], None],
         on_acked: Callable[[Sequence[IngestResult]], None],
+        tracer: Tracer | None = None,
     ) -> None:
         self._store = store
         self._directory = directory
@@ -35,6 +39,7 @@ class IngestCommitter:
         # Called with the results of each `submit` as they go back to its caller: what the
         # metrics count as answered.
         self._on_acked = on_acked
+        self._tracer = tracer
         self._batches = GroupCommitter(
             self._match_and_store, name="ingest-committer", max_batch=MAX_BATCH_EVENTS
         )
@@ -53,6 +58,17 @@ class IngestCommitter:
         return results
 
     async def _match_and_store(self, events: list[PublishedEvent]) -> list[IngestResult]:
+        # A batch holds events of many traces: its span links to them rather than join one.
+        with span(
+            self._tracer,
+            "deskhook ingest commit",
+            SpanKind.INTERNAL,
+            attributes=lambda: {"deskhook.events": len(events)},
+            linked=lambda: ((event.traceparent, event.tracestate) for event in events),
+        ):
+            return await self._commit(events)
+
+    async def _commit(self, events: list[PublishedEvent]) -> list[IngestResult]:
         # Matched at commit time: the freshest view of the channels.
         matched = [MatchedEvent(event, self._directory.match(event)) for event in events]
         results = await self._store.ingest(matched, self._now())

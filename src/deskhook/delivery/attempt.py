@@ -6,9 +6,11 @@ keeps it, is a pure function."""
 
 import asyncio
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 
 import structlog
+from opentelemetry.trace import Span, SpanKind, Tracer
 
 from deskhook.delivery.demand import Demand
 from deskhook.delivery.health_view import HealthView
@@ -25,6 +27,7 @@ from deskhook.domain.trace_context import SPAN_ID_BYTES, attempt_trace_headers
 from deskhook.store.base import Store
 from deskhook.store.directory import ChannelDirectory
 from deskhook.store.group_commit import GroupCommitter
+from deskhook.tracing import NO_TRACE, end_attempt, http_client_attributes, span, trace_headers
 
 log = structlog.get_logger("deskhook.delivery")
 
@@ -75,6 +78,7 @@ class Attempts:
         now: Callable[[], datetime],
         jitter: Callable[[], float],
         random_bytes: Callable[[int], bytes],
+        tracer: Tracer | None,
         wake: asyncio.Event,
         on_attempt: Callable[[Attempt], None],
         breaker: BreakerPolicy,
@@ -89,6 +93,7 @@ class Attempts:
         self._now = now
         self._jitter = jitter
         self._random_bytes = random_bytes
+        self._tracer = tracer
         self._wake = wake
         self._on_attempt = on_attempt
         self._breaker = breaker
@@ -108,9 +113,12 @@ class Attempts:
         try:
             channel = self._directory.channel(delivery.channel_id)
             if channel is not None:
-                started = self._now()
-                response = await self._call(channel, delivery, started)
-                await self._handle(channel, delivery, response, started)
+                with self._span(channel, delivery) as span:
+                    started = self._now()
+                    response = await self._call(channel, delivery, started, span)
+                    attempt = await self._handle(channel, delivery, response, started)
+                    if span is not None:
+                        end_attempt(span, response, attempt.outcome.value)
         except Exception:
             # The claim lapses and the delivery is tried again; nothing is lost.
             log.exception(
@@ -119,8 +127,31 @@ class Attempts:
                 event_id=delivery.event_id,
             )
 
+    def _span(self, channel: Channel, delivery: DueDelivery) -> AbstractContextManager[Span | None]:
+        """The attempt's span while tracing is on, child of the event's producer span."""
+        if self._tracer is None:
+            return nullcontext()
+        try:
+            event = rendered_event(delivery.payload, delivery.event_type)
+            parent = (event.traceparent, event.tracestate)
+        except Exception:
+            parent = NO_TRACE
+        return span(
+            self._tracer,
+            "POST",
+            SpanKind.CLIENT,
+            parent=parent,
+            attributes=lambda: {
+                **http_client_attributes(channel.spec.url),
+                "deskhook.account_id": channel.account_id,
+                "deskhook.channel_id": channel.id,
+                "deskhook.event_id": delivery.event_id,
+                "deskhook.attempt": delivery.attempts + 1,
+            },
+        )
+
     async def _call(
-        self, channel: Channel, delivery: DueDelivery, started: datetime
+        self, channel: Channel, delivery: DueDelivery, started: datetime, span: Span | None
     ) -> HttpResponse:
         try:
             body = event_body(delivery.payload, delivery.event_type, channel.id)
@@ -132,7 +163,7 @@ class Attempts:
                 event_type=delivery.event_type.value,
                 attempt=delivery.attempts + 1,
             )
-            headers.update(self._trace_context(delivery))
+            headers.update(self._trace_context(delivery, span))
             return await self._client.post(channel.spec.url, body, headers)
         except Exception as error:
             # A fault of deskhook's own (a stored event it cannot render, a failed read): the
@@ -149,8 +180,11 @@ class Attempts:
                 (self._now() - started).total_seconds(),
             )
 
-    def _trace_context(self, delivery: DueDelivery) -> dict[str, str]:
-        """The attempt's trace context headers: the event's trace, the attempt's own span."""
+    def _trace_context(self, delivery: DueDelivery, span: Span | None) -> dict[str, str]:
+        """The attempt's trace context headers: the event's trace, the attempt's own span (its
+        span's while tracing is on)."""
+        if span is not None:
+            return trace_headers(span)
         event = rendered_event(delivery.payload, delivery.event_type)
         if not event.traceparent:
             return {}
@@ -159,7 +193,7 @@ class Attempts:
 
     async def _handle(
         self, channel: Channel, delivery: DueDelivery, response: HttpResponse, started: datetime
-    ) -> None:
+    ) -> Attempt:
         finished = self._now()
         decision = decide(
             response,
@@ -195,6 +229,7 @@ class Attempts:
         )
         self._on_attempt(logged)
         await self._disable_if_due(channel, decision, finished)
+        return attempt
 
     async def _record_batch(self, attempts: list[tuple[Attempt, datetime]]) -> list[Attempt]:
         try:

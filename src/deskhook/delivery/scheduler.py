@@ -16,6 +16,8 @@ import contextlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from opentelemetry.trace import Tracer
+
 from deskhook.delivery.attempt import Attempts
 from deskhook.delivery.claims import DEFAULT_LIMITS, Claims, SchedulerLimits
 from deskhook.delivery.demand import Demand
@@ -63,6 +65,7 @@ class DeliveryScheduler:
         limits: SchedulerLimits = DEFAULT_LIMITS,
         breaker: BreakerPolicy = DEFAULT_POLICY,
         window: LoopWindow | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._store = store
         # Set from outside when deliveries may have fallen due on any channel (a redelivery,
@@ -97,6 +100,7 @@ class DeliveryScheduler:
             now=now,
             jitter=jitter,
             random_bytes=random_bytes,
+            tracer=tracer,
             wake=self._nudge,
             on_attempt=on_attempt,
             breaker=breaker,

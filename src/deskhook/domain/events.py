@@ -49,6 +49,9 @@ class PublishedEvent(NamedTuple):
     payload: bytes
     # Only this account's channels match.
     account_id: str
+    # The producer's W3C trace context, "" without one: the commit's span links to it.
+    traceparent: str = ""
+    tracestate: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
