@@ -4,7 +4,6 @@ context comes from the event, or from a unary call's metadata; a malformed one r
 event by name. Both stores, a real server and HTTPS receiver, time moved by the test."""
 
 import json
-from datetime import timedelta
 
 import aiohttp
 import grpc
@@ -13,12 +12,11 @@ from google.protobuf import json_format
 from deskhook.delivery.scheduler import DeliveryScheduler
 from deskhook.domain.trace_context import traceparent_violation
 from deskhook.server import DeskhookServer
-from deskhook.v1 import channel_admin_pb2 as admin_pb
 from deskhook.v1 import event_ingest_pb2 as ingest_pb
 from deskhook.v1 import event_pb2
 from tests.support.channels import add_channel
 from tests.support.clock import FakeClock
-from tests.support.delivery import deliveries, publish
+from tests.support.delivery import deliveries, publish, retried_twice_then_redelivered
 from tests.support.events import make_event
 from tests.support.ingest import REJECTED, publish_stream
 from tests.support.receiver import Answer, ReceivedRequest, Receiver
@@ -55,12 +53,7 @@ async def test_every_attempt_carries_the_events_trace_under_a_span_of_its_own(
     channel_id, _ = await add_channel(admin, receiver)
     receiver.queue(Answer(status=500), Answer(status=503))
     await publish(ingest, traced("evt-traced", tracestate=TRACESTATE))
-    await scheduler.drain()
-    for wait in (timedelta(seconds=5), timedelta(minutes=5)):
-        clock.advance(wait)
-        await scheduler.drain()
-    await admin.Redeliver(admin_pb.RedeliverRequest(channel_id=channel_id, event_id="evt-traced"))
-    await scheduler.drain()
+    await retried_twice_then_redelivered(admin, scheduler, clock, channel_id, "evt-traced")
 
     sent = deliveries(receiver)
     assert [request.headers["x-deskhook-attempt"] for request in sent] == ["1", "2", "3", "4"]

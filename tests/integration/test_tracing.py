@@ -5,7 +5,6 @@ requests name the attempts' spans as their parents. Both stores."""
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -16,11 +15,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 from deskhook.api.event_ingest import PUBLISH_EVENT
 from deskhook.delivery.scheduler import DeliveryScheduler
 from deskhook.server import Tuning
-from deskhook.v1 import channel_admin_pb2 as admin_pb
 from deskhook.v1 import event_ingest_pb2 as ingest_pb
 from tests.support.channels import add_channel
 from tests.support.clock import FakeClock
-from tests.support.delivery import deliveries
+from tests.support.delivery import deliveries, retried_twice_then_redelivered
 from tests.support.events import make_event
 from tests.support.receiver import Answer, Receiver
 from tests.support.server import AdminStub, IngestStub
@@ -63,12 +61,7 @@ async def test_one_trace_runs_from_the_producer_through_ingest_and_every_attempt
     event = make_event("evt-spans")
     event.traceparent = TRACEPARENT
     await ingest.PublishEvent(ingest_pb.PublishEventRequest(event=event))
-    await scheduler.drain()
-    for wait in (timedelta(seconds=5), timedelta(minutes=5)):
-        clock.advance(wait)
-        await scheduler.drain()
-    await admin.Redeliver(admin_pb.RedeliverRequest(channel_id=channel_id, event_id="evt-spans"))
-    await scheduler.drain()
+    await retried_twice_then_redelivered(admin, scheduler, clock, channel_id, "evt-spans")
     spans = exporter.get_finished_spans()
 
     (call,) = named(spans, PUBLISH_EVENT)

@@ -3,10 +3,13 @@ outcomes, and events published one at a time."""
 
 import json
 from collections.abc import Sequence
+from datetime import timedelta
 
+from deskhook.delivery.scheduler import DeliveryScheduler
 from deskhook.v1 import channel_admin_pb2 as admin_pb
 from deskhook.v1 import channel_pb2, event_pb2
 from deskhook.v1 import event_ingest_pb2 as ingest_pb
+from tests.support.clock import FakeClock
 from tests.support.receiver import ReceivedRequest, Receiver
 from tests.support.server import AdminStub, IngestStub
 
@@ -37,3 +40,17 @@ async def publish(ingest: IngestStub, *events: event_pb2.Event) -> None:
     for event in events:
         ack = await ingest.PublishEvent(ingest_pb.PublishEventRequest(event=event))
         assert ack.ack.result == ingest_pb.EVENT_ACK_RESULT_ACCEPTED
+
+
+async def retried_twice_then_redelivered(
+    admin: AdminStub, scheduler: DeliveryScheduler, clock: FakeClock, channel_id: str, event_id: str
+) -> None:
+    """Take a published event through its first attempt and its two retries (5 s, then 5 min
+    on: the default schedule), then redeliver it: four attempts, whatever the receiver was
+    told to answer."""
+    await scheduler.drain()
+    for wait in (timedelta(seconds=5), timedelta(minutes=5)):
+        clock.advance(wait)
+        await scheduler.drain()
+    await admin.Redeliver(admin_pb.RedeliverRequest(channel_id=channel_id, event_id=event_id))
+    await scheduler.drain()
