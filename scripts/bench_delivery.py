@@ -10,6 +10,9 @@
    (target: p99 under 25 ms);
 4. a backlog of 100,000 due deliveries drained by a freshly started server (targets: at least
    40% of the raw rate, peak RSS under 200 MiB), for at most --drain-limit seconds.
+5. end to end again on a fresh server with tracing on (OTEL_EXPORTER_OTLP_ENDPOINT naming a
+   local OTLP/gRPC sink that takes every span and drops it, benchkit.otlp_sink): the rate and
+   the server's CPU per webhook against the run without tracing.
 
     .venv/bin/python scripts/bench_delivery.py [--events 10000] [--concurrency 10]
         [--rate 500] [--seconds 10] [--backlog 100000] [--drain-limit 240]
@@ -60,6 +63,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for the sample events the tests publish and the server's flags
 from benchkit.figures import Figure, bench_parser, percentile, spread, verdict, write_figures  # noqa: E402
 from benchkit.load import create_channel, gc_paused, publish, publish_paced  # noqa: E402
+from benchkit.otlp_sink import otlp_sink  # noqa: E402
 from benchkit.proc import CpuMeter, peak_rss_mib  # noqa: E402
 from benchkit.processes import (  # noqa: E402
     Profiler,
@@ -86,8 +90,10 @@ RAW_CHANNEL_ID = "ch_" + "a" * 24
 # --- deskhook, in its own process -------------------------------------------------------------
 
 
-def start_deskhook(database: Path, ca: Path, log: Path) -> subprocess.Popen[bytes]:
-    return spawn(serve_command(database, *delivery_flags(TOKEN, TOKEN, ca)), log)
+def start_deskhook(
+    database: Path, ca: Path, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    return spawn(serve_command(database, *delivery_flags(TOKEN, TOKEN, ca)), log, env)
 
 
 async def listening(server: subprocess.Popen[bytes], log: Path) -> str:
@@ -264,33 +270,39 @@ class Bench:
             await self.receiver.ask("reset")
             await self.publish(target, WARM_EVENTS, "warm")
             await self.receiver.wait_for(WARM_EVENTS, 60 + WARM_EVENTS / 20)
-            await self.throughput(server.pid, target, raw_rate)
+            rate, cpu_ms = await self.throughput(server.pid, target, raw_rate)
             await self.latency(target)
         finally:
             await asyncio.to_thread(stop_server, server, log)
         latency_events = int(self.options.rate * self.options.seconds)
         check_log(database, WARM_EVENTS + self.options.events + latency_events)
+        await self.traced(rate, cpu_ms)
 
-    async def throughput(self, pid: int, target: str, raw_rate: float) -> None:
+    async def measured(self, pid: int, target: str, prefix: str, label: str) -> tuple[float, float]:
+        """Webhooks/s end to end and the server's CPU ms per webhook, for --events events."""
         count = self.options.events
         bound = 60 + count / 20
         await self.receiver.ask("reset")
         cpu = CpuMeter(server=pid, receiver=self.receiver.process.pid, client=os.getpid())
-        profiler = Profiler(self.options.profile, pid, "throughput", bound)
+        profiler = Profiler(self.options.profile, pid, prefix, bound)
         started = time.monotonic()
         try:
-            await self.publish(target, count, "tp")
+            await self.publish(target, count, prefix)
             stats = await self.receiver.wait_for(count, bound)
         finally:
             profiler.stop()
         seconds = float(stats["last"]) - started
         rate = count / seconds
-        cpu_ms = cpu.used("server") / count * 1000
         print(
-            f"  deskhook end to end   {rate:8,.0f} webhooks/s   {cpu.report(seconds)}"
+            f"  {label:21} {rate:8,.0f} webhooks/s   {cpu.report(seconds)}"
             f"   ({stats['duplicates']} duplicates, {stats['rejected']} bad signatures)",
             flush=True,
         )
+        return rate, cpu.used("server") / count * 1000
+
+    async def throughput(self, pid: int, target: str, raw_rate: float) -> tuple[float, float]:
+        count = self.options.events
+        rate, cpu_ms = await self.measured(pid, target, "tp", "deskhook end to end")
         ratio = rate / raw_rate
         print(
             f"  deskhook / raw        {ratio:8.0%}"
@@ -317,6 +329,54 @@ class Bench:
                 "ms",
                 target=f"≤ {TARGET_CPU_MS:g} ms",
                 verdict=verdict(cpu_ms <= TARGET_CPU_MS),
+            ),
+        ]
+        return rate, cpu_ms
+
+    async def traced(self, rate_off: float, cpu_off: float) -> None:
+        """End to end again on a fresh server with tracing on, its spans exported over OTLP to
+        a local sink that drops them: what tracing costs."""
+        database, log = self.scratch / "traced.db", self.scratch / "traced.log"
+        async with otlp_sink() as (endpoint, received):
+            tracing = {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+                "OTEL_EXPORTER_OTLP_INSECURE": "true",
+            }
+            server = start_deskhook(database, self.ca, log, tracing)
+            try:
+                target = await self.connect(server, log)
+                await self.receiver.ask("reset")
+                await self.publish(target, WARM_EVENTS, "twarm")
+                await self.receiver.wait_for(WARM_EVENTS, 60 + WARM_EVENTS / 20)
+                rate, cpu_ms = await self.measured(server.pid, target, "tr", "with tracing on")
+            finally:
+                # In a thread: the sink, on this loop, takes the spans flushed on the way out.
+                await asyncio.to_thread(stop_server, server, log)
+        check_log(database, WARM_EVENTS + self.options.events)
+        print(
+            f"  tracing on / off      rate {rate / rate_off:.0%}, server CPU per webhook"
+            f" {cpu_ms / cpu_off:.0%} ({received.requests:,} OTLP exports,"
+            f" {received.size / 1e6:.1f} MB of spans)",
+            flush=True,
+        )
+        if not received.requests:
+            print("    WARNING no span reached the OTLP sink", flush=True)
+        self.figures += [
+            Figure(
+                "delivery",
+                "end to end with tracing on (spans over OTLP to a local sink)",
+                rate,
+                "webhooks/s",
+                "tracing off",
+                rate_off,
+            ),
+            Figure(
+                "delivery",
+                "server CPU per webhook with tracing on",
+                cpu_ms,
+                "ms",
+                "tracing off",
+                cpu_off,
             ),
         ]
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 START_SECONDS = 30.0
@@ -25,14 +26,16 @@ def serve_command(database: Path, *flags: str, metrics: str = "127.0.0.1:0") -> 
     ]  # fmt: skip
 
 
-def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """Start a server that logs JSON lines to `log`."""
+def spawn(
+    args: list[str], log: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a server that logs JSON lines to `log`, with `env` added to this environment."""
     with log.open("wb") as sink:
         return subprocess.Popen(
             args,
             stderr=sink,
             stdout=subprocess.DEVNULL,
-            env={**os.environ, "DESKHOOK_LOG_FORMAT": "json"},
+            env={**os.environ, "DESKHOOK_LOG_FORMAT": "json", **(env or {})},
         )
 
 
