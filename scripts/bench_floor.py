@@ -44,9 +44,12 @@ from typing import Any, TextIO
 import aiohttp
 import structlog
 import uvloop
+from opentelemetry.trace import SpanKind
 
+from deskhook.api.event_ingest import PUBLISH_EVENT
 from deskhook.api.event_validation import published_event
-from deskhook.delivery.attempt import build_attempt
+from deskhook.core.ingest import COMMIT_SPAN
+from deskhook.delivery.attempt import attempt_span, build_attempt
 from deskhook.delivery.payload import event_body
 from deskhook.domain.breaker import DEFAULT_POLICY
 from deskhook.domain.channel_spec import Channel, ChannelSpec
@@ -58,6 +61,7 @@ from deskhook.domain.signing import secret_key, webhook_headers
 from deskhook.logs import configure_logging
 from deskhook.store.base import ClaimRules
 from deskhook.store.sqlite.store import SqliteStore
+from deskhook.tracing import span
 from deskhook.v1 import event_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +78,8 @@ from benchkit.proc import cpu_seconds  # noqa: E402
 from benchkit.receiver import receiving  # noqa: E402
 
 CHANNEL_ID = "ch_" + "a" * 24
+# Of the server's CPU per webhook, what tracing may cost while off (issue: observability).
+TRACING_OFF_SHARE = 0.03
 INGEST_BATCH = 2000
 CLAIM_BATCH = 20
 CONCURRENCY = 10
@@ -296,6 +302,22 @@ class Steps:
 
         await self.measure("decide, log the attempt", decide_and_log)
 
+    async def tracing_off(self) -> float:
+        """µs per webhook that the tracing hooks cost while tracing is off, which is none of
+        the steps: the ingest call's span, the commit's (shared by a batch in the server, whole
+        here) and the attempt's, each a None check and an empty context manager."""
+
+        async def hooks() -> None:
+            for delivery in self.claimed:
+                with span(None, PUBLISH_EVENT, SpanKind.SERVER):
+                    pass
+                with span(None, COMMIT_SPAN, SpanKind.INTERNAL):
+                    pass
+                with attempt_span(None, self.channel, delivery):
+                    pass
+
+        return await cpu_per_item(self.count, hooks)
+
     async def send(self, scratch: Path) -> tuple[float, float]:
         """Measures the bare client as step 6; what handing over to a sending process costs
         this process and the sender."""
@@ -321,12 +343,26 @@ async def run(count: int, results: Path | None, log_sink: TextIO) -> int:
         await steps.check_store_claim_record(Path(scratch))
         await steps.render_and_sign()
         await steps.decide_and_log(log_sink)
+        tracing_off = await steps.tracing_off()
         handed, sending = await steps.send(Path(scratch))
-    return report(steps.steps, handed, sending, count, results)
+    return report(
+        steps.steps,
+        handed=handed,
+        sending=sending,
+        tracing_off=tracing_off,
+        count=count,
+        results=results,
+    )
 
 
 def report(
-    steps: list[tuple[str, float]], handed: float, sending: float, count: int, results: Path | None
+    steps: list[tuple[str, float]],
+    *,
+    handed: float,
+    sending: float,
+    tracing_off: float,
+    count: int,
+    results: Path | None,
 ) -> int:
     floor = sum(cpu for _, cpu in steps)
     # With a sending process, the server's own share of step 6 is the hand-over.
@@ -340,7 +376,9 @@ def report(
         f" {target_us:.0f} µs target before anything between the steps\n"
         f"  with a sending process: step 6 costs the server {handed:.1f} (the sender"
         f" {sending:.1f});\n  the server's floor {handed_floor:.1f},"
-        f" both processes' {handed_floor + sending:.1f}",
+        f" both processes' {handed_floor + sending:.1f}\n"
+        f"  tracing off, its hooks: {tracing_off:.2f} ({tracing_off / floor:.2%} of the floor,"
+        f" more of it than of the server's whole CPU per webhook; target ≤ 3%)",
         flush=True,
     )
     figures = [Figure("floor", name, cpu, "µs per webhook") for name, cpu in steps]
@@ -352,6 +390,16 @@ def report(
             "µs per webhook",
             target=f"≤ {target_us:.0f} µs with the server's own costs on top",
             verdict=verdict(floor <= target_us),
+        ),
+        Figure(
+            "floor",
+            "tracing off: what its hooks cost",
+            tracing_off,
+            "µs per webhook",
+            baseline_name="the floor",
+            baseline_value=floor,
+            target="≤ 3% of the server's CPU per webhook, the floor below it",
+            verdict=verdict(tracing_off <= TRACING_OFF_SHARE * floor),
         ),
         Figure("floor", "with a sending process: the server's hand-over", handed, "µs per webhook"),
         Figure("floor", "with a sending process: the sender", sending, "µs per webhook"),

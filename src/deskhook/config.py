@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from deskhook.domain.signing import secret_problem
 from deskhook.store.location import POSTGRES_SCHEMES, url_scheme
 from deskhook.store.postgres.connection import POOL_SIZE
 
@@ -87,6 +88,8 @@ class Settings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     console_url: str = ""
+    operational_url: str = ""
+    operational_secret: str = Field(default="", repr=False)
 
     @field_validator("listen")
     @classmethod
@@ -179,6 +182,14 @@ class Settings(BaseModel):
             raise ValueError("must have no query (?) or fragment (#): the token is put after it")
         return value.rstrip("/")
 
+    @field_validator("operational_secret")
+    @classmethod
+    def _signing_secret(cls, value: str) -> str:
+        # The message leaves the secret out.
+        if value and (problem := secret_problem(value)):
+            raise ValueError(problem)
+        return value
+
     @field_validator("ca_bundle", "tls_cert", "tls_key")
     @classmethod
     def _readable_file(cls, value: Path | None) -> Path | None:
@@ -195,6 +206,15 @@ class Settings(BaseModel):
             except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
                 raise ValueError(f"cannot load {value} as PEM certificates: {error}") from None
         return value
+
+    @model_validator(mode="after")
+    def _operational_pair(self) -> "Settings":
+        if self.operational_url and not self.operational_secret:
+            raise ValueError(
+                "operational_url needs operational_secret (DESKHOOK_OPERATIONAL_SECRET) to sign"
+                " its webhooks"
+            )
+        return self
 
     @model_validator(mode="after")
     def _tls_pair(self) -> "Settings":

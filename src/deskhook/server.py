@@ -34,6 +34,7 @@ from deskhook.config import Settings
 from deskhook.core.access_tokens import AccessTokens
 from deskhook.core.channel_service import ChannelService
 from deskhook.core.ingest import IngestCommitter
+from deskhook.core.operational_channel import keep_operational_channel
 from deskhook.core.pruner import Pruner
 from deskhook.core.webhook_log import WebhookLog
 from deskhook.delivery.connection_test import HttpConnectionTester
@@ -43,11 +44,12 @@ from deskhook.delivery.http_client import (
     ResolverFactory,
     WebhookClient,
 )
+from deskhook.delivery.operational import OperationalNotices
 from deskhook.delivery.scheduler import DeliveryScheduler, SchedulerLimits
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy
 from deskhook.domain.delivery import Attempt
 from deskhook.domain.sign_in import SignInPolicy
-from deskhook.domain.url_policy import UrlPolicy
+from deskhook.domain.url_policy import UrlPolicy, UrlRefused, check_url
 from deskhook.store.base import Store, StoreListener
 from deskhook.store.directory import ChannelDirectory
 from deskhook.store.location import redacted
@@ -135,6 +137,7 @@ class DeskhookServer:
 
     async def start(self) -> None:
         open_services = self._open_services()
+        self._check_operational_url()
         store = self._store = await open_store(
             self.settings.database, self.settings.database_pool_size, self.tuning.busy_timeout_ms
         )
@@ -146,6 +149,15 @@ class DeskhookServer:
         except BaseException:
             await self.stop(grace=0)
             raise
+
+    def _check_operational_url(self) -> None:
+        """The operational URL is held to the rules of every channel's URL: refused before
+        anything starts, rather than at its first notice."""
+        if self.settings.operational_url:
+            try:
+                check_url(self.settings.operational_url, self._policy)
+            except UrlRefused as refused:
+                raise StartupError(f"operational_url: {refused.message}") from None
 
     def _open_services(self) -> list[str]:
         """The services without tokens. Such a service is open to anyone who can reach the
@@ -203,8 +215,22 @@ class DeskhookServer:
                 deliveries_due=deliveries_due.set, channels_changed=directory.request_refresh
             )
         )
+        await keep_operational_channel(
+            store, self.settings.operational_url, self.settings.operational_secret, clock()
+        )
         await directory.refresh()
-        self.scheduler = DeliveryScheduler(
+        notices = (
+            OperationalNotices(
+                store,
+                console_url=self.settings.console_url,
+                now=clock,
+                # Late-bound: the scheduler is built next, with the notices.
+                on_commit=lambda channel_ids: scheduler.due_on(channel_ids),  # noqa: PLW0108
+            )
+            if self.settings.operational_url
+            else None
+        )
+        scheduler = self.scheduler = DeliveryScheduler(
             store,
             directory,
             self._client,
@@ -216,6 +242,7 @@ class DeskhookServer:
             breaker=self.tuning.breaker,
             on_attempt=self._on_attempt(self._feed),
             tracer=self.tuning.tracer,
+            notices=notices,
         )
         committer = self._committer = IngestCommitter(
             store,

@@ -3,8 +3,8 @@ OTLP endpoint named, spans of ingest calls, ingest commits and delivery attempts
 over OTLP; without one no tracer is made, and the servicers and the scheduler take the path that
 makes no span at all, so tracing off costs nothing."""
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
@@ -78,7 +78,6 @@ TraceContext = tuple[str, str]
 NO_TRACE: Final[TraceContext] = ("", "")
 
 
-@contextmanager
 def span(
     tracer: Tracer | None,
     name: str,
@@ -87,27 +86,25 @@ def span(
     parent: TraceContext = NO_TRACE,
     attributes: Callable[[], Attributes] = dict,
     linked: Callable[[], Iterable[TraceContext]] = tuple,
-) -> Iterator[Span | None]:
+) -> AbstractContextManager[Span | None]:
     """A span, child of the `parent` trace context when there is one and linked to the
     `linked` ones (MAX_LINKS at most); None while tracing is off, when neither the attributes
-    nor the links are made."""
+    nor the links are made, and the call costs a check and an empty context manager."""
     if tracer is None:
-        yield None
-        return
+        return nullcontext()
     links: list[Link] = []
     for traceparent, tracestate in linked():
         if len(links) == MAX_LINKS:
             break
         if (context := remote_parent(traceparent, tracestate)) is not None:
             links.append(Link(get_current_span(context).get_span_context()))
-    with tracer.start_as_current_span(
+    return tracer.start_as_current_span(
         name,
         context=remote_parent(*parent),
         kind=kind,
         attributes=attributes(),
         links=links,
-    ) as started:
-        yield started
+    )
 
 
 def rpc_attributes(method: str) -> Attributes:

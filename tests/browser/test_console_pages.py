@@ -1,5 +1,8 @@
-"""The console in a real browser: signing in with a pasted token or a console link, the channel
-list of the token's account with every string shown as text, and the Russian words."""
+"""The console in a real browser: signing in with a pasted token or a console link, a channel's
+link opening its page, the channel list of the token's account with every string shown as
+text, and the Russian words."""
+
+from urllib.parse import quote
 
 from playwright.async_api import Browser, Page, expect
 
@@ -53,6 +56,74 @@ async def test_a_console_link_signs_in_to_its_account_and_leaves_the_address(
     await expect(page.get_by_role("cell", name="acme's")).to_be_visible()
     await expect(page.get_by_role("cell", name="globex's")).to_have_count(0)
     assert page.url == console(server)
+
+
+async def test_a_channel_link_opens_its_page_after_signing_in(
+    page: Page, server: DeskhookServer, admin: AdminStub, receiver: Receiver
+) -> None:
+    # An operational webhook's console_link: the channel's page once a token is given.
+    channel_id, _ = await add_channel(admin, receiver, name="linked", path="/linked")
+    await page.goto(console(server) + "#channel=" + quote(channel_id, safe=""))
+    assert "channel=" not in page.url
+    await page.get_by_label("Token").fill(ADMIN_TOKEN)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="linked")).to_be_visible()
+    await expect(page.get_by_text(receiver.url("/linked"))).to_be_visible()
+    # Opened once: the list is where "All channels" and a reload lead.
+    await page.get_by_role("button", name="All channels").click()
+    await expect(page.get_by_role("button", name="linked")).to_be_visible()
+    await page.reload()
+    await expect(page.get_by_role("button", name="linked")).to_be_visible()
+    assert page.url == console(server)
+
+
+async def test_a_channel_link_with_its_token_opens_the_page_in_a_tab_already_open(
+    page: Page, server: DeskhookServer, admin: AdminStub, receiver: Receiver
+) -> None:
+    channel_id, _ = await add_channel(admin, receiver, name="linked")
+    await page.goto(console(server) + f"#token={ADMIN_TOKEN}&channel={channel_id}")
+    await expect(page.get_by_role("heading", name="linked")).to_be_visible()
+    await page.get_by_role("button", name="All channels").click()
+    # The same link again changes only the fragment: no page load, the page opened all the same.
+    await page.goto(console(server) + f"#channel={channel_id}")
+    await expect(page.get_by_role("heading", name="linked")).to_be_visible()
+    assert page.url == console(server)
+
+
+async def test_a_channel_link_waits_through_a_refused_token(
+    page: Page, server: DeskhookServer, admin: AdminStub, receiver: Receiver
+) -> None:
+    channel_id, _ = await add_channel(admin, receiver, name="linked")
+    await page.goto(console(server) + "#channel=" + channel_id)
+    await page.get_by_label("Token").fill("not-a-token")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert")).to_contain_text("This token was refused")
+    await page.get_by_label("Token").fill(ADMIN_TOKEN)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="linked")).to_be_visible()
+
+
+async def test_a_link_to_a_channel_not_found_says_so_above_the_list(
+    page: Page, server: DeskhookServer, admin: AdminStub, receiver: Receiver
+) -> None:
+    await add_channel(admin, receiver, name="still here")
+    await page.goto(console(server) + "#token=" + ADMIN_TOKEN + "&channel=ch_gone")
+    await expect(page.get_by_role("alert")).to_contain_text("The request failed: channel 'ch_gone'")
+    await expect(page.get_by_role("heading", name="Channels")).to_be_visible()
+    await expect(page.get_by_role("button", name="still here")).to_be_visible()
+    assert page.url == console(server)
+
+
+async def test_a_link_to_another_accounts_channel_shows_it_not(
+    page: Page, server: DeskhookServer, admin: AdminStub, receiver: Receiver
+) -> None:
+    await add_channel(admin, receiver, name="acme's", account_id="acme")
+    globex_id, _ = await add_channel(admin, receiver, name="globex's", account_id="globex")
+    minted = await admin.CreateAccessToken(pb.CreateAccessTokenRequest(account_id="acme"))
+    await page.goto(console(server) + f"#channel={globex_id}&token={minted.token}")
+    await expect(page.get_by_role("alert")).to_contain_text("The request failed")
+    await expect(page.get_by_role("button", name="acme's")).to_be_visible()
+    await expect(page.get_by_text("globex's")).to_have_count(0)
 
 
 async def test_a_refused_token_is_told_and_asked_again(page: Page, server: DeskhookServer) -> None:

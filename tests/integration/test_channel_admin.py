@@ -277,6 +277,8 @@ async def test_page_token_is_checked(admin: Admin, receiver: Receiver) -> None:
         ({"subscriptions": [event_pb2.EVENT_TYPE_UNSPECIFIED]}, "channel.subscriptions[0]"),
         ({"subscriptions": [1, 99]}, "channel.subscriptions[1]"),
         ({"subscriptions": [1, 1]}, "channel.subscriptions"),
+        # Operational events go to the server's operational URL, never to a channel.
+        ({"subscriptions": [1, event_pb2.EVENT_TYPE_DELIVERY_EXHAUSTED]}, "channel.subscriptions"),
         ({"url": "ftp://example.com/hook"}, "channel.url"),
         ({"url": "http://example.com/hook"}, "channel.url"),
         ({"url": "/relative"}, "channel.url"),

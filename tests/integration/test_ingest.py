@@ -16,7 +16,7 @@ from deskhook.v1 import event_ingest_pb2 as pb
 from deskhook.v1 import event_ingest_pb2_grpc, event_pb2
 from tests.support.channels import add_channel
 from tests.support.databases import fetch_rows
-from tests.support.events import make_event
+from tests.support.events import OPERATIONAL_EVENT_TYPES, TICKET_EVENT_TYPES, make_event
 from tests.support.ingest import ACCEPTED, DUPLICATE, REJECTED, publish_stream
 from tests.support.receiver import Receiver
 from tests.support.rpc_errors import rpc_failure
@@ -124,14 +124,20 @@ async def test_channel_changes_reach_matching_at_once(
     assert summary(await publish_stream(ingest, [make_event("after")])) == [("after", ACCEPTED, 0)]
 
 
-async def test_every_event_type_is_accepted(ingest: IngestStub) -> None:
+async def test_every_ticket_event_type_is_accepted_and_no_operational_one(
+    ingest: IngestStub,
+) -> None:
     events = [
         make_event(f"type-{number}", number, old_department_id=3)
-        for number in event_pb2.EventType.values()
-        if number != event_pb2.EVENT_TYPE_UNSPECIFIED
+        for number in TICKET_EVENT_TYPES + OPERATIONAL_EVENT_TYPES
     ]
     acks = await publish_stream(ingest, events)
-    assert [ack.result for ack in acks] == [ACCEPTED] * 12, [ack.reason for ack in acks]
+    assert [ack.result for ack in acks] == [ACCEPTED] * 12 + [REJECTED] * 4, [
+        ack.reason for ack in acks
+    ]
+    for ack in acks[12:]:
+        assert ack.field == "event_type"
+        assert "deskhook's own" in ack.reason
 
 
 async def test_cancelled_stream_loses_nothing_acked(

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from deskhook.domain.accounts import EVERY_ACCOUNT
-from deskhook.domain.breaker import DEFAULT_POLICY
+from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, CircuitState
 from deskhook.domain.channel_spec import ConnectionState, ConnectionStatus, Ordering
 from deskhook.domain.delivery import AttemptOutcome
 from deskhook.domain.events import EventType, MatchedEvent
@@ -72,7 +72,10 @@ async def test_a_channel_is_saved_read_changed_and_deleted(empty_store: Store) -
     )
     assert await store.set_connection_status(EVERY_ACCOUNT, "a", status)
     assert await store.get_channel(EVERY_ACCOUNT, "a") == replace(changed, connection=status)
-    await store.disable_channel("a", "failing for days", NOW + HOUR)
+    assert await store.disable_channel("a", "failing for days", NOW + HOUR)
+    # Disabled already: not again, and the first reason stands.
+    assert not await store.disable_channel("a", "410 Gone", NOW + 2 * HOUR)
+    assert not await store.disable_channel("missing", "410 Gone", NOW)
     disabled = await store.get_channel(EVERY_ACCOUNT, "a")
     assert disabled == replace(
         changed,
@@ -438,3 +441,22 @@ async def test_a_batch_larger_than_one_statement_is_stored_and_recorded_whole(
     assert finished.health["b"].consecutive_failures == count
     logged = await store.list_attempts(EVERY_ACCOUNT, LogFilter(channel_id="a"), None, 2 * count)
     assert sorted(record.event_id for record in logged) == sorted(f"e{n}" for n in range(count))
+
+
+async def test_recording_tells_whose_circuit_opened_or_closed(empty_store: Store) -> None:
+    store = empty_store
+    await add_channels(store, "a")
+    await store.ingest([matched(f"e{n}", "a") for n in range(4)], NOW)
+    first, second, third, fourth = await claim(store, ["a"])
+    policy = BreakerPolicy(failure_threshold=2)
+    changes = [
+        (await store.finish_attempts([recorded], policy)).circuit_changes
+        for recorded in (
+            failed(first, NOW),
+            failed(second, NOW + MINUTE),
+            failed(third, NOW + 2 * MINUTE),
+            attempt(fourth, AttemptOutcome.DELIVERED, NOW + HOUR),
+        )
+    ]
+    # Told once as it opens, not again as it fails on, and once as it closes.
+    assert changes == [{}, {"a": CircuitState.OPEN}, {}, {"a": CircuitState.CLOSED}]

@@ -1,8 +1,10 @@
 """Spans with OpenTelemetry (docs/design.md §4), seen by an in-memory exporter: one event's
 trace runs from the producer's span through the ingest call, the commit that stored it (by a
 link) and every attempt, two failed, a success and a redelivery, into the receiver, whose
-requests name the attempts' spans as their parents. Both stores."""
+requests name the attempts' spans as their parents; an event published without a trace joins
+its ingest call's. Both stores."""
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -12,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from deskhook.api.event_ingest import PUBLISH_EVENT
+from deskhook.api.event_ingest import PUBLISH_EVENT, PUBLISH_EVENTS
 from deskhook.delivery.scheduler import DeliveryScheduler
 from deskhook.server import Tuning
 from deskhook.v1 import event_ingest_pb2 as ingest_pb
@@ -20,6 +22,7 @@ from tests.support.channels import add_channel
 from tests.support.clock import FakeClock
 from tests.support.delivery import deliveries, retried_twice_then_redelivered
 from tests.support.events import make_event
+from tests.support.ingest import ACCEPTED, publish_stream
 from tests.support.receiver import Answer, Receiver
 from tests.support.server import AdminStub, IngestStub
 
@@ -107,3 +110,45 @@ async def test_one_trace_runs_from_the_producer_through_ingest_and_every_attempt
     assert [int(span_id, 16) for _, _, span_id, _ in sent] == [
         span.context.span_id for span in attempts
     ]
+
+
+async def test_an_event_without_trace_context_joins_its_ingest_calls_trace(
+    admin: AdminStub,
+    ingest: IngestStub,
+    receiver: Receiver,
+    scheduler: DeliveryScheduler,
+    clock: FakeClock,
+    exporter: InMemorySpanExporter,
+) -> None:
+    """Its attempts, retries and redelivery included, hang under the call that published it,
+    a unary call's or a stream's, rather than each starting a trace of its own."""
+    channel_id, _ = await add_channel(admin, receiver)
+    receiver.queue(Answer(status=500), Answer(status=500))
+    await ingest.PublishEvent(ingest_pb.PublishEventRequest(event=make_event("evt-unary")))
+    await retried_twice_then_redelivered(admin, scheduler, clock, channel_id, "evt-unary")
+    (acked,) = await publish_stream(ingest, [make_event("evt-streamed")])
+    assert acked.result == ACCEPTED
+    await scheduler.drain()
+    spans = exporter.get_finished_spans()
+
+    for call, event_id in ((PUBLISH_EVENT, "evt-unary"), (PUBLISH_EVENTS, "evt-streamed")):
+        (server,) = named(spans, call)
+        assert server.parent is None
+        attempts = [
+            span
+            for span in named(spans, "POST")
+            if span.attributes and span.attributes["deskhook.event_id"] == event_id
+        ]
+        assert len(attempts) == (4 if event_id == "evt-unary" else 1)
+        for span in attempts:
+            assert span.parent is not None
+            assert (span.context.trace_id, span.parent.span_id) == (
+                server.context.trace_id,
+                server.context.span_id,
+            )
+        sent = [
+            int(request.headers["traceparent"].split("-")[1], 16)
+            for request in deliveries(receiver)
+            if json.loads(request.body)["event_id"] == event_id
+        ]
+        assert sent == [server.context.trace_id] * len(attempts)

@@ -32,3 +32,5 @@ async def test_each_step_is_measured_and_the_floor_is_their_sum(tmp_path: Path) 
     assert figures["with a sending process: the server's floor"] == pytest.approx(
         floor - figures["send it over HTTPS (aiohttp)"] + handed
     )
+    # Measured apart from the steps: none of them.
+    assert 0 < figures["tracing off: what its hooks cost"] < floor

@@ -14,11 +14,10 @@ from pathlib import Path
 import aiohttp
 
 from deskhook.api.event_validation import published_event
-from deskhook.cli.enums import EVENT_TYPES
+from deskhook.cli.enums import EVENT_TYPES, TICKET_EVENT_TYPES
 from deskhook.demo.receiver import Arrival, VerifyingReceiver
 from deskhook.demo.report import Tally, problems
 from deskhook.demo.samples import SUPPORT_ID, sample_events
-from deskhook.domain.events import EventType
 from deskhook.domain.signing import new_secret, secret_key, webhook_headers
 from deskhook.v1 import channel_pb2
 from tests.support.serve_process import deskhook_command
@@ -53,10 +52,10 @@ def test_short_demo_delivers_and_verifies_every_event_type(tmp_path: Path) -> No
         name: (int(delivered), int(verified))
         for name, delivered, verified in SUMMARY_ROW.findall(result.stdout)
     }
-    assert set(rows) == set(EVENT_TYPES.names)
+    assert set(rows) == set(TICKET_EVENT_TYPES)
     assert all(delivered >= 1 and verified >= 1 for delivered, verified in rows.values()), rows
     # The log was shown as it filled, the receiver's one refusal retried.
-    assert result.stdout.count("verified ✓") >= len(EVENT_TYPES.names)
+    assert result.stdout.count("verified ✓") >= len(TICKET_EVENT_TYPES)
     assert "retry_scheduled" in result.stdout
     assert "Every event type was delivered and verified" in result.stdout
     # A console link the demo signed in with itself before it showed it.
@@ -64,7 +63,7 @@ def test_short_demo_delivers_and_verifies_every_event_type(tmp_path: Path) -> No
     assert list(tmp_path.iterdir()) == []
     # Each attempt is shown as it ends, stamped with when it started: in time order.
     times = LOG_TIME.findall(result.stdout)
-    assert len(times) > len(EVENT_TYPES.names)
+    assert len(times) > len(TICKET_EVENT_TYPES)
     assert times == sorted(times)
 
 
@@ -140,9 +139,9 @@ def log_entry(
 
 def test_demo_fails_unless_every_type_is_delivered_verified_and_nothing_is_rejected() -> None:
     tally = Tally()
-    for event_type in EVENT_TYPES.names:
+    for event_type in TICKET_EVENT_TYPES:
         tally.add(log_entry(event_type, channel_pb2.DELIVERY_OUTCOME_DELIVERED), Arrival(True))
-    verified = dict.fromkeys(EVENT_TYPES.names, 1)
+    verified = dict.fromkeys(TICKET_EVENT_TYPES, 1)
     assert problems(tally, verified, rejected=0) == []
     assert problems(tally, {**verified, "ticket_rating": 0}, rejected=0) == [
         "ticket_rating: nothing delivered and verified"
@@ -157,10 +156,12 @@ def test_sample_events_are_valid_and_each_ticket_lives_through_all_twelve_types(
     events = sample_events(5, start, timedelta(seconds=1))
     now_seconds = int(start.timestamp()) + len(events)
     published = [published_event(event, now_seconds) for event in events]
-    assert len({event.event_id for event in published}) == len(events) == 5 * len(EventType)
+    assert (
+        len({event.event_id for event in published}) == len(events) == 5 * len(TICKET_EVENT_TYPES)
+    )
     types_by_ticket = Counter((event.ticket_id, event.event_type) for event in published)
     assert set(types_by_ticket.values()) == {1}
-    assert len(types_by_ticket) == 5 * len(EventType)
+    assert len(types_by_ticket) == 5 * len(TICKET_EVENT_TYPES)
     # Every event is one of the watched department's: all of them reach the demo's channel.
     assert all(SUPPORT_ID in event.department_ids for event in published)
     times = [event.occurred_at_micros for event in published]

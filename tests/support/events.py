@@ -10,6 +10,15 @@ CHANGE_FIELDS = {
     event_pb2.EVENT_TYPE_TICKET_TYPE_CHANGE: ("type", "question", "incident"),
     event_pb2.EVENT_TYPE_TICKET_ASSIGNEE_CHANGE: ("assignee", "", "12"),
 }
+# The twelve a producer publishes; the operational four are deskhook's own.
+TICKET_EVENT_TYPES = [
+    number for name, number in event_pb2.EventType.items() if name.startswith("EVENT_TYPE_TICKET_")
+]
+OPERATIONAL_EVENT_TYPES = [
+    number
+    for name, number in event_pb2.EventType.items()
+    if number and not name.startswith("EVENT_TYPE_TICKET_")
+]
 POST_TYPES = {
     event_pb2.EVENT_TYPE_TICKET_ANSWER,
     event_pb2.EVENT_TYPE_TICKET_CHAT_ANSWER,

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from deskhook.domain.channel_spec import MUTABLE_PATHS, OUTPUT_ONLY_PATHS
 from deskhook.v1 import channel_admin_pb2 as admin_pb
 from deskhook.v1 import channel_pb2, event_pb2
-from tests.support.events import make_event
+from tests.support.events import TICKET_EVENT_TYPES, make_event
 
 # The range protobuf's Timestamp and Duration document (years 1 to 9999; ±10,000 years).
 TIMESTAMP_MIN_SECONDS: Final = -62_135_596_800
@@ -337,7 +337,7 @@ def events(draw: st.DrawFn) -> event_pb2.Event:
     # A fresh id, so that the valid events are stored rather than deduplicated.
     event = make_event(
         str(draw(st.uuids())),
-        draw(st.sampled_from(event_pb2.EventType.values()[1:])),
+        draw(st.sampled_from(TICKET_EVENT_TYPES)),
         department_id=draw(st.integers(1, 9)),
         ticket_id=draw(st.integers(1, 10**6)),
         old_department_id=draw(st.integers(1, 9)),

@@ -189,3 +189,36 @@ def test_a_refused_database_url_is_not_repeated_with_its_password() -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings({"database": "mysql://deskhook:hunter2@db/deskhook"}, environ={})
     assert "hunter2" not in str(raised.value)
+
+
+OPERATIONAL_SECRET = "whsec_" + "b3BlcmF0aW9uYWwgd2ViaG9va3MgZm9yIHRlc3Rz"
+
+
+def test_an_operational_url_needs_a_secret_from_the_environment() -> None:
+    url = {"operational_url": "https://ops.example/hooks"}
+    with pytest.raises(ConfigError, match="operational_url needs operational_secret"):
+        load_settings(url, environ={})
+    settings = load_settings(url, environ={"DESKHOOK_OPERATIONAL_SECRET": OPERATIONAL_SECRET})
+    assert settings.operational_secret == OPERATIONAL_SECRET
+    # Kept out of anything that prints the settings.
+    assert OPERATIONAL_SECRET not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        ("hunter2-not-a-secret", "must start with whsec_"),
+        ("whsec_not base64!", "followed by base64"),
+        ("whsec_c2hvcnQ=", "24 to 64 bytes of key, not 5"),
+        ("whsec_" + "QUFB" * 30, "not 90"),
+    ],
+)
+def test_a_bad_operational_secret_is_refused_without_being_echoed(
+    secret: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings({}, environ={"DESKHOOK_OPERATIONAL_SECRET": secret})
+    message = str(raised.value)
+    assert "environment variable DESKHOOK_OPERATIONAL_SECRET" in message
+    assert problem in message
+    assert secret not in message

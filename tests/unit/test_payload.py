@@ -3,14 +3,17 @@ as json_format writes it, key for key and in order, for any event; an event's fi
 rendered once for all the channels it goes to."""
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deskhook.delivery.payload import event_body
-from deskhook.domain.events import EventType
+from deskhook.delivery.payload import event_body, notice_payload
+from deskhook.domain.delivery import DeliveryRef
+from deskhook.domain.events import TICKET_EVENT_TYPES, EventType
+from deskhook.domain.operational import Notice
 from deskhook.v1 import event_pb2
 from tests.support.events import make_event
 from tests.support.proto_strategies import messages, same_json
@@ -44,7 +47,7 @@ def rendered_alone(event: event_pb2.Event, event_type: EventType, channel_id: st
 @settings(max_examples=200, deadline=None)
 @given(
     event=messages(event_pb2.Event.DESCRIPTOR),
-    event_type=st.sampled_from(EventType),
+    event_type=st.sampled_from(TICKET_EVENT_TYPES),
     channel_id=st.text(min_size=1, max_size=30),
 )
 def test_any_event_renders_as_json_format_renders_its_webhook_payload(
@@ -74,3 +77,32 @@ def test_events_with_the_same_fields_but_another_type_render_apart() -> None:
     closed = event_body(stored, EventType.TICKET_CLOSE, "ch_one")
     assert json.loads(created)["event_type"] == "ticket_create"
     assert json.loads(closed)["event_type"] == "ticket_close"
+
+
+def test_a_notice_is_its_own_body_whichever_channel_delivers_it() -> None:
+    """An operational notice renders as json_format renders its OperationalEvent: the channel
+    it names is the one it is about, and hostile text stays text inside JSON strings."""
+    hostile = '</script><b>"\u2028\x1b[2K'
+    about = Notice(
+        event_id="delivery.exhausted.ch_1.7.3",
+        event_type=EventType.DELIVERY_EXHAUSTED,
+        occurred_at=datetime(2026, 12, 7, 12, 0, 0, 123456, tzinfo=UTC),
+        channel_id="ch_1",
+        account_id="acme",
+        channel_name=hostile,
+        reason=hostile,
+        console_link="https://deskhook.example/#channel=ch_1",
+        delivery=DeliveryRef(7, "ch_1", "evt-9", EventType.TICKET_ANSWER, 2**62, "HD-1", "acme"),
+        attempts=3,
+        http_status=503,
+    )
+    stored = notice_payload(about)
+    body = json.loads(event_body(stored, EventType.DELIVERY_EXHAUSTED, "operational"))
+    expected = json_format.MessageToDict(
+        event_pb2.OperationalEvent.FromString(stored), preserving_proto_field_name=True
+    )
+    assert same_json(body, expected)
+    assert body["channel_id"] == "ch_1"
+    assert (body["channel_name"], body["ticket_id"]) == (hostile, str(2**62))
+    assert (body["delivery_event_id"], body["delivery_event_type"]) == ("evt-9", "ticket_answer")
+    assert body["occurred_at"] == "2026-12-07T12:00:00.123456Z"

@@ -57,13 +57,31 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     """The ticket reached its SLA resolution deadline. Detail: `sla`."""
     EVENT_TYPE_TICKET_RATING: _EventType.ValueType  # 12
     """The client rated the ticket. Detail: `rating`."""
+    EVENT_TYPE_CHANNEL_DISABLED: _EventType.ValueType  # 13
+    """Operational: deskhook disabled a channel (its receiver answered 410 Gone,
+    or nothing was delivered for days). Sent only to the operational URL: no
+    channel subscribes to it and no producer publishes it.
+    """
+    EVENT_TYPE_CHANNEL_FAILING: _EventType.ValueType  # 14
+    """Operational: a channel's circuit opened after consecutive failures; its
+    deliveries wait while probes test the receiver.
+    """
+    EVENT_TYPE_CHANNEL_RECOVERED: _EventType.ValueType  # 15
+    """Operational: a channel's circuit closed again after a success."""
+    EVENT_TYPE_DELIVERY_EXHAUSTED: _EventType.ValueType  # 16
+    """Operational: a delivery failed for good: its retries are used up, or the
+    channel retries nothing.
+    """
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper):
-    """The twelve ticket events a channel can subscribe to.
+    """The twelve ticket events a channel can subscribe to, and the four
+    operational events deskhook sends about channels to its operational URL.
 
     On the webhook wire (WebhookPayload.event_type, the `x-deskhook-event-type`
-    header) an event type is named by its value without the `EVENT_TYPE_` prefix,
-    in lower case: `EVENT_TYPE_TICKET_ANSWER` is `ticket_answer`.
+    header) a ticket event type is named by its value without the `EVENT_TYPE_`
+    prefix, in lower case: `EVENT_TYPE_TICKET_ANSWER` is `ticket_answer`. An
+    operational event type has a dot after its first word instead:
+    `EVENT_TYPE_CHANNEL_DISABLED` is `channel.disabled`.
     """
 
 EVENT_TYPE_UNSPECIFIED: EventType.ValueType  # 0
@@ -96,6 +114,21 @@ EVENT_TYPE_TICKET_SLA_REACHED: EventType.ValueType  # 11
 """The ticket reached its SLA resolution deadline. Detail: `sla`."""
 EVENT_TYPE_TICKET_RATING: EventType.ValueType  # 12
 """The client rated the ticket. Detail: `rating`."""
+EVENT_TYPE_CHANNEL_DISABLED: EventType.ValueType  # 13
+"""Operational: deskhook disabled a channel (its receiver answered 410 Gone,
+or nothing was delivered for days). Sent only to the operational URL: no
+channel subscribes to it and no producer publishes it.
+"""
+EVENT_TYPE_CHANNEL_FAILING: EventType.ValueType  # 14
+"""Operational: a channel's circuit opened after consecutive failures; its
+deliveries wait while probes test the receiver.
+"""
+EVENT_TYPE_CHANNEL_RECOVERED: EventType.ValueType  # 15
+"""Operational: a channel's circuit closed again after a success."""
+EVENT_TYPE_DELIVERY_EXHAUSTED: EventType.ValueType  # 16
+"""Operational: a delivery failed for good: its retries are used up, or the
+channel retries nothing.
+"""
 Global___EventType: _TypeAlias = EventType  # noqa: Y015
 
 class _PersonKind:
@@ -642,3 +675,89 @@ class WebhookPayload(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_detail) -> _WhichOneofReturnType_detail | None: ...
 
 Global___WebhookPayload: _TypeAlias = WebhookPayload  # noqa: Y015
+
+@_typing.final
+class OperationalEvent(_message.Message):
+    """The body of an operational webhook (`channel.disabled`, `channel.failing`,
+    `channel.recovered`, `delivery.exhausted`), sent to the operational URL as
+    its proto3 JSON form, signed like every webhook. It tells the helpdesk what
+    an administrator must act on, in whichever account.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    EVENT_TYPE_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    CHANNEL_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_NAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CONSOLE_LINK_FIELD_NUMBER: _builtins.int
+    DELIVERY_EVENT_ID_FIELD_NUMBER: _builtins.int
+    DELIVERY_EVENT_TYPE_FIELD_NUMBER: _builtins.int
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    HTTP_STATUS_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    """This notice's own id, unique: the `webhook-id` header is derived from it."""
+    event_type: _builtins.str
+    """The wire name of the event type: `channel.disabled`, `channel.failing`,
+    `channel.recovered` or `delivery.exhausted`.
+    """
+    channel_id: _builtins.str
+    """The channel the notice is about."""
+    account_id: _builtins.str
+    """The account of that channel; empty for the default account."""
+    channel_name: _builtins.str
+    """The channel's name, as its administrator set it."""
+    reason: _builtins.str
+    """Why, in words: the disabling reason, the failure that opened or the
+    success that closed the circuit, or why the delivery was given up.
+    """
+    console_link: _builtins.str
+    """The channel's page in the console, when the server knows its address
+    (`console_url`); empty otherwise.
+    """
+    delivery_event_id: _builtins.str
+    """For `delivery.exhausted`: the ticket event that was not delivered."""
+    delivery_event_type: _builtins.str
+    """For `delivery.exhausted`: the wire name of that ticket event's type, e.g.
+    `ticket_answer`.
+    """
+    ticket_id: _builtins.int
+    """For `delivery.exhausted`: the ticket that event concerns (Ticket.id)."""
+    attempts: _builtins.int
+    """For `delivery.exhausted`: how many attempts were made."""
+    http_status: _builtins.int
+    """The last HTTP status the receiver answered with; 0 when it did not answer
+    or the notice reports no attempt.
+    """
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp:
+        """When deskhook saw what the notice reports."""
+
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        event_type: _builtins.str = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        channel_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        channel_name: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        console_link: _builtins.str = ...,
+        delivery_event_id: _builtins.str = ...,
+        delivery_event_type: _builtins.str = ...,
+        ticket_id: _builtins.int = ...,
+        attempts: _builtins.int = ...,
+        http_status: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "attempts", b"attempts", "channel_id", b"channel_id", "channel_name", b"channel_name", "console_link", b"console_link", "delivery_event_id", b"delivery_event_id", "delivery_event_type", b"delivery_event_type", "event_id", b"event_id", "event_type", b"event_type", "http_status", b"http_status", "occurred_at", b"occurred_at", "reason", b"reason", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OperationalEvent: _TypeAlias = OperationalEvent  # noqa: Y015

@@ -16,7 +16,7 @@ from deskhook.api.event_validation import published_event
 from deskhook.core.ingest import IngestCommitter
 from deskhook.domain.errors import InvalidArgument, ResourceExhausted
 from deskhook.domain.events import IngestResult, PublishedEvent
-from deskhook.tracing import NO_TRACE, TraceContext, rpc_attributes, span
+from deskhook.tracing import NO_TRACE, TraceContext, rpc_attributes, span, trace_headers
 from deskhook.v1 import event_ingest_pb2 as pb
 from deskhook.v1 import event_ingest_pb2_grpc, event_pb2
 
@@ -173,7 +173,11 @@ class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
             SpanKind.SERVER,
             parent=(event.traceparent, event.tracestate),
             attributes=lambda: rpc_attributes(PUBLISH_EVENT),
-        ):
+        ) as call:
+            if call is not None:
+                # An event that came without a trace joins the call's: its attempts then hang
+                # under this span rather than each start a trace of its own.
+                with_call_trace_context(event, trace_headers(call).items())
             return await self._publish_one(event)
 
     async def _publish_one(self, event: event_pb2.Event) -> pb.PublishEventResponse:
@@ -199,11 +203,13 @@ class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
                 SpanKind.SERVER,
                 parent=call_trace_context(context.invocation_metadata()),
                 attributes=lambda: rpc_attributes(PUBLISH_EVENTS),
-            ),
+            ) as call,
         ):
+            # Events that came without a trace join the stream's, as a unary call's do.
+            joined = trace_headers(call) if call is not None else None
             window = Window(WINDOW_EVENTS, WINDOW_BYTES)
             in_flight: asyncio.Queue[_InFlight | None] = asyncio.Queue()
-            reader = asyncio.create_task(self._read(request_iterator, window, in_flight))
+            reader = asyncio.create_task(self._read(request_iterator, window, in_flight, joined))
             # A message taken from the queue but not yet stored waits here for the next response.
             held: deque[_InFlight | None] = deque()
             try:
@@ -237,16 +243,19 @@ class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
         request_iterator: AsyncIterator[pb.PublishEventsRequest],
         window: Window,
         in_flight: asyncio.Queue[_InFlight | None],
+        joined: dict[str, str] | None,
     ) -> None:
         try:
             async for request in request_iterator:
                 size = request.ByteSize()
                 await window.acquire(len(request.events), size)
-                in_flight.put_nowait(self._submit(request, size))
+                in_flight.put_nowait(self._submit(request, size, joined))
         finally:
             in_flight.put_nowait(None)
 
-    def _submit(self, request: pb.PublishEventsRequest, size: int) -> _InFlight:
+    def _submit(
+        self, request: pb.PublishEventsRequest, size: int, joined: dict[str, str] | None
+    ) -> _InFlight:
         now_seconds = int(self._now().timestamp())
         acks: list[pb.EventAck | None] = []
         valid: list[PublishedEvent] = []
@@ -257,6 +266,8 @@ class EventIngestServicer(event_ingest_pb2_grpc.EventIngestServicer):
                 )
                 acks.append(rejected_ack(message.event_id, too_many))
                 continue
+            if joined is not None:
+                with_call_trace_context(message, joined.items())
             try:
                 valid.append(published_event(message, now_seconds))
             except InvalidArgument as invalid:

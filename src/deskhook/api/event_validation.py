@@ -19,7 +19,12 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from deskhook.api.convert import event_type_from_proto
 from deskhook.domain.accounts import account_id_violation
 from deskhook.domain.errors import FieldViolation, InvalidArgument
-from deskhook.domain.events import EventType, PublishedEvent, event_id_violation
+from deskhook.domain.events import (
+    OPERATIONAL_EVENT_TYPES,
+    EventType,
+    PublishedEvent,
+    event_id_violation,
+)
 from deskhook.domain.text import NO_CONTROL_CHARACTERS, has_control_characters
 from deskhook.domain.trace_context import traceparent_violation, tracestate_violation
 from deskhook.v1 import event_pb2
@@ -217,6 +222,13 @@ def published_event(event: event_pb2.Event, now_seconds: int) -> PublishedEvent:
         event_type = event_type_from_proto(event.event_type, "event_type")
     except InvalidArgument as invalid:
         raise InvalidArgument(*violations, *invalid.violations) from None
+    if event_type in OPERATIONAL_EVENT_TYPES:
+        raise InvalidArgument(
+            *violations,
+            FieldViolation(
+                "event_type", f"{event_type.value} is deskhook's own; publish a ticket event type"
+            ),
+        )
     if (detail_violation := _detail_violation(event, event_type)) is not None:
         violations.append(detail_violation)
     violations.extend(

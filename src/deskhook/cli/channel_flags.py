@@ -9,7 +9,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from deskhook.cli.enums import EVENT_TYPES, ORDERINGS
+from deskhook.cli.enums import EVENT_TYPES, ORDERINGS, TICKET_EVENT_TYPES
 from deskhook.cli.values import delays
 from deskhook.v1 import channel_pb2
 
@@ -45,11 +45,11 @@ def add_channel_flags(parser: argparse.ArgumentParser, *, required: bool) -> Non
         "--event",
         dest="subscriptions",
         action="append",
-        choices=EVENT_TYPES.names,
+        choices=TICKET_EVENT_TYPES,
         metavar="TYPE",
         required=required,
         help="an event type that sends a webhook; repeat for several (update: replaces them)."
-        f" One of: {', '.join(EVENT_TYPES.names)}",
+        f" One of: {', '.join(TICKET_EVENT_TYPES)}",
     )
     _add_switch(
         group,

@@ -155,6 +155,18 @@ SETTING_FLAGS = (
         "URL",
     ),
     SettingFlag(
+        "--operational-url",
+        "the HTTPS URL that receives operational webhooks (channel.disabled, channel.failing, "
+        "channel.recovered, delivery.exhausted) about every account's channels; '' for none",
+        "URL",
+    ),
+    SettingFlag(
+        "--operational-secret",
+        "the whsec_ secret that signs the operational webhooks, required with "
+        "--operational-url; better set in the environment, out of the process list",
+        "SECRET",
+    ),
+    SettingFlag(
         "--log-level",
         "the least severe level of log lines written: debug, info, warning or error",
         "LEVEL",

@@ -2,7 +2,7 @@
 // from the server (names, URLs, messages) reaches the page as text (textContent), never as
 // markup.
 import { call, watch, ApiError } from "./api.js";
-import { WORDS, EVENT_TYPES, chosenLanguage } from "./i18n.js";
+import { WORDS, EVENT_TYPES, TICKET_EVENT_TYPES, chosenLanguage, wireName } from "./i18n.js";
 
 const TOKEN_KEY = "deskhook.token";
 let words = WORDS.en;
@@ -44,15 +44,23 @@ function show(view, ...nodes) {
   }
 }
 
+// The channel a link named (`#channel=ID`, an operational webhook's console_link), opened once
+// a token is there; then forgotten, so that "All channels" and a reload show the list.
+let linkedChannel = null;
+
 // A console link carries the token in its fragment, which browsers never send: taken into
-// this tab's storage, and removed from the address bar and history at once.
-function tokenFromLink() {
+// this tab's storage, and removed from the address bar and history at once. A channel's link
+// goes the same way, so that a reload or a bookmark does not open that channel again. True
+// when the link carried either.
+function fromLink() {
   const fragment = new URLSearchParams(window.location.hash.slice(1));
   const token = fragment.get("token");
-  if (token) {
-    sessionStorage.setItem(TOKEN_KEY, token);
-    history.replaceState(null, "", window.location.pathname + window.location.search);
-  }
+  const channel = fragment.get("channel");
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  if (channel) linkedChannel = channel;
+  if (!token && !channel) return false;
+  history.replaceState(null, "", window.location.pathname + window.location.search);
+  return true;
 }
 
 // What an account token says of itself (the server checks it; this only shapes the page):
@@ -237,7 +245,7 @@ async function channelList(pageToken = "") {
 function channelForm() {
   const field = (id, label, attributes) =>
     element("p", {}, element("label", { for: id }, label), element("input", { id, name: id, ...attributes }));
-  const boxes = EVENT_TYPES.map((type) =>
+  const boxes = TICKET_EVENT_TYPES.map((type) =>
     element(
       "label",
       { class: "check" },
@@ -414,7 +422,7 @@ function headersSent(entry) {
     ["webhook-id", entry.webhookId || ""],
     ["webhook-timestamp", String(seconds)],
     ["webhook-signature", `v1,… ${words.notKept}`],
-    ["x-deskhook-event-type", (entry.eventType || "").replace(/^EVENT_TYPE_/, "").toLowerCase()],
+    ["x-deskhook-event-type", wireName(entry.eventType)],
     ["x-deskhook-attempt", String(entry.attempt || 1)],
   ];
 }
@@ -569,9 +577,24 @@ function follow(id, filters, table, body, readOnly, problem) {
   });
 }
 
+// A linked channel that cannot be shown (deleted, or not the token's account's) leaves its
+// reason above the list, not a page with no way on. A refused token keeps the link for the
+// token given next.
+async function linkedPage(main) {
+  try {
+    await channelPage(linkedChannel);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return;
+    await attempt(channelList, main);
+    main.prepend(alert(`${words.failed}: ${error.message}`));
+  }
+  linkedChannel = null;
+}
+
 async function route() {
   if (!token()) return signIn();
   const main = document.getElementById("main");
+  if (linkedChannel !== null) return linkedPage(main);
   await attempt(channelList, main);
 }
 
@@ -585,12 +608,16 @@ function applyLanguage(language) {
 }
 
 function start() {
-  tokenFromLink();
+  fromLink();
   applyLanguage(chosenLanguage(localStorage, navigator.languages || [navigator.language]));
   document.getElementById("language").addEventListener("change", (event) => {
     localStorage.setItem("deskhook.language", event.target.value);
     applyLanguage(event.target.value);
     current();
+  });
+  // A link followed in a tab already showing the console changes only the fragment: no load.
+  window.addEventListener("hashchange", () => {
+    if (fromLink()) route();
   });
   route();
 }

@@ -86,6 +86,10 @@ export const WORDS = {
       EVENT_TYPE_TICKET_DEPARTMENT_CHANGE: "Department changed",
       EVENT_TYPE_TICKET_SLA_REACHED: "SLA reached",
       EVENT_TYPE_TICKET_RATING: "Rating added",
+      EVENT_TYPE_CHANNEL_DISABLED: "Channel disabled",
+      EVENT_TYPE_CHANNEL_FAILING: "Channel failing",
+      EVENT_TYPE_CHANNEL_RECOVERED: "Channel recovered",
+      EVENT_TYPE_DELIVERY_EXHAUSTED: "Delivery given up",
     },
   },
   ru: {
@@ -174,12 +178,25 @@ export const WORDS = {
       EVENT_TYPE_TICKET_DEPARTMENT_CHANGE: "Изменение департамента",
       EVENT_TYPE_TICKET_SLA_REACHED: "Достигнут SLA",
       EVENT_TYPE_TICKET_RATING: "Добавлена оценка",
+      EVENT_TYPE_CHANNEL_DISABLED: "Канал отключён",
+      EVENT_TYPE_CHANNEL_FAILING: "Канал не отвечает",
+      EVENT_TYPE_CHANNEL_RECOVERED: "Канал восстановлен",
+      EVENT_TYPE_DELIVERY_EXHAUSTED: "Отказ в доставке",
     },
   },
 };
 
 // The 12 subscriptions, in the original product's order.
+// Every type the log may show, the operational ones (sent to the server's operational URL)
+// included; channels subscribe to the ticket types alone.
 export const EVENT_TYPES = Object.keys(WORDS.en.events);
+export const TICKET_EVENT_TYPES = EVENT_TYPES.filter((type) => type.startsWith("EVENT_TYPE_TICKET_"));
+
+// The type as the webhook names it: `ticket_answer`, or `channel.disabled` for an operational one.
+export function wireName(type) {
+  const name = (type || "").replace(/^EVENT_TYPE_/, "").toLowerCase();
+  return name.startsWith("ticket_") ? name : name.replace("_", ".");
+}
 
 // The browser's language, unless the user chose one here.
 export function chosenLanguage(storage, navigatorLanguages) {

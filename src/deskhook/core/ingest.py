@@ -14,6 +14,7 @@ from deskhook.tracing import span
 
 # Events committed in one transaction at most; what arrives meanwhile waits for the next one.
 MAX_BATCH_EVENTS = 2000
+COMMIT_SPAN = "deskhook ingest commit"
 
 
 class IngestCommitter:
@@ -61,7 +62,7 @@ class IngestCommitter:
         # A batch holds events of many traces: its span links to them rather than join one.
         with span(
             self._tracer,
-            "deskhook ingest commit",
+            COMMIT_SPAN,
             SpanKind.INTERNAL,
             attributes=lambda: {"deskhook.events": len(events)},
             linked=lambda: ((event.traceparent, event.tracestate) for event in events),

@@ -15,6 +15,7 @@ from opentelemetry.trace import Span, SpanKind, Tracer
 from deskhook.delivery.demand import Demand
 from deskhook.delivery.health_view import HealthView
 from deskhook.delivery.http_client import WebhookClient
+from deskhook.delivery.operational import OperationalNotices
 from deskhook.delivery.payload import event_body, rendered_event
 from deskhook.delivery.slots import Slots
 from deskhook.domain.breaker import BreakerPolicy, should_disable
@@ -65,6 +66,32 @@ def build_attempt(
     )
 
 
+def attempt_span(
+    tracer: Tracer | None, channel: Channel, delivery: DueDelivery
+) -> AbstractContextManager[Span | None]:
+    """The attempt's span while tracing is on, child of the event's producer span."""
+    if tracer is None:
+        return nullcontext()
+    try:
+        event = rendered_event(delivery.payload, delivery.event_type)
+        parent = (event.traceparent, event.tracestate)
+    except Exception:
+        parent = NO_TRACE
+    return span(
+        tracer,
+        "POST",
+        SpanKind.CLIENT,
+        parent=parent,
+        attributes=lambda: {
+            **http_client_attributes(channel.spec.url),
+            "deskhook.account_id": channel.account_id,
+            "deskhook.channel_id": channel.id,
+            "deskhook.event_id": delivery.event_id,
+            "deskhook.attempt": delivery.attempts + 1,
+        },
+    )
+
+
 class Attempts:
     def __init__(
         self,
@@ -79,6 +106,7 @@ class Attempts:
         jitter: Callable[[], float],
         random_bytes: Callable[[int], bytes],
         tracer: Tracer | None,
+        notices: OperationalNotices | None,
         wake: asyncio.Event,
         on_attempt: Callable[[Attempt], None],
         breaker: BreakerPolicy,
@@ -94,6 +122,8 @@ class Attempts:
         self._jitter = jitter
         self._random_bytes = random_bytes
         self._tracer = tracer
+        # None when no operational URL is set.
+        self._notices = notices
         self._wake = wake
         self._on_attempt = on_attempt
         self._breaker = breaker
@@ -113,7 +143,7 @@ class Attempts:
         try:
             channel = self._directory.channel(delivery.channel_id)
             if channel is not None:
-                with self._span(channel, delivery) as span:
+                with attempt_span(self._tracer, channel, delivery) as span:
                     started = self._now()
                     response = await self._call(channel, delivery, started, span)
                     attempt = await self._handle(channel, delivery, response, started)
@@ -126,29 +156,6 @@ class Attempts:
                 channel_id=delivery.channel_id,
                 event_id=delivery.event_id,
             )
-
-    def _span(self, channel: Channel, delivery: DueDelivery) -> AbstractContextManager[Span | None]:
-        """The attempt's span while tracing is on, child of the event's producer span."""
-        if self._tracer is None:
-            return nullcontext()
-        try:
-            event = rendered_event(delivery.payload, delivery.event_type)
-            parent = (event.traceparent, event.tracestate)
-        except Exception:
-            parent = NO_TRACE
-        return span(
-            self._tracer,
-            "POST",
-            SpanKind.CLIENT,
-            parent=parent,
-            attributes=lambda: {
-                **http_client_attributes(channel.spec.url),
-                "deskhook.account_id": channel.account_id,
-                "deskhook.channel_id": channel.id,
-                "deskhook.event_id": delivery.event_id,
-                "deskhook.attempt": delivery.attempts + 1,
-            },
-        )
 
     async def _call(
         self, channel: Channel, delivery: DueDelivery, started: datetime, span: Span | None
@@ -228,6 +235,8 @@ class Attempts:
             duration_ms=round(response.duration * 1000, 1),
         )
         self._on_attempt(logged)
+        if self._notices is not None and decision.verdict is Verdict.GIVE_UP:
+            await self._notices.delivery_exhausted(channel, logged)
         await self._disable_if_due(channel, decision, finished)
         return attempt
 
@@ -237,6 +246,13 @@ class Attempts:
         finally:
             self._health.settle(attempt for attempt, _ in attempts)
         self._health.adopt(finished.health)
+        if self._notices is not None and finished.circuit_changes:
+            changed = {
+                channel_id: (channel, state)
+                for channel_id, state in finished.circuit_changes.items()
+                if (channel := self._directory.channel(channel_id)) is not None
+            }
+            await self._notices.circuits_changed(changed, finished.health, finished.attempts)
         # Their leases ended, and a ticket's next delivery may be first now: claim again.
         self._demand.stir(attempt.channel_id for attempt, _ in attempts)
         self._wake.set()
@@ -251,7 +267,9 @@ class Attempts:
             reason = f"no successful delivery for {days:g} days"
         else:
             return
-        await self._store.disable_channel(channel.id, reason, now)
+        disabled = await self._store.disable_channel(channel.id, reason, now)
+        if disabled and self._notices is not None:
+            await self._notices.channel_disabled(channel, reason)
         await self._slots.drop_ready(channel.id)
         self._health.end_probe(channel.id, health)
         await self._directory.refresh()

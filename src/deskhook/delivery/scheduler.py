@@ -24,6 +24,7 @@ from deskhook.delivery.demand import Demand
 from deskhook.delivery.health_view import HealthView
 from deskhook.delivery.http_client import WebhookClient
 from deskhook.delivery.loop_lag import LoopWindow
+from deskhook.delivery.operational import OperationalNotices
 from deskhook.delivery.slots import Slots
 from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, ChannelHealth
 from deskhook.domain.delivery import Attempt
@@ -66,6 +67,7 @@ class DeliveryScheduler:
         breaker: BreakerPolicy = DEFAULT_POLICY,
         window: LoopWindow | None = None,
         tracer: Tracer | None = None,
+        notices: OperationalNotices | None = None,
     ) -> None:
         self._store = store
         # Set from outside when deliveries may have fallen due on any channel (a redelivery,
@@ -101,6 +103,7 @@ class DeliveryScheduler:
             jitter=jitter,
             random_bytes=random_bytes,
             tracer=tracer,
+            notices=notices,
             wake=self._nudge,
             on_attempt=on_attempt,
             breaker=breaker,

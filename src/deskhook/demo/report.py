@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
 
-from deskhook.cli.enums import EVENT_TYPES, OUTCOMES
+from deskhook.cli.enums import EVENT_TYPES, OUTCOMES, TICKET_EVENT_TYPES
 from deskhook.cli.output import milliseconds
 from deskhook.demo.receiver import Arrival
 from deskhook.v1 import channel_pb2
@@ -87,7 +87,7 @@ def problems(tally: Tally, verified: Mapping[str, int], rejected: int) -> list[s
     rejected, no delivery given up. Empty when it passed."""
     found = [
         f"{name}: nothing delivered and verified"
-        for name in EVENT_TYPES.names
+        for name in TICKET_EVENT_TYPES
         if not (tally.delivered[name] and verified.get(name, 0))
     ]
     if rejected:
@@ -111,7 +111,7 @@ def summary(
         TYPE_COLUMNS.format("event type", "delivered", "verified"),
         *(
             TYPE_COLUMNS.format(name, tally.delivered[name], verified.get(name, 0))
-            for name in EVENT_TYPES.names
+            for name in TICKET_EVENT_TYPES
         ),
         "",
     ]

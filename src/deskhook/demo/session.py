@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 from google.protobuf.duration_pb2 import Duration
 
-from deskhook.cli.enums import EVENT_TYPES
+from deskhook.cli.enums import EVENT_TYPES, TICKET_EVENT_TYPES
 from deskhook.cli.loop import run_async
 from deskhook.cli.output import say
 from deskhook.cli.stubs import AdminStub, IngestStub, admin_stub, ingest_stub
@@ -103,7 +103,7 @@ async def _create_channel(admin: AdminStub, receiver: VerifyingReceiver) -> str:
                 name="Demo CRM",
                 url=receiver.url,
                 department_id=SUPPORT_ID,
-                subscriptions=EVENT_TYPES.values.values(),
+                subscriptions=[EVENT_TYPES.values[name] for name in TICKET_EVENT_TYPES],
                 retries_enabled=True,
                 retry_schedule=[RETRY_DELAY],
                 # The live log shows each attempt as it ends, stamped with when it started:

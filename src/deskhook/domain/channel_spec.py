@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from deskhook.domain.accounts import DEFAULT_ACCOUNT
 from deskhook.domain.errors import FieldViolation, InvalidArgument
-from deskhook.domain.events import EventType
+from deskhook.domain.events import OPERATIONAL_EVENT_TYPES, EventType
 from deskhook.domain.responses import FailureReason
 from deskhook.domain.text import NO_CONTROL_CHARACTERS, has_control_characters
 from deskhook.domain.url_policy import UrlPolicy, UrlRefused, check_url
@@ -122,6 +122,12 @@ def _spec_violations(spec: ChannelSpec, policy: UrlPolicy) -> Iterable[FieldViol
         yield FieldViolation("subscriptions", "must name at least one event type")
     elif len(set(spec.subscriptions)) != len(spec.subscriptions):
         yield FieldViolation("subscriptions", "must name each event type at most once")
+    elif operational := OPERATIONAL_EVENT_TYPES.intersection(spec.subscriptions):
+        yield FieldViolation(
+            "subscriptions",
+            f"{', '.join(sorted(operational))}: operational events go to the server's"
+            " operational URL only",
+        )
     if len(spec.retry_schedule) > MAX_RETRY_DELAYS:
         # Not each delay as well: thousands of violations outgrow what a client accepts.
         yield FieldViolation("retry_schedule", f"must have at most {MAX_RETRY_DELAYS} delays")

@@ -1,4 +1,5 @@
-"""Ticket events: the twelve types, named as on the webhook wire, and an event on its way in."""
+"""Events: the twelve ticket types and the four operational ones, named as on the webhook wire,
+and an event on its way in."""
 
 from enum import StrEnum
 from typing import Final, NamedTuple
@@ -21,6 +22,26 @@ class EventType(StrEnum):
     TICKET_DEPARTMENT_CHANGE = "ticket_department_change"
     TICKET_SLA_REACHED = "ticket_sla_reached"
     TICKET_RATING = "ticket_rating"
+    # deskhook's own notices about channels, sent to the operational URL alone
+    # (deskhook.domain.operational).
+    CHANNEL_DISABLED = "channel.disabled"
+    CHANNEL_FAILING = "channel.failing"
+    CHANNEL_RECOVERED = "channel.recovered"
+    DELIVERY_EXHAUSTED = "delivery.exhausted"
+
+
+OPERATIONAL_EVENT_TYPES: Final = frozenset(
+    {
+        EventType.CHANNEL_DISABLED,
+        EventType.CHANNEL_FAILING,
+        EventType.CHANNEL_RECOVERED,
+        EventType.DELIVERY_EXHAUSTED,
+    }
+)
+# What producers publish and channels subscribe to.
+TICKET_EVENT_TYPES: Final = tuple(
+    event_type for event_type in EventType if event_type not in OPERATIONAL_EVENT_TYPES
+)
 
 
 def event_id_violation(event_id: str) -> FieldViolation | None:

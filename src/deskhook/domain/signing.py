@@ -21,6 +21,25 @@ def new_secret(random_bytes: bytes) -> str:
     return SECRET_PREFIX + base64.b64encode(random_bytes).decode("ascii")
 
 
+# Standard Webhooks' bounds on a secret's key.
+MIN_KEY_BYTES = 24
+MAX_KEY_BYTES = 64
+
+
+def secret_problem(secret: str) -> str:
+    """What is wrong with a `whsec_` secret given by an operator; "" if fine. Never the secret
+    itself: the message may be logged."""
+    if not secret.startswith(SECRET_PREFIX):
+        return f"must start with {SECRET_PREFIX}"
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except ValueError:
+        return f"must be {SECRET_PREFIX} followed by base64"
+    if not MIN_KEY_BYTES <= len(key) <= MAX_KEY_BYTES:
+        return f"must hold {MIN_KEY_BYTES} to {MAX_KEY_BYTES} bytes of key, not {len(key)}"
+    return ""
+
+
 class SigningSecret(NamedTuple):
     secret: str
     # None while it is the current secret; after a rotation, the end of its grace period.

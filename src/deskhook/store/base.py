@@ -13,7 +13,7 @@ from typing import Protocol
 
 from deskhook.domain.access_tokens import AccessTokenKey
 from deskhook.domain.accounts import Scope
-from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, ChannelHealth
+from deskhook.domain.breaker import DEFAULT_POLICY, BreakerPolicy, ChannelHealth, CircuitState
 from deskhook.domain.channel_spec import Channel, ConnectionStatus
 from deskhook.domain.delivery import Attempt, AttemptOutcome, DueDelivery
 from deskhook.domain.events import EventType, IngestResult, MatchedEvent
@@ -97,11 +97,14 @@ class Claimed:
 @dataclass(frozen=True)
 class Finished:
     """What recording attempts stored: each attempt as logged, with the id the log gave it
-    (what ListDeliveryLog shows), in order; and the health of each channel of the attempts
-    after them."""
+    (what ListDeliveryLog shows), in order; the health of each channel of the attempts after
+    them; and the channels whose circuit they opened or closed, with its new state. A change is
+    found under the lock that counts it, so of all the replicas sharing a store exactly one
+    learns of it."""
 
     attempts: list[Attempt]
     health: dict[str, ChannelHealth]
+    circuit_changes: dict[str, CircuitState] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -264,7 +267,10 @@ class Store(Protocol):
         in turn with claims and with the other replicas' results."""
         ...
 
-    async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None: ...
+    async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> bool:
+        """Disable an enabled channel, saying why. Whether this call disabled it: of replicas
+        disabling one channel at once, one is told so."""
+        ...
 
     async def list_attempts(
         self, scope: Scope, log_filter: LogFilter, before: tuple[int, int] | None, limit: int

@@ -83,6 +83,17 @@ def recorded_health(
     return health
 
 
+def circuit_changes(
+    before: Mapping[str, ChannelHealth], after: Mapping[str, ChannelHealth]
+) -> dict[str, CircuitState]:
+    """The channels of `after` whose circuit is not as it was `before`, with its new state."""
+    return {
+        channel_id: health.state
+        for channel_id, health in after.items()
+        if health.state is not before.get(channel_id, UNTRIED).state
+    }
+
+
 def counted_without_change(
     stored: ChannelHealth | None,
     attempts: Sequence[tuple[Attempt, datetime]],

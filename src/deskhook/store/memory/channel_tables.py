@@ -137,8 +137,10 @@ class ChannelTables:
             row.channel for row in self._channels.values() if scope.reaches(row.channel.account_id)
         ]
 
-    async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None:
+    async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> bool:
         row = self._channels.get(channel_id)
-        if row is not None:
-            spec = replace(row.channel.spec, enabled=False)
-            row.channel = replace(row.channel, spec=spec, disabled_reason=reason, update_time=now)
+        if row is None or not row.channel.spec.enabled:
+            return False
+        spec = replace(row.channel.spec, enabled=False)
+        row.channel = replace(row.channel, spec=spec, disabled_reason=reason, update_time=now)
+        return True

@@ -23,7 +23,7 @@ from deskhook.store.memory.access_token_tables import AccessTokenTables
 from deskhook.store.memory.channel_tables import ChannelTables
 from deskhook.store.process_claims import ProcessClaims
 from deskhook.store.rows import ATTEMPT_COLUMNS, DELIVERY_STATES, attempt_values
-from deskhook.store.shared_limits import UNTRIED, recorded_health
+from deskhook.store.shared_limits import UNTRIED, circuit_changes, recorded_health
 
 # The operators of `log_comparisons`, on stored values.
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -202,7 +202,9 @@ class MemoryStore(ChannelTables, ProcessClaims, AccessTokenTables):
     async def finish_attempts(
         self, attempts: Sequence[tuple[Attempt, datetime]], breaker: BreakerPolicy
     ) -> Finished:
-        health = recorded_health(await self._stored_health(), attempts, breaker)
+        before = await self._stored_health()
+        health = recorded_health(before, attempts, breaker)
+        changes = circuit_changes(before, health)
         records: list[Attempt] = []
         for record, _ in attempts:
             self._attempt_seq += 1
@@ -224,7 +226,7 @@ class MemoryStore(ChannelTables, ProcessClaims, AccessTokenTables):
             for channel_id, channel in health.items()
             if channel_id in self._channels
         )
-        return Finished(records, health)
+        return Finished(records, health, changes)
 
     async def list_attempts(
         self, scope: Scope, log_filter: LogFilter, before: tuple[int, int] | None, limit: int

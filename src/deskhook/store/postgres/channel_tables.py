@@ -202,15 +202,17 @@ class ChannelTables(ChannelUpdates, PostgresConnections):
         )
         return [channel_from_row(row) for row in rows]
 
-    async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None:
-        await self._write(
+    async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> bool:
+        # Under the row's lock: of replicas disabling the channel at once, one changes it.
+        disabled = await self._write(
             "UPDATE channels SET enabled = false, disabled_reason = $2, update_time = $3"
-            " WHERE id = $1",
+            " WHERE id = $1 AND enabled",
             channel_id,
             reason,
             to_micros(now),
             notify=CHANNELS_CHANGED,
         )
+        return disabled > 0
 
     async def channel_health(self) -> dict[str, ChannelHealth]:
         rows = await self._pool.fetch(f"SELECT id, {HEALTH_COLUMNS} FROM channels")

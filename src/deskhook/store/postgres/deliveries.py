@@ -64,6 +64,7 @@ from deskhook.store.rows import (
 )
 from deskhook.store.shared_limits import (
     allowances,
+    circuit_changes,
     counted_without_change,
     first_token_at,
     paid,
@@ -273,7 +274,8 @@ class DeliveryTables(PostgresConnections):
         ):
             stored = await db.fetch(LOCK_HEALTH, counted) if counted else []
             locked = {row["id"]: health_from_row(row) for row in stored}
-            health = recorded_health({**unchanged, **locked}, attempts, breaker)
+            before = {**unchanged, **locked}
+            health = recorded_health(before, attempts, breaker)
             written = {
                 channel_id: health[channel_id] for channel_id in locked if channel_id in health
             }
@@ -301,4 +303,5 @@ class DeliveryTables(PostgresConnections):
                 for (record, _), row in zip(attempts, logged, strict=True)
             ],
             health,
+            circuit_changes(before, health),
         )

@@ -170,9 +170,10 @@ class ChannelTables(ChannelUpdates, SqliteConnections):
         )
         return [channel_from_row(row) for row in rows]
 
-    async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> None:
-        await self._write(
+    async def disable_channel(self, channel_id: str, reason: str, now: datetime) -> bool:
+        disabled = await self._write(
             "UPDATE channels SET enabled = 0, disabled_reason = :reason, update_time = :now"
-            " WHERE id = :id",
+            " WHERE id = :id AND enabled",
             {"reason": reason, "now": to_micros(now), "id": channel_id},
         )
+        return disabled > 0

@@ -18,9 +18,7 @@ from deskhook.domain.events import EventType
 from deskhook.domain.times import from_micros, to_micros
 from deskhook.store import rows
 from deskhook.store.base import ClaimRules, Finished
-from deskhook.store.shared_limits import (
-    recorded_health,
-)
+from deskhook.store.shared_limits import circuit_changes, recorded_health
 from deskhook.store.sqlite.bulk import execute_rows
 from deskhook.store.sqlite.channel_tables import IN_SCOPE
 from deskhook.store.sqlite.connection import SqliteConnections
@@ -121,6 +119,7 @@ class DeliveryTables(SqliteConnections):
         async with self._transaction(durable=False) as db:
             # Counted under the writer's lock: no other batch's results come in between.
             health = recorded_health(stored, attempts, breaker)
+            changes = circuit_changes(stored, health)
             await execute_rows(
                 db,
                 f"INSERT INTO attempts ({rows.ATTEMPT_COLUMNS}) VALUES {{values}}",
@@ -159,6 +158,7 @@ class DeliveryTables(SqliteConnections):
         return Finished(
             [replace(record, id=first_id + index) for index, (record, _) in enumerate(attempts)],
             health,
+            changes,
         )
 
 
