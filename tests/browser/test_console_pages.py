@@ -7,12 +7,12 @@ from urllib.parse import quote
 from playwright.async_api import Browser, Page, expect
 
 from deskhook.config import Settings
-from deskhook.server import DeskhookServer
+from deskhook.server import DeskhookServer, Tuning
 from deskhook.v1 import channel_admin_pb2 as pb
 from deskhook.v1 import event_pb2
 from tests.support.channels import add_channel
 from tests.support.receiver import Answer, Receiver
-from tests.support.server import ADMIN_TOKEN, AdminStub
+from tests.support.server import ADMIN_TOKEN, OPERATIONAL_SECRET, AdminStub, running
 from tests.support.store_items import make_channel, opened
 
 # The form's words in the original product's Russian, the 12 subscriptions among them.
@@ -300,3 +300,19 @@ async def test_the_channel_list_comes_in_pages_of_50(
     await page.get_by_role("button", name="First page").click()
     await expect(rows).to_have_count(50)
     await expect(page.get_by_role("button", name="First page")).to_have_count(0)
+
+
+async def test_the_operational_channel_offers_no_change_its_settings_would_undo(
+    page: Page, settings: Settings, tuning: Tuning, receiver: Receiver
+) -> None:
+    operational = settings.model_copy(
+        update={"operational_url": receiver.url("/ops"), "operational_secret": OPERATIONAL_SECRET}
+    )
+    async with running(operational, tuning) as server:
+        await sign_in(page, server)
+        await page.get_by_role("button", name="Operational webhooks").click()
+        await expect(page.get_by_role("heading", name="Operational webhooks")).to_be_visible()
+        await expect(page.get_by_text("Channel disabled, Channel failing")).to_be_visible()
+        await expect(page.get_by_role("button", name="Test connection")).to_be_visible()
+        for refused in ("Rotate secret", "Delete"):
+            await expect(page.get_by_role("button", name=refused)).to_have_count(0)

@@ -5,11 +5,14 @@ operational URL is another path of it), time moved by the test."""
 
 import json
 import re
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
+import grpc
 import pytest
 from google.protobuf import json_format
+from google.protobuf.field_mask_pb2 import FieldMask
 from standardwebhooks import Webhook
 
 from deskhook.config import Settings
@@ -23,16 +26,16 @@ from deskhook.domain.operational import OPERATIONAL_CHANNEL_ID, SYSTEM_ACCOUNT
 from deskhook.domain.signing import active_secrets
 from deskhook.server import StartupError, Tuning
 from deskhook.v1 import channel_admin_pb2 as admin_pb
-from deskhook.v1 import event_pb2
+from deskhook.v1 import channel_pb2, event_pb2
 from tests.support.channels import add_channel
 from tests.support.clock import FakeClock
 from tests.support.delivery import DELIVERED, deliveries, log_of, publish
 from tests.support.events import make_event
 from tests.support.receiver import Answer, ReceivedRequest, Receiver
-from tests.support.server import AdminStub, IngestStub, running
+from tests.support.rpc_errors import rpc_failure
+from tests.support.server import OPERATIONAL_SECRET, AdminStub, IngestStub, running
 from tests.support.store_items import opened
 
-OPERATIONAL_SECRET = "whsec_" + "b3BlcmF0aW9uYWwgd2ViaG9va3MgZm9yIHRlc3Rz"
 CONSOLE_URL = "https://deskhook.example"
 OPS = "/ops"
 
@@ -232,3 +235,32 @@ async def test_an_operational_url_no_channel_could_have_is_refused_at_start(
         with pytest.raises(StartupError, match=f"operational_url: .*{re.escape(problem)}"):
             async with running(refused, tuning):
                 pass
+
+
+async def test_the_api_leaves_the_operational_channel_to_the_settings(
+    admin: AdminStub, receiver: Receiver
+) -> None:
+    attempts: list[Awaitable[object]] = [
+        admin.UpdateChannel(
+            admin_pb.UpdateChannelRequest(
+                channel=channel_pb2.Channel(id=OPERATIONAL_CHANNEL_ID, name="mine"),
+                update_mask=FieldMask(paths=["name"]),
+            )
+        ),
+        admin.DeleteChannel(admin_pb.DeleteChannelRequest(id=OPERATIONAL_CHANNEL_ID)),
+        admin.RotateSigningSecret(admin_pb.RotateSigningSecretRequest(id=OPERATIONAL_CHANNEL_ID)),
+    ]
+    for call in attempts:
+        refused = await rpc_failure(call)
+        assert (refused.code, refused.reason) == (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "OPERATIONAL_CHANNEL",
+        )
+        assert "operational_url" in refused.message
+    got = await admin.GetChannel(admin_pb.GetChannelRequest(id=OPERATIONAL_CHANNEL_ID))
+    assert (got.channel.name, got.channel.url) == ("Operational webhooks", receiver.url(OPS))
+    # Testing its connection changes nothing the settings own.
+    tested = await admin.TestConnection(
+        admin_pb.TestConnectionRequest(channel_id=OPERATIONAL_CHANNEL_ID)
+    )
+    assert tested.connection_status.http_status == 200

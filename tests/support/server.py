@@ -17,6 +17,8 @@ IngestStub: TypeAlias = "event_ingest_pb2_grpc.EventIngestAsyncStub"
 
 ADMIN_TOKEN = "admin-token-for-tests"
 INGEST_TOKEN = "ingest-token-for-tests"
+# Signs the operational webhooks of servers given an operational URL.
+OPERATIONAL_SECRET = "whsec_" + "b3BlcmF0aW9uYWwgd2ViaG9va3MgZm9yIHRlc3Rz"
 # Short enough that a hanging receiver costs a test well under a second.
 TEST_LIMITS = HttpLimits(connect_timeout=0.5, total_timeout=0.5)
 

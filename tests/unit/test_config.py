@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from deskhook.config import ConfigError, Settings, load_settings, parse_host_port
+from tests.support.server import OPERATIONAL_SECRET
 
 
 def write_config(tmp_path: Path, text: str) -> str:
@@ -189,9 +190,6 @@ def test_a_refused_database_url_is_not_repeated_with_its_password() -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings({"database": "mysql://deskhook:hunter2@db/deskhook"}, environ={})
     assert "hunter2" not in str(raised.value)
-
-
-OPERATIONAL_SECRET = "whsec_" + "b3BlcmF0aW9uYWwgd2ViaG9va3MgZm9yIHRlc3Rz"
 
 
 def test_an_operational_url_needs_a_secret_from_the_environment() -> None:

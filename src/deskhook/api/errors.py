@@ -15,6 +15,7 @@ from grpc_status import rpc_status
 from deskhook.domain.errors import (
     AlreadyExists,
     DomainError,
+    FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -34,6 +35,7 @@ _CODES: Final[dict[type[DomainError], grpc.StatusCode]] = {
     NotFound: grpc.StatusCode.NOT_FOUND,
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     # gRPC clients retry UNAVAILABLE, and only that.
     Unavailable: grpc.StatusCode.UNAVAILABLE,

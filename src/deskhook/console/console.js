@@ -44,6 +44,9 @@ function show(view, ...nodes) {
   }
 }
 
+// The account of the server's own channel, which sends operational webhooks.
+const SYSTEM_ACCOUNT = "deskhook/system";
+
 // The channel a link named (`#channel=ID`, an operational webhook's console_link), opened once
 // a token is there; then forgotten, so that "All channels" and a reload show the list.
 let linkedChannel = null;
@@ -332,14 +335,19 @@ async function channelPage(id, secret) {
           await channelPage(id);
         }, problem),
       ),
-      button(words.rotateSecret, () =>
-        attempt(async () => {
-          const rotated = await api("RotateSigningSecret", { id });
-          await channelPage(id, rotated.signingSecret);
-        }, problem),
-      ),
-      button(words.delete, () => confirmDelete(id, problem), { class: "danger" }),
     );
+    // The server's settings make the operational channel what it is: the API refuses to change it.
+    if (channel.accountId !== SYSTEM_ACCOUNT) {
+      actions.append(
+        button(words.rotateSecret, () =>
+          attempt(async () => {
+            const rotated = await api("RotateSigningSecret", { id });
+            await channelPage(id, rotated.signingSecret);
+          }, problem),
+        ),
+        button(words.delete, () => confirmDelete(id, problem), { class: "danger" }),
+      );
+    }
   }
   actions.prepend(button(words.webhookLog, () => logPage(id)));
   actions.append(button(words.back, () => channelList(), { class: "secondary" }));

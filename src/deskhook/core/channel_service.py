@@ -22,6 +22,7 @@ from deskhook.domain.channel_spec import (
 )
 from deskhook.domain.errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
 from deskhook.domain.events import event_id_violation
+from deskhook.domain.operational import check_changeable
 from deskhook.domain.paging import Page, decode_page_token, encode_page_token, page_size
 from deskhook.domain.signing import SECRET_BYTES, active_secrets, new_secret
 from deskhook.domain.text import NO_CONTROL_CHARACTERS, has_control_characters
@@ -217,6 +218,7 @@ class ChannelService:
         """The channel with the fields `paths` names taken from `patch`. `account_id`, when
         set, is the account the request says the channel is in: it must be its own."""
         current = await self.get(scope, channel_id)
+        check_changeable(channel_id)
         check_unchanged_account(current, account_id, "channel.account_id")
         spec = apply_update(current.spec, patch, paths)
         validate_spec(spec, self._policy)
@@ -234,6 +236,7 @@ class ChannelService:
 
     async def delete(self, scope: Scope, channel_id: str) -> None:
         require_id(channel_id)
+        check_changeable(channel_id)
         if not await self._store.delete_channel(scope, channel_id):
             raise channel_not_found(channel_id)
         await self._on_change()
@@ -259,6 +262,7 @@ class ChannelService:
     ) -> tuple[str, datetime]:
         """The new secret, and when the previous one stops signing."""
         require_id(channel_id)
+        check_changeable(channel_id)
         grace = DEFAULT_GRACE_PERIOD if grace_period is None else grace_period
         if not timedelta(0) <= grace <= MAX_GRACE_PERIOD:
             raise InvalidArgument.field("grace_period", "must be from 0 to 7 days")

@@ -53,6 +53,12 @@ class PermissionDenied(DomainError):
     reason = "PERMISSION_DENIED"
 
 
+class FailedPrecondition(DomainError):
+    """The call is well formed and allowed, and the state of what it names refuses it."""
+
+    reason = "FAILED_PRECONDITION"
+
+
 class ResourceExhausted(DomainError):
     """A limit the server keeps was reached; the same call may succeed when retried later."""
 

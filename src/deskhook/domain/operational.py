@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from deskhook.domain.channel_spec import Channel, ChannelSpec
 from deskhook.domain.delivery import DeliveryRef
+from deskhook.domain.errors import FailedPrecondition
 from deskhook.domain.events import OPERATIONAL_EVENT_TYPES, EventType
 
 # "/" is in no account id a client can name (deskhook.domain.accounts): no account token
@@ -41,6 +42,17 @@ def operational_channel(url: str, now: datetime) -> Channel:
         update_time=now,
         account_id=SYSTEM_ACCOUNT,
     )
+
+
+def check_changeable(channel_id: str) -> None:
+    """Refuse to change the operational channel through the API: the settings make it what it
+    is, and would undo the change at the next start."""
+    if channel_id == OPERATIONAL_CHANNEL_ID:
+        raise FailedPrecondition(
+            "the operational channel follows the server's operational_url and"
+            " operational_secret settings: change those",
+            reason="OPERATIONAL_CHANNEL",
+        )
 
 
 def reports_on(channel: Channel) -> bool:
