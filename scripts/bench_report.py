@@ -61,11 +61,16 @@ def quantity(value: float, unit: str) -> str:
     return f"{value:.2f} {unit}" if abs(value) < 1 else f"{value:.1f} {unit}"
 
 
+def percent(ratio: float) -> str:
+    # Below 1%, a whole percent would say 0% of a cost that was measured.
+    return f"{ratio:.2%}" if abs(ratio) < 0.01 else f"{ratio:.0%}"
+
+
 def cells(figure: Figure) -> list[str]:
     baseline = ""
     if figure.baseline_name is not None and figure.baseline_value is not None:
         baseline = f"{figure.baseline_name}: {quantity(figure.baseline_value, figure.unit)}"
-    ratio = "" if figure.ratio is None else f"{figure.ratio:.0%}"
+    ratio = "" if figure.ratio is None else percent(figure.ratio)
     verdict = figure.verdict or ""
     if verdict and verdict != "meets":
         verdict = f"**{verdict}**"

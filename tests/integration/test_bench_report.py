@@ -5,7 +5,7 @@ import os
 import platform
 from pathlib import Path
 
-from bench_report import quantity, write_report
+from bench_report import percent, quantity, write_report
 from benchkit.figures import Figure, read_figures, write_figures
 from benchkit.proc import cpu_times, stolen_share
 
@@ -62,6 +62,11 @@ def test_the_table_holds_each_figure_next_to_its_baseline(tmp_path: Path) -> Non
         " ≤ 110% of the baseline | **MISSES** |",
         "| crash loop | acked events lost | 0 |  |  | 0 | meets |",
     ]
+
+
+def test_ratios_below_one_percent_keep_two_decimals() -> None:
+    assert percent(0.0032) == "0.32%"
+    assert percent(0.14) == "14%"
 
 
 def test_figures_below_one_keep_two_decimals() -> None:
