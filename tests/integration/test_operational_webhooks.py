@@ -15,6 +15,7 @@ from google.protobuf import json_format
 from google.protobuf.field_mask_pb2 import FieldMask
 from standardwebhooks import Webhook
 
+from deskhook.client import open_channel
 from deskhook.config import Settings
 from deskhook.core.operational_channel import NO_URL_REASON
 from deskhook.delivery.scheduler import DeliveryScheduler
@@ -24,13 +25,14 @@ from deskhook.domain.channel_spec import Channel
 from deskhook.domain.events import OPERATIONAL_EVENT_TYPES
 from deskhook.domain.operational import OPERATIONAL_CHANNEL_ID, SYSTEM_ACCOUNT
 from deskhook.domain.signing import active_secrets
-from deskhook.server import StartupError, Tuning
+from deskhook.server import DeskhookServer, StartupError, Tuning
 from deskhook.v1 import channel_admin_pb2 as admin_pb
-from deskhook.v1 import channel_pb2, event_pb2
+from deskhook.v1 import channel_admin_pb2_grpc, channel_pb2, event_pb2
 from tests.support.channels import add_channel
 from tests.support.clock import FakeClock
 from tests.support.delivery import DELIVERED, deliveries, log_of, publish
 from tests.support.events import make_event
+from tests.support.ingest import REJECTED, publish_stream
 from tests.support.receiver import Answer, ReceivedRequest, Receiver
 from tests.support.rpc_errors import rpc_failure
 from tests.support.server import OPERATIONAL_SECRET, AdminStub, IngestStub, running
@@ -264,3 +266,37 @@ async def test_the_api_leaves_the_operational_channel_to_the_settings(
         admin_pb.TestConnectionRequest(channel_id=OPERATIONAL_CHANNEL_ID)
     )
     assert tested.connection_status.http_status == 200
+
+
+async def test_no_account_token_reaches_the_system_account(
+    admin: AdminStub,
+    ingest: IngestStub,
+    receiver: Receiver,
+    scheduler: DeliveryScheduler,
+    server: DeskhookServer,
+) -> None:
+    """Notices name every account's channels: an account token sees neither them nor the
+    operational channel, and no producer can publish into the system account."""
+    await add_channel(admin, receiver)
+    receiver.respond_at("/hook", Answer(status=410))
+    await publish(ingest, make_event("evt-1"))
+    await scheduler.drain()
+    assert len(notices(receiver)) == 1
+    minted = await admin.CreateAccessToken(admin_pb.CreateAccessTokenRequest(account_id="acme"))
+    async with open_channel(f"127.0.0.1:{server.port}", minted.token) as channel:
+        acme = channel_admin_pb2_grpc.ChannelAdminStub(channel)
+        assert not (await acme.ListChannels(admin_pb.ListChannelsRequest())).channels
+        assert not await log_of(acme)
+        for hidden in (
+            acme.GetChannel(admin_pb.GetChannelRequest(id=OPERATIONAL_CHANNEL_ID)),
+            acme.ListDeliveryLog(
+                admin_pb.ListDeliveryLogRequest(channel_id=OPERATIONAL_CHANNEL_ID)
+            ),
+        ):
+            assert (await rpc_failure(hidden)).code == grpc.StatusCode.NOT_FOUND
+        named = await rpc_failure(
+            acme.ListChannels(admin_pb.ListChannelsRequest(account_id=SYSTEM_ACCOUNT))
+        )
+        assert named.code == grpc.StatusCode.INVALID_ARGUMENT
+    (ack,) = await publish_stream(ingest, [make_event("evt-2", account_id=SYSTEM_ACCOUNT)])
+    assert (ack.result, ack.field) == (REJECTED, "account_id")
