@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from deskhook.core.access_tokens import CACHE_SECONDS, AccessTokens, console_link
+from deskhook.core.access_tokens import CACHE_SECONDS, AccessTokens
 from deskhook.domain.access_tokens import (
     MAX_TTL,
     PUBLISH_DELAY,
@@ -99,18 +99,6 @@ async def test_bad_input_names_each_field(clock: FakeClock) -> None:
     with pytest.raises(InvalidArgument) as invalid:
         await tokens.revoke("a" * 65)
     assert [violation.field for violation in invalid.value.violations] == ["account_id"]
-
-
-@pytest.mark.parametrize(
-    ("console_url", "link"),
-    [
-        ("https://console.example.com", "https://console.example.com/#token=dhat_x.y.z"),
-        ("https://example.com/desk/", "https://example.com/desk/#token=dhat_x.y.z"),
-        ("", ""),
-    ],
-)
-def test_the_console_link_carries_the_token_in_its_fragment(console_url: str, link: str) -> None:
-    assert console_link(console_url, "dhat_x.y.z") == link
 
 
 async def test_a_minted_token_comes_with_its_console_link(clock: FakeClock) -> None:

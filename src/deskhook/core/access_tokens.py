@@ -30,6 +30,7 @@ from deskhook.domain.access_tokens import (
     ttl_violation,
 )
 from deskhook.domain.accounts import Scope, account_id_violation
+from deskhook.domain.console_links import console_link
 from deskhook.domain.errors import InvalidArgument
 from deskhook.store.base import Store
 
@@ -56,12 +57,6 @@ class _Known:
     read_at: float
     # How many of its own writes the replica had made then.
     writes: int
-
-
-def console_link(console_url: str, token: str) -> str:
-    """The console link that signs in with `token`. The token rides in the fragment, which a
-    browser never sends to a server nor puts in a Referer, so no access log sees it."""
-    return f"{console_url.rstrip('/')}/#token={token}" if console_url else ""
 
 
 class AccessTokens:
@@ -124,7 +119,7 @@ class AccessTokens:
             token_id=minted.token_id,
             expire_time=minted.expire_time.isoformat(),
         )
-        return CreatedToken(minted, console_link(self._console_url, minted.token))
+        return CreatedToken(minted, console_link(self._console_url, token=minted.token))
 
     async def revoke(self, account_id: str) -> datetime:
         """End every token of `account_id` minted before now; when, as stored."""

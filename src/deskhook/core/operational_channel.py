@@ -1,4 +1,4 @@
-"""The operational channel kept in step with the server's settings (docs/design.md §11): every
+"""The operational channel kept in step with the server's settings (docs/design.md §13): every
 replica, on start, makes it deliver to the operational URL, signed with the operational secret,
 or, with no URL set, stops it delivering."""
 

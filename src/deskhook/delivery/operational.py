@@ -1,4 +1,4 @@
-"""Operational notices (docs/design.md §11): what delivery saw that an administrator must act on,
+"""Operational notices (docs/design.md §13): what delivery saw that an administrator must act on,
 stored as events for the operational channel, which the same engine then delivers, retries and
 logs like any other. Nothing about the operational channel itself is ever reported: its own
 failures would otherwise report on themselves without end."""

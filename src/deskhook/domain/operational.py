@@ -1,14 +1,14 @@
-"""Operational webhooks (docs/design.md §11): deskhook's own notices of what an administrator
+"""Operational webhooks (docs/design.md §13): deskhook's own notices of what an administrator
 must act on. They travel as events of a system account to its one channel, whose URL and secret
 the server's settings give, so the engine that delivers ticket events stores, signs, retries and
 logs them alike. Building the channel and each notice is pure: `now` is passed in."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Final
-from urllib.parse import quote
 
 from deskhook.domain.channel_spec import Channel, ChannelSpec
+from deskhook.domain.console_links import console_link
 from deskhook.domain.delivery import DeliveryRef
 from deskhook.domain.errors import FailedPrecondition
 from deskhook.domain.events import OPERATIONAL_EVENT_TYPES, EventType
@@ -19,9 +19,6 @@ SYSTEM_ACCOUNT: Final = "deskhook/system"
 # Generated channel ids have a prefix and random letters: this one is never generated.
 OPERATIONAL_CHANNEL_ID: Final = "operational"
 OPERATIONAL_CHANNEL_NAME: Final = "Operational webhooks"
-# Retried like a channel with retries on and the default schedule: a notice outlives a receiver
-# that is down for a day.
-OPERATIONAL_RETRY_SCHEDULE: Final[tuple[timedelta, ...]] = ()
 
 
 def operational_channel(url: str, now: datetime) -> Channel:
@@ -35,8 +32,8 @@ def operational_channel(url: str, now: datetime) -> Channel:
             # Notices are addressed to the channel, never matched by department.
             department_id=0,
             subscriptions=tuple(sorted(OPERATIONAL_EVENT_TYPES)),
+            # On the default schedule: a notice outlives a receiver that is down for a day.
             retries_enabled=True,
-            retry_schedule=OPERATIONAL_RETRY_SCHEDULE,
         ),
         create_time=now,
         update_time=now,
@@ -59,11 +56,6 @@ def reports_on(channel: Channel) -> bool:
     """Whether what happens to `channel` is worth a notice: any channel but the system
     account's, whose own failures would otherwise report on themselves without end."""
     return channel.account_id != SYSTEM_ACCOUNT
-
-
-def console_link(console_url: str, channel: Channel) -> str:
-    """The channel's page in the console at `console_url`; "" when the address is unknown."""
-    return f"{console_url}/#channel={quote(channel.id, safe='')}" if console_url else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +99,7 @@ def notice(
         account_id=channel.account_id,
         channel_name=channel.spec.name,
         reason=reason,
-        console_link=console_link(console_url, channel),
+        console_link=console_link(console_url, channel=channel.id),
         delivery=delivery,
         attempts=attempts,
         http_status=http_status,
